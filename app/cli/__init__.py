@@ -1,0 +1,155 @@
+"""The `flightdeck` command line. Exit codes are in `exitcodes`."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from app import __version__
+from app.cli import exitcodes
+from app.domain.errors import FlightdeckError, TaskValidationError
+from app.domain.states import RunStatus
+
+
+def _common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="SQLAlchemy database URL (default: SQLite in the user data dir; env FLIGHTDECK_DATABASE_URL)",
+    )
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+
+
+def _browser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--headed", action="store_true", help="show the browser window")
+    p.add_argument(
+        "--artifacts",
+        metavar="DIR",
+        help="where screenshots go (default: <data dir>/artifacts; env FLIGHTDECK_ARTIFACTS_DIR)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from app.cli import demo, infocmds, runcmds
+
+    parser = argparse.ArgumentParser(
+        prog="flightdeck", description="Run web tasks in real Chromium, judged by evidence."
+    )
+    parser.add_argument("--version", action="version", version=f"flightdeck {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("run", runcmds.cmd_run, "run a task file")
+    p.add_argument("task", metavar="TASK.yaml")
+    p.add_argument("--input", "-i", action="append", metavar="NAME=VALUE", help="a task input (repeatable)")
+    p.add_argument("--site", metavar="URL", help="run against this base URL instead of the task's site")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="keep waiting while a handoff is open (answer from another terminal)",
+    )
+    _common(p)
+    _browser(p)
+
+    p = command(
+        "resume",
+        runcmds.cmd_resume,
+        "continue an interrupted, paused or waiting run from its last checkpoint",
+    )
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--wait", action="store_true", help="keep waiting while a handoff is open")
+    _common(p)
+    _browser(p)
+
+    for name, decision, text in (
+        ("approve", "approve", "approve the pending action of a run (or a handoff) and continue it"),
+        ("deny", "deny", "deny the pending action of a run (or a handoff)"),
+    ):
+        p = command(name, functools.partial(runcmds.cmd_answer_like, decision=decision), text)
+        p.add_argument("target", metavar="RUN|HANDOFF")
+        p.add_argument("--comment", help="recorded with the decision")
+        p.add_argument("--by", help="who decides (default: the OS user)")
+        p.add_argument("--no-resume", action="store_true", help="only record the decision")
+        _common(p)
+        _browser(p)
+
+    p = command(
+        "answer",
+        functools.partial(runcmds.cmd_answer_like, decision="answer"),
+        "answer a question (clarification handoff) and continue",
+    )
+    p.add_argument("target", metavar="RUN|HANDOFF")
+    p.add_argument("value")
+    p.add_argument("--by", help="who answers (default: the OS user)")
+    p.add_argument("--no-resume", action="store_true", help="only record the answer")
+    _common(p)
+    _browser(p)
+
+    p = command("runs", infocmds.cmd_runs, "list runs, newest first")
+    p.add_argument("--status", action="append", choices=[s.value for s in RunStatus])
+    p.add_argument("--limit", type=int, default=30)
+    _common(p)
+
+    p = command("show", infocmds.cmd_show, "show a run: steps, evidence, open handoffs")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument(
+        "--verify", action="store_true", help="verify the run's event hash chain (exit 1 if broken)"
+    )
+    p.add_argument("--events", action="store_true", help="list every event")
+    _common(p)
+
+    p = command("cancel", infocmds.cmd_cancel, "cancel a run")
+    p.add_argument("run", metavar="RUN")
+    _common(p, json_flag=False)
+
+    p = command("pause", infocmds.cmd_pause, "pause a run at the next step boundary")
+    p.add_argument("run", metavar="RUN")
+    _common(p, json_flag=False)
+
+    p = command("inbox", infocmds.cmd_inbox, "list open handoffs: what is waiting for a person")
+    _common(p)
+
+    p = command("doctor", infocmds.cmd_doctor, "check browser, database, keyring and display, with fixes")
+    _common(p)
+
+    p = command("demo", demo.cmd_demo, "run the bundled demo tasks against the bundled demo site")
+    p.add_argument("--port", type=int, default=0, help="demo site port (default: any free port)")
+    p.add_argument("--no-input", action="store_true", help="never ask on the terminal")
+    _common(p)
+    _browser(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return exitcodes.OK
+    try:
+        return int(args.func(args))
+    except TaskValidationError as exc:
+        print(f"invalid task — nothing was run:\n{exc}", file=sys.stderr)
+        return exitcodes.INVALID
+    except LookupError as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return exitcodes.INVALID
+    except FlightdeckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exitcodes.FAILED
+    except KeyboardInterrupt:
+        return exitcodes.INTERRUPTED

@@ -1,0 +1,187 @@
+"""Commands that execute runs: run, resume, approve, deny, answer."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.cli import exitcodes
+from app.cli.context import database, engine
+from app.cli.output import ProgressPrinter, print_json, print_summary, run_summary
+from app.domain.errors import TaskValidationError, ValidationIssue
+from app.domain.states import TERMINAL, RunStatus
+from app.domain.task import Task, load_task, resolve_inputs
+from app.engine.service import Engine
+from app.store import Database, handoffs, runs
+
+
+def parse_inputs(pairs: list[str], source: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise TaskValidationError(
+                [
+                    ValidationIssue(
+                        source, None, "--input", f"'{pair}' is not NAME=VALUE", "e.g. --input title=Hello"
+                    )
+                ]
+            )
+        values[key.strip()] = value
+    return values
+
+
+def load_task_file(path: str, site: str | None = None) -> tuple[Task, str]:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TaskValidationError(
+            [ValidationIssue(path, None, "(file)", f"cannot read: {exc.strerror or exc}", "check the path")]
+        ) from None
+    task = load_task(text, str(file))
+    if site:
+        task = task.model_copy(update={"site": site.rstrip("/")})
+        text = _with_site(text, site)
+    return task, text
+
+
+def _with_site(text: str, site: str) -> str:
+    """Keep the run's task snapshot consistent with --site (it is re-parsed on resume)."""
+    import yaml
+
+    data = yaml.safe_load(text)
+    data["site"] = site.rstrip("/")
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    task, text = load_task_file(args.task, args.site)
+    inputs = resolve_inputs(task, parse_inputs(args.input or [], args.task))
+    with database(args) as db:
+        return asyncio.run(_run_new(args, db, task, text, inputs))
+
+
+async def _run_new(
+    args: argparse.Namespace, db: Database, task: Task, text: str, inputs: dict[str, Any]
+) -> int:
+    sinks = [] if args.json else [ProgressPrinter()]
+    async with engine(args, db, sinks) as eng:
+        run_id = eng.submit(task, text, inputs)
+        if not args.json:
+            print(f"▶ run {run_id} · {task.name} · {task.site or ''}", flush=True)
+        return await _drive(args, db, eng, run_id)
+
+
+async def _drive(args: argparse.Namespace, db: Database, eng: Engine, run_id: str) -> int:
+    """Run until the run finishes; with --wait keep going while a person answers elsewhere."""
+    try:
+        result = await eng.run(run_id)
+        while getattr(args, "wait", False) and result.status is RunStatus.WAITING:
+            await _wait_for_answer(db, run_id)
+            result = await eng.run(run_id)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: flightdeck resume {run_id}", file=sys.stderr)
+        return exitcodes.INTERRUPTED
+    return _finish(args, db, run_id)
+
+
+async def _wait_for_answer(db: Database, run_id: str, poll: float = 0.25) -> None:
+    # Polling the database is what lets an answer come from another terminal or the console.
+    while True:
+        with db.session(readonly=True) as s:
+            run = runs.get_run(s, run_id)
+            open_h = handoffs.list_handoffs(s, run_id=run_id, status="open")
+        if run is None or RunStatus(run.status) is not RunStatus.WAITING or not open_h:
+            return
+        await asyncio.sleep(poll)
+
+
+def _finish(args: argparse.Namespace, db: Database, run_id: str) -> int:
+    with db.session(readonly=True) as s:
+        run = runs.get_run(s, run_id)
+        assert run is not None
+        summary = run_summary(s, run)
+    if args.json:
+        print_json(summary)
+    else:
+        print_summary(summary)
+    return exitcodes.for_run(summary["status"], summary["failure_class"])
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    with database(args) as db:
+        with db.session(readonly=True) as s:
+            run_id = runs.resolve_run_id(s, args.run)
+            run = runs.get_run(s, run_id)
+            assert run is not None
+            status = RunStatus(run.status)
+        if status in TERMINAL:
+            print(f"run {run_id} is {status}; nothing to resume", file=sys.stderr)
+            return exitcodes.for_run(status, run.failure_class)
+        return asyncio.run(_resume(args, db, run_id))
+
+
+async def _resume(args: argparse.Namespace, db: Database, run_id: str) -> int:
+    sinks = [] if args.json else [ProgressPrinter()]
+    async with engine(args, db, sinks) as eng:
+        eng.recover()
+        if not args.json:
+            print(f"▶ resuming run {run_id}", flush=True)
+        return await _drive(args, db, eng, run_id)
+
+
+def cmd_answer_like(args: argparse.Namespace, decision: str) -> int:
+    """approve / deny / answer: record the answer, then continue the run here if nobody else is."""
+    with database(args) as db:
+        target = args.target
+        with db.session(readonly=True) as s:
+            handoff_id = _find_handoff(
+                s, target, kinds=None if decision == "answer" else ("approval", "verification")
+            )
+            h = handoffs.get_handoff(s, handoff_id)
+            assert h is not None
+            run_id = h.run_id
+        answer: dict[str, Any] = {"decision": decision}
+        if decision == "answer":
+            answer["value"] = args.value
+
+        async def go() -> int:
+            async with engine(args, db, [] if args.json else [ProgressPrinter()]) as eng:
+                changed = eng.answer(handoff_id, answer, by=args.by, comment=getattr(args, "comment", None))
+                if not changed:
+                    print(f"handoff {handoff_id} was already answered; nothing changed", file=sys.stderr)
+                if getattr(args, "no_resume", False) or eng.run_owner_alive(run_id):
+                    # Someone (run --wait, the console) owns the run and will pick the answer up.
+                    return _finish(args, db, run_id)
+                with db.session(readonly=True) as s:
+                    run = runs.get_run(s, run_id)
+                    assert run is not None
+                    if RunStatus(run.status) in TERMINAL:
+                        return _finish(args, db, run_id)
+                if not args.json:
+                    print(f"▶ continuing run {run_id}", flush=True)
+                return await _drive(args, db, eng, run_id)
+
+        return asyncio.run(go())
+
+
+def _find_handoff(s: Any, target: str, kinds: tuple[str, ...] | None) -> str:
+    """A handoff id (or prefix), or a run id whose single open handoff is meant."""
+    try:
+        return str(handoffs.resolve_handoff_id(s, target))
+    except LookupError:
+        pass
+    run_id = runs.resolve_run_id(s, target)
+    open_h = [
+        h for h in handoffs.list_handoffs(s, run_id=run_id, status="open") if kinds is None or h.kind in kinds
+    ]
+    if not open_h:
+        raise LookupError(f"run {run_id} has no open handoff to answer")
+    if len(open_h) > 1:
+        ids = ", ".join(h.id for h in open_h)
+        raise LookupError(f"run {run_id} has several open handoffs ({ids}); name one")
+    return str(open_h[0].id)

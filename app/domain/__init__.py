@@ -1,0 +1,1 @@
+"""Pure types: task spec and validation, states, events, errors, RetryPolicy. No I/O."""

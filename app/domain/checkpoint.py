@@ -1,0 +1,27 @@
+"""The run's progress as one serialisable object, committed with every step outcome."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Checkpoint:
+    next_step: int = 0  # index of the first step not yet completed
+    outputs: dict[str, Any] = field(default_factory=dict)  # values extracted so far
+    attempts_used: int = 0  # against policy.max_steps
+    recent_actions: list[str] = field(default_factory=list)  # signatures, newest last
+    unchanged_streak: int = 0  # consecutive actions that left the page fingerprint unchanged
+    last_url: str | None = None  # where the page was at the last completed step
+    elapsed: float = 0.0  # seconds spent running before the current process took over
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Checkpoint:
+        if not data:
+            return cls()
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)

@@ -1,0 +1,70 @@
+"""Events: the append-only, hash-chained record of a run (G8)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+class EventType(StrEnum):
+    RUN_CREATED = "run.created"
+    RUN_STATUS = "run.status"  # every state transition
+    RUN_RECOVERED = "run.recovered"
+    STEP_STARTED = "step.started"
+    STEP_FINISHED = "step.finished"
+    STEP_SKIPPED = "step.skipped"  # already done before a crash; not redone
+    ATTEMPT_STARTED = "attempt.started"
+    ACTION_INTENT = "action.intent"  # committed before an irreversible dispatch (G3)
+    ACTION_DONE = "action.done"
+    ATTEMPT_FINISHED = "attempt.finished"
+    RETRY_SCHEDULED = "retry.scheduled"
+    OBSTRUCTION_DISMISSED = "obstruction.dismissed"
+    OUTPUT_EXTRACTED = "output.extracted"
+    HANDOFF_OPENED = "handoff.opened"
+    HANDOFF_ANSWERED = "handoff.answered"
+    RATE_LIMITED = "rate.limited"
+
+
+def canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def chain_hash(prev_hash: str, run_id: str, seq: int, type: str, at: str, data: Any) -> str:
+    body = canonical({"run": run_id, "seq": seq, "type": type, "at": at, "data": data})
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Event:
+    run_id: str
+    seq: int  # 1-based, no gaps
+    type: str
+    at: str  # ISO 8601 UTC
+    data: dict[str, Any] = field(default_factory=dict)
+    prev_hash: str = GENESIS
+    hash: str = ""
+
+    def expected_hash(self) -> str:
+        return chain_hash(self.prev_hash, self.run_id, self.seq, self.type, self.at, self.data)
+
+
+def first_broken(events: Iterable[Event]) -> tuple[int, str] | None:
+    """(seq, reason) of the first event that does not verify, or None when the chain holds."""
+    prev = GENESIS
+    expected_seq = 1
+    for event in events:
+        if event.seq != expected_seq:
+            return event.seq, f"expected event #{expected_seq}, found #{event.seq} (missing or reordered)"
+        if event.prev_hash != prev:
+            return event.seq, "its link to the previous event does not match"
+        if event.expected_hash() != event.hash:
+            return event.seq, "its content does not match its hash (edited)"
+        prev = event.hash
+        expected_seq += 1
+    return None

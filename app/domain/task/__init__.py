@@ -1,0 +1,62 @@
+"""Task files: spec, loading with line-accurate errors, templating."""
+
+from __future__ import annotations
+
+from app.domain.task.expectations import (
+    AfterReload,
+    CountCheck,
+    Expectation,
+    RequestCheck,
+    StatusRange,
+    TextCheck,
+    ValueCheck,
+    match_pattern,
+)
+from app.domain.task.loader import load_task, resolve_inputs
+from app.domain.task.spec import (
+    Action,
+    AskArgs,
+    ClickArgs,
+    Effect,
+    ExtractArgs,
+    FillArgs,
+    GotoArgs,
+    Policy,
+    PressArgs,
+    SelectArgs,
+    Step,
+    TargetArgs,
+    Task,
+    UploadArgs,
+    WaitForArgs,
+)
+from app.domain.task.targets import Target
+
+__all__ = [
+    "Action",
+    "AfterReload",
+    "AskArgs",
+    "ClickArgs",
+    "CountCheck",
+    "Effect",
+    "Expectation",
+    "ExtractArgs",
+    "FillArgs",
+    "GotoArgs",
+    "Policy",
+    "PressArgs",
+    "RequestCheck",
+    "SelectArgs",
+    "StatusRange",
+    "Step",
+    "Target",
+    "TargetArgs",
+    "Task",
+    "TextCheck",
+    "UploadArgs",
+    "ValueCheck",
+    "WaitForArgs",
+    "load_task",
+    "match_pattern",
+    "resolve_inputs",
+]

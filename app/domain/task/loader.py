@@ -1,0 +1,303 @@
+"""Task file → Task, or every problem with file:line, field and fix. Pure: takes text."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ValidationError
+
+from app.domain.errors import TaskValidationError, ValidationIssue
+from app.domain.task import templating
+from app.domain.task.spec import (
+    ARGS_MODEL,
+    DEFAULT_EFFECT,
+    Action,
+    AskArgs,
+    ExtractArgs,
+    GotoArgs,
+    InputSpec,
+    Policy,
+    Step,
+    Task,
+)
+from app.domain.task.yamlpos import Path, YamlSyntaxError, line_for, load_with_lines
+
+TOP_KEYS = ("name", "description", "site", "inputs", "session", "policy", "steps")
+STEP_KEYS = ("id", "effect", "expect", "timeout", "retry", "description")
+ACTIONS = tuple(a.value for a in Action)
+
+
+class _Collector:
+    def __init__(self, filename: str, lines: dict[Path, int]) -> None:
+        self.filename = filename
+        self.lines = lines
+        self.issues: list[ValidationIssue] = []
+
+    def add(self, path: Path, message: str, fix: str = "") -> None:
+        field = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path)
+        field = field.replace(".[", "[") or "(file)"
+        self.issues.append(ValidationIssue(self.filename, line_for(self.lines, path), field, message, fix))
+
+    def pydantic(self, path: Path, exc: ValidationError, allowed: dict[Path, tuple[str, ...]]) -> None:
+        for err in exc.errors():
+            loc: Path = tuple(p for p in err["loc"] if not _is_pydantic_branch(p))
+            full = (*path, *loc)
+            if err["type"] == "extra_forbidden":
+                key = str(loc[-1]) if loc else "?"
+                options = allowed.get(loc[:-1], ())
+                self.add(full, f"unknown key '{key}'", _suggest(key, options))
+                continue
+            message = err["msg"].removeprefix("Value error, ")
+            fix = ""
+            if err["type"] == "missing":
+                fix = f"add '{loc[-1]}'" if loc else ""
+            elif err["type"] in {"float_parsing", "int_parsing", "bool_parsing", "string_type"}:
+                fix = f"got {err.get('input')!r}"
+            elif err["type"] == "literal_error":
+                fix = message
+            self.add(full, message, fix)
+
+
+def _is_pydantic_branch(part: Any) -> bool:
+    # Union members appear in error locations as their class names ("Target", "str"...).
+    return isinstance(part, str) and (
+        part[:1].isupper()
+        or part in {"str", "int", "float", "bool", "list[str]"}
+        or part.startswith(("function-", "list[", "dict["))
+    )
+
+
+def _suggest(word: str, options: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"use one of: {', '.join(options)}" if options else "remove it"
+
+
+def load_task(text: str, filename: str = "<task>") -> Task:
+    """Parse and validate a whole task file. Raises TaskValidationError listing every issue."""
+    try:
+        data, lines = load_with_lines(text)
+    except YamlSyntaxError as exc:
+        raise TaskValidationError(
+            [
+                ValidationIssue(
+                    filename, exc.line, "(file)", f"not valid YAML: {exc}", "fix the YAML syntax at that line"
+                )
+            ]
+        ) from None
+    out = _Collector(filename, lines)
+    if not isinstance(data, dict):
+        out.add(
+            (),
+            "a task file is a mapping with name, site, steps…",
+            "start with 'name: my-task' and a 'steps:' list",
+        )
+        raise TaskValidationError(out.issues)
+
+    for key in data:
+        if key not in TOP_KEYS:
+            out.add((str(key),), f"unknown key '{key}'", _suggest(str(key), TOP_KEYS))
+    if "name" not in data:
+        out.add((), "missing 'name'", "add 'name: my-task' at the top")
+    elif not isinstance(data["name"], str) or not data["name"].strip():
+        out.add(("name",), "name must be non-empty text", "e.g. name: add-note")
+
+    site = data.get("site")
+    if site is not None and not _valid_http_url(site):
+        out.add(("site",), f"'{site}' is not an http(s) URL", "e.g. site: https://shop.example.com")
+        site = None
+
+    inputs: dict[str, InputSpec] = {}
+    raw_inputs = data.get("inputs") or {}
+    if not isinstance(raw_inputs, dict):
+        out.add(("inputs",), "inputs is a mapping of name → type", "e.g. inputs: {title: string}")
+    else:
+        for name, spec in raw_inputs.items():
+            try:
+                inputs[str(name)] = InputSpec.model_validate(spec)
+            except ValidationError as exc:
+                out.pydantic(("inputs", str(name)), exc, {(): tuple(InputSpec.model_fields)})
+
+    policy = Policy()
+    if data.get("policy") is not None:
+        try:
+            policy = Policy.model_validate(data["policy"])
+        except ValidationError as exc:
+            out.pydantic(("policy",), exc, _nested_fields(Policy))
+
+    indexed = _load_steps(data.get("steps"), out, site)
+    _check_templates(data, indexed, inputs, out)
+    steps = [step for _, step in indexed]
+    out.issues.sort(key=lambda issue: issue.line or 0)
+    if out.issues:
+        raise TaskValidationError(out.issues)
+    return Task(
+        name=data["name"],
+        description=data.get("description"),
+        site=site,
+        inputs=inputs,
+        session=data.get("session"),
+        policy=policy,
+        steps=steps,
+        source=filename,
+    )
+
+
+def _nested_fields(model: type[BaseModel]) -> dict[Path, tuple[str, ...]]:
+    fields: dict[Path, tuple[str, ...]] = {(): tuple(model.model_fields)}
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            fields[(name,)] = tuple(ann.model_fields)
+    return fields
+
+
+def _valid_http_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    parsed = urlparse(value)
+    return parsed.scheme in {"http", "https"} and bool(parsed.netloc)
+
+
+def _load_steps(raw: Any, out: _Collector, site: str | None) -> list[tuple[int, Step]]:
+    if raw is None:
+        out.add((), "missing 'steps'", "add a 'steps:' list, e.g. '- goto: /'")
+        return []
+    if not isinstance(raw, list) or not raw:
+        out.add(("steps",), "steps must be a non-empty list", "e.g. steps:\n      - goto: /")
+        return []
+    steps: list[tuple[int, Step]] = []
+    seen_ids: set[str] = set()
+    for index, item in enumerate(raw):
+        path: Path = ("steps", index)
+        if not isinstance(item, dict):
+            out.add(path, "a step is a mapping with one action", "e.g. - click: {text: Save}")
+            continue
+        actions = [k for k in item if k in ACTIONS]
+        unknown = [k for k in item if k not in ACTIONS and k not in STEP_KEYS]
+        for key in unknown:
+            out.add(
+                (*path, str(key)), f"unknown action or key '{key}'", _suggest(str(key), ACTIONS + STEP_KEYS)
+            )
+        if len(actions) != 1:
+            if not unknown:
+                out.add(
+                    path,
+                    f"a step needs exactly one action (found {len(actions)})",
+                    f"use one of: {', '.join(ACTIONS)}",
+                )
+            continue
+        action = Action(actions[0])
+        step_id = str(item.get("id") or f"{index + 1}-{action.value}")
+        if step_id in seen_ids:
+            out.add((*path, "id"), f"duplicate step id '{step_id}'", "give each step its own id")
+        seen_ids.add(step_id)
+        model = ARGS_MODEL[action]
+        try:
+            args = model.model_validate(item[action.value] if item[action.value] is not None else {})
+        except ValidationError as exc:
+            out.pydantic((*path, action.value), exc, {(): tuple(model.model_fields)})
+            continue
+        if isinstance(args, GotoArgs):
+            _check_goto(args.url, (*path, "goto"), out, site)
+        try:
+            step = Step.model_validate(
+                {
+                    "id": step_id,
+                    "action": action,
+                    "args": args,
+                    "effect": item.get("effect", DEFAULT_EFFECT[action]),
+                    "expect": item.get("expect"),
+                    "timeout": item.get("timeout"),
+                    "retry": item.get("retry"),
+                    "description": item.get("description"),
+                    "line": line_for(out.lines, path),
+                }
+            )
+        except ValidationError as exc:
+            out.pydantic(path, exc, {(): STEP_KEYS})
+            continue
+        steps.append((index, step))
+    return steps
+
+
+def _check_goto(url: str, path: Path, out: _Collector, site: str | None) -> None:
+    if "{{" in url:
+        return  # checked after rendering
+    if url.startswith("/"):
+        if site is None:
+            out.add(
+                path,
+                f"relative URL '{url}' but the task has no 'site'",
+                "add 'site: https://…' at the top, or use an absolute URL",
+            )
+    elif not _valid_http_url(url):
+        out.add(path, f"'{url}' is not a valid URL", "use an absolute http(s) URL or a path like /login")
+
+
+def _check_templates(
+    data: dict[str, Any], steps: list[tuple[int, Step]], inputs: dict[str, InputSpec], out: _Collector
+) -> None:
+    """Every {{ ref }} names a declared input or an output extracted by an earlier step."""
+    outputs: set[str] = set()
+    for raw_index, step in steps:
+        for ref, where in _refs(data["steps"][raw_index], ("steps", raw_index)):
+            scope, _, name = ref.partition(".")
+            if not name:
+                scope, name = "", ref
+            ok = (scope in {"", "inputs"} and name in inputs) or (
+                scope in {"", "outputs"} and name in outputs
+            )
+            if scope not in {"", "inputs", "outputs"}:
+                out.add(
+                    where,
+                    f"'{{{{ {ref} }}}}': unknown scope '{scope}'",
+                    "use {{ inputs.NAME }} or {{ outputs.NAME }}",
+                )
+            elif not ok:
+                known = sorted(inputs) + sorted(outputs)
+                fix = _suggest(name, known) if known else ""
+                out.add(
+                    where,
+                    f"'{{{{ {ref} }}}}' is not defined here",
+                    f"declare it under 'inputs:' or extract it in an earlier step; {fix}".rstrip("; "),
+                )
+        if isinstance(step.args, ExtractArgs):
+            outputs.add(step.args.into)
+        if isinstance(step.args, AskArgs) and step.args.into:
+            outputs.add(step.args.into)
+
+
+def _refs(value: Any, path: Path) -> list[tuple[str, Path]]:
+    found: list[tuple[str, Path]] = []
+    if isinstance(value, str):
+        found.extend((ref, path) for ref in templating.references(value))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.extend(_refs(item, (*path, i)))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found.extend(_refs(item, (*path, str(key))))
+    return found
+
+
+def resolve_inputs(task: Task, given: dict[str, Any]) -> dict[str, Any]:
+    """Inputs for a run, or TaskValidationError naming the input and the fix."""
+    try:
+        return task.resolve_inputs(given)
+    except ValueError as exc:
+        names = ", ".join(f"--input {n}=…" for n, s in task.inputs.items() if s.required)
+        raise TaskValidationError(
+            [
+                ValidationIssue(
+                    task.source or "<task>",
+                    None,
+                    "inputs",
+                    str(exc),
+                    f"pass {names}" if names else "remove the --input",
+                )
+            ]
+        ) from None

@@ -1,0 +1,357 @@
+"""The task spec: what a task file says, as typed, validated, immutable objects."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.domain.errors import FailureClass
+from app.domain.retry import RetryPolicy
+from app.domain.task.expectations import Expectation
+from app.domain.task.targets import Target
+
+
+class Effect(StrEnum):
+    READ = "read"  # changes nothing on the server
+    WRITE = "write"  # changes server state; safe to check and redo if it did not happen
+    IRREVERSIBLE = "irreversible"  # cannot be undone: needs an approval, fired at most once
+
+
+class Action(StrEnum):
+    GOTO = "goto"
+    CLICK = "click"
+    FILL = "fill"
+    SELECT = "select"
+    CHECK = "check"
+    UNCHECK = "uncheck"
+    PRESS = "press"
+    HOVER = "hover"
+    UPLOAD = "upload"
+    WAIT_FOR = "wait_for"
+    EXTRACT = "extract"
+    ASSERT = "assert"
+    ASK = "ask"
+
+
+# A click or key press may submit something; everything else only reads or edits the page.
+DEFAULT_EFFECT: dict[Action, Effect] = {a: Effect.READ for a in Action} | {
+    Action.CLICK: Effect.WRITE,
+    Action.PRESS: Effect.WRITE,
+}
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _TargetShorthand(_Args):
+    """Args whose value may be just a target: `click: {role: button, name: Save}`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str) or (isinstance(data, dict) and "target" not in data):
+            return {"target": data}
+        return data
+
+
+class GotoArgs(_Args):
+    url: str
+    wait_until: Literal["load", "domcontentloaded", "networkidle", "commit"] = "load"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"url": data} if isinstance(data, str) else data
+
+
+class ClickArgs(_TargetShorthand):
+    target: Target
+    button: Literal["left", "right", "middle"] = "left"
+    click_count: int = 1
+
+
+class TargetArgs(_TargetShorthand):
+    """hover, check, uncheck."""
+
+    target: Target
+
+
+class FillArgs(_Args):
+    target: Target
+    value: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stringify(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("value"), (int, float)):
+            data = {**data, "value": str(data["value"])}
+        return data
+
+
+class SelectArgs(_Args):
+    target: Target
+    value: str | list[str] | None = None  # option value(s)
+    label: str | None = None  # or the visible option label
+
+    @model_validator(mode="after")
+    def _one(self) -> SelectArgs:
+        if (self.value is None) == (self.label is None):
+            raise ValueError("give either value or label")
+        return self
+
+
+class PressArgs(_Args):
+    key: str  # Playwright key name: Enter, Tab, Control+A
+    target: Target | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"key": data} if isinstance(data, str) else data
+
+
+class UploadArgs(_Args):
+    target: Target
+    files: list[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("files"), str):
+            data = {**data, "files": [data["files"]]}
+        return data
+
+
+class WaitForArgs(_Args):
+    target: Target | None = None
+    state: Literal["visible", "hidden", "attached", "detached"] = "visible"
+    url: str | None = None  # wait until the page URL matches
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str) or (isinstance(data, dict) and not ({"target", "url", "state"} & set(data))):
+            return {"target": data}
+        return data
+
+    @model_validator(mode="after")
+    def _some(self) -> WaitForArgs:
+        if self.target is None and self.url is None:
+            raise ValueError("wait_for needs a target or a url")
+        return self
+
+
+class ExtractArgs(_Args):
+    target: Target
+    into: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    get: Literal["text", "value", "html", "count", "attribute"] = "text"
+    attribute: str | None = None
+    all: bool = False  # a list of every match instead of exactly one
+
+    @model_validator(mode="after")
+    def _attr(self) -> ExtractArgs:
+        if (self.get == "attribute") != (self.attribute is not None):
+            raise ValueError("use get: attribute together with attribute: NAME")
+        return self
+
+
+class AskArgs(_Args):
+    question: str
+    choices: list[str] | None = None
+    into: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    type: Literal["string", "integer", "number", "boolean"] = "string"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"question": data} if isinstance(data, str) else data
+
+
+ActionArgs = (
+    GotoArgs
+    | ClickArgs
+    | TargetArgs
+    | FillArgs
+    | SelectArgs
+    | PressArgs
+    | UploadArgs
+    | WaitForArgs
+    | ExtractArgs
+    | AskArgs
+    | Expectation
+)
+
+ARGS_MODEL: dict[Action, type[BaseModel]] = {
+    Action.GOTO: GotoArgs,
+    Action.CLICK: ClickArgs,
+    Action.FILL: FillArgs,
+    Action.SELECT: SelectArgs,
+    Action.CHECK: TargetArgs,
+    Action.UNCHECK: TargetArgs,
+    Action.PRESS: PressArgs,
+    Action.HOVER: TargetArgs,
+    Action.UPLOAD: UploadArgs,
+    Action.WAIT_FOR: WaitForArgs,
+    Action.EXTRACT: ExtractArgs,
+    Action.ASSERT: Expectation,
+    Action.ASK: AskArgs,
+}
+
+
+class RetrySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    initial_interval: float = 0.5
+    backoff_coefficient: float = 2.0
+    maximum_interval: float = 10.0
+    maximum_attempts: int = 3
+    non_retryable: list[FailureClass] = []
+
+    @model_validator(mode="after")
+    def _valid(self) -> RetrySpec:
+        self.to_policy()  # raises ValueError with the reason
+        return self
+
+    def to_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            initial_interval=self.initial_interval,
+            backoff_coefficient=self.backoff_coefficient,
+            maximum_interval=self.maximum_interval,
+            maximum_attempts=self.maximum_attempts,
+            non_retryable=frozenset(self.non_retryable),
+        )
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    action: Action
+    args: ActionArgs
+    effect: Effect
+    expect: Expectation | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    retry: RetrySpec | None = None
+    description: str | None = None
+    line: int | None = None  # where it is in the task file
+
+    @property
+    def target(self) -> Target | None:
+        return getattr(self.args, "target", None)
+
+    def summary(self) -> str:
+        args = self.args
+        target = self.target
+        if isinstance(args, GotoArgs):
+            return f"goto {args.url}"
+        if isinstance(args, FillArgs) and target is not None:
+            return f"fill {target.describe()}"
+        if isinstance(args, PressArgs):
+            return f"press {args.key}" + (f" in {target.describe()}" if target else "")
+        if isinstance(args, AskArgs):
+            return f"ask {args.question!r}"
+        if target is not None:
+            return f"{self.action} {target.describe()}"
+        return str(self.action)
+
+
+InputType = Literal["string", "integer", "number", "boolean"]
+
+
+class InputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: InputType = "string"
+    required: bool = True
+    default: Any = None
+    description: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"type": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _default(self) -> InputSpec:
+        if self.default is not None:
+            object.__setattr__(self, "required", False)
+            coerce_input(self.type, self.default)
+        return self
+
+
+def coerce_input(kind: InputType, raw: Any) -> Any:
+    """Turn a raw input (often a command-line string) into its declared type."""
+    if kind == "string":
+        return str(raw)
+    if kind == "boolean":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"true", "yes", "1", "on"}:
+            return True
+        if text in {"false", "no", "0", "off"}:
+            return False
+        raise ValueError(f"{raw!r} is not a boolean (use true or false)")
+    try:
+        return int(raw) if kind == "integer" else float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{raw!r} is not {'an integer' if kind == 'integer' else 'a number'}") from None
+
+
+class RateLimit(BaseModel):
+    """Token bucket per site: `per_second` actions on average, bursts up to `burst`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    per_second: float = Field(default=10.0, gt=0)
+    burst: int = Field(default=10, ge=1)
+
+
+class NoProgress(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_repeats: int = Field(default=3, ge=2)  # same action+target+values in a row
+    max_unchanged: int = Field(default=8, ge=2)  # consecutive actions leaving the page unchanged
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    retry: RetrySpec = RetrySpec()
+    step_timeout: float = Field(default=10.0, gt=0)
+    deadline: float | None = Field(default=600.0, gt=0)  # seconds for the whole run
+    max_steps: int = Field(default=200, ge=1)  # attempts of all steps together
+    rate_limit: RateLimit = RateLimit()
+    approval: Literal["irreversible", "all-writes", "none"] = "irreversible"
+    no_progress: NoProgress = NoProgress()
+    obstructions: list[Target] = []  # extra overlays to dismiss, besides the built-in ones
+    screenshots: bool = True  # before/after JPEG per attempt
+
+
+class Task(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str | None = None
+    site: str | None = None
+    inputs: dict[str, InputSpec] = {}
+    session: str | None = None
+    policy: Policy = Policy()
+    steps: list[Step]
+    source: str | None = None  # file it came from
+
+    def step(self, step_id: str) -> Step:
+        return next(s for s in self.steps if s.id == step_id)
+
+    def resolve_inputs(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Declared inputs with defaults applied and types coerced. Raises ValueError."""
+        unknown = sorted(set(given) - set(self.inputs))
+        if unknown:
+            raise ValueError(f"unknown input(s): {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        for name, spec in self.inputs.items():
+            if name in given:
+                values[name] = coerce_input(spec.type, given[name])
+            elif spec.default is not None:
+                values[name] = coerce_input(spec.type, spec.default)
+            elif spec.required:
+                raise ValueError(f"missing required input '{name}'")
+        return values

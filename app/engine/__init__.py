@@ -1,0 +1,1 @@
+"""The run loop, scheduler, gates, recovery. Never imports Qt; reaches the browser via ports."""

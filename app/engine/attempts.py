@@ -1,0 +1,239 @@
+"""One step, attempt by attempt: Act → Validate, or Fail → Diagnose → Retry / Stop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.domain.errors import FailureClass, StepFailure
+from app.domain.events import EventType
+from app.domain.retry import RetryPolicy
+from app.domain.states import AttemptOutcome
+from app.domain.task import Action, Effect, Step, Task
+from app.engine.ports import ActionOutcome, BrowserSession, CheckResult
+from app.engine.progress import Budget, NoProgressDetector
+from app.engine.ratelimit import SiteRateLimiter
+from app.engine.recorder import RunRecorder
+from app.engine.validate import effective_expectation, judge_checks, judge_network, judge_no_effect
+from app.store import ArtifactStore, attempts, record_artifact
+from app.store.models import Attempt, Run
+
+
+@dataclass
+class StepResult:
+    ok: bool
+    outcome: ActionOutcome | None = None
+    failure: StepFailure | None = None
+    attempts: int = 0
+    checks: list[CheckResult] = field(default_factory=list)
+    duration_ms: float = 0.0
+
+
+class StepExecutor:
+    """Runs the attempts of one step. Shared state lives in the checkpoint, not here."""
+
+    def __init__(
+        self,
+        *,
+        task: Task,
+        run_id: str,
+        session: BrowserSession,
+        recorder: RunRecorder,
+        artifacts: ArtifactStore,
+        limiter: SiteRateLimiter,
+        budget: Budget,
+        progress: NoProgressDetector,
+    ) -> None:
+        self.task = task
+        self.run_id = run_id
+        self.session = session
+        self.recorder = recorder
+        self.artifacts = artifacts
+        self.limiter = limiter
+        self.budget = budget
+        self.progress = progress
+        self._last_shot: tuple[str, str] | None = None  # (fingerprint, sha) of the latest screenshot
+        self._new_artifacts: list[tuple[str, int]] = []  # recorded with the attempt's commit
+
+    def retry_policy(self, step: Step) -> RetryPolicy:
+        policy = (step.retry or self.task.policy.retry).to_policy()
+        if step.effect is Effect.IRREVERSIBLE:
+            # Re-firing needs a fresh approval: never retried automatically once dispatched.
+            return RetryPolicy(maximum_attempts=1)
+        return policy
+
+    async def run_step(self, index: int, step: Step, first_attempt: int = 1) -> StepResult:
+        policy = self.retry_policy(step)
+        started = time.monotonic()
+        number = first_attempt
+        obstructions_tried = False
+        while True:
+            self.budget.check()
+            self.progress.check()
+            result = await self._attempt(index, step, number)
+            self.budget.checkpoint.attempts_used += 1
+            result.attempts = number
+            failure = result.failure
+            if failure is None:
+                result.duration_ms = (time.monotonic() - started) * 1000
+                return result
+            if failure.failure_class is FailureClass.OBSTRUCTION and not obstructions_tried:
+                dismissed = await self.session.dismiss_obstructions(list(self.task.policy.obstructions))
+                obstructions_tried = bool(dismissed)
+                self.recorder.emit(
+                    EventType.OBSTRUCTION_DISMISSED, step=step.id, index=index, dismissed=dismissed
+                )
+                if dismissed and number < max(policy.maximum_attempts, 2):
+                    number += 1  # a dismissed obstruction earns a retry even with no retries left
+                    continue
+            elif failure.failure_class is FailureClass.OBSTRUCTION:
+                obstructions_tried = False
+            if not policy.should_retry(number, failure.failure_class):
+                result.duration_ms = (time.monotonic() - started) * 1000
+                return result
+            delay = policy.delay(number, failure.details.get("retry_after"))
+            self.recorder.emit(
+                EventType.RETRY_SCHEDULED,
+                step=step.id,
+                index=index,
+                attempt=number + 1,
+                delay=round(delay, 3),
+                failure_class=failure.failure_class.value,
+            )
+            self.recorder.commit()
+            await asyncio.sleep(delay)
+            number += 1
+
+    async def _attempt(self, index: int, step: Step, number: int) -> StepResult:
+        timeout = self.budget.timeout_for(step)
+        waited = await self.limiter.acquire(self.session.url or self.task.site, self.task.policy)
+        if waited > 0.05:
+            self.recorder.emit(EventType.RATE_LIMITED, step=step.id, waited=round(waited, 3))
+        before_fp = await self.session.fingerprint()
+        shot_before = await self._screenshot(before_fp.short())
+        mutating = step.effect is not Effect.READ and step.action not in (Action.ASSERT, Action.EXTRACT)
+
+        def start(s: Session, run: Run) -> Attempt:
+            attempt = attempts.start_attempt(s, self.run_id, index, number, before_fp.short())
+            if mutating:
+                # Intent is durable before dispatch: after a crash we know it may have fired (G3).
+                attempts.mark_intent(s, attempt)
+            return attempt
+
+        self.recorder.emit(
+            EventType.ATTEMPT_STARTED,
+            step=step.id,
+            index=index,
+            attempt=number,
+            action=step.action.value,
+            summary=step.summary(),
+            url=before_fp.url,
+        )
+        attempt_row: Attempt | None = None
+        if mutating:
+            self.recorder.emit(EventType.ACTION_INTENT, step=step.id, index=index, attempt=number)
+            attempt_row = self.recorder.commit(start)
+        outcome: ActionOutcome | None = None
+        checks: list[CheckResult] = []
+        failure: StepFailure | None = None
+        try:
+            outcome = await self.session.act(step, timeout=timeout)
+        except StepFailure as exc:
+            failure = exc
+        except Exception as exc:  # a browser crash is not the task's fault; retry decides
+            failure = StepFailure(FailureClass.TRANSIENT, f"{type(exc).__name__}: {exc}")
+        if outcome is not None:
+            failure = judge_network(outcome)
+            expect = effective_expectation(step)
+            if failure is None and expect is not None:
+                checks = await self.session.check(expect, outcome, timeout=timeout)
+                failure = judge_checks(step, outcome, checks)
+            if failure is None:
+                failure = await self._no_effect(step, outcome, expect is not None)
+            if failure is None or failure.failure_class in (FailureClass.NO_EFFECT, FailureClass.UNEXPECTED):
+                self.progress.record(step, outcome.changed or bool(outcome.requests))
+        after_fp = outcome.after if outcome is not None else await self._safe_fingerprint(before_fp)
+        shot_after = await self._screenshot(after_fp.short())
+        requests = [r.to_json() for r in outcome.requests] if outcome else []
+        data: dict[str, Any] = {
+            "step": step.id,
+            "index": index,
+            "attempt": number,
+            "outcome": AttemptOutcome.FAILED.value if failure else AttemptOutcome.SUCCEEDED.value,
+            "url": after_fp.url,
+            "changed": before_fp != after_fp,
+            "requests": requests,
+            "checks": [c.to_json() for c in checks],
+            "duration_ms": round(outcome.duration_ms, 1) if outcome else None,
+            "screenshot_before": shot_before,
+            "screenshot_after": shot_after,
+        }
+        if outcome is not None and outcome.dialogs:
+            data["dialogs"] = outcome.dialogs
+        if failure is not None:
+            data["failure_class"] = failure.failure_class.value
+            data["error"] = failure.message
+        if mutating:
+            self.recorder.emit(EventType.ACTION_DONE, step=step.id, index=index, attempt=number)
+        self.recorder.emit(EventType.ATTEMPT_FINISHED, **data)
+
+        new_artifacts, self._new_artifacts = self._new_artifacts, []
+
+        def finish(s: Session, run: Run) -> None:
+            for sha, size in new_artifacts:
+                record_artifact(s, sha, "image/jpeg", size, "screenshot")
+            # A read attempt is written once, with its outcome: one commit instead of two.
+            row = attempt_row or attempts.start_attempt(s, self.run_id, index, number, before_fp.short())
+            attempts.finish_attempt(
+                s,
+                row,
+                outcome=AttemptOutcome.FAILED if failure else AttemptOutcome.SUCCEEDED,
+                failure_class=failure.failure_class.value if failure else None,
+                error=failure.message if failure else None,
+                after_fp=after_fp.short(),
+                requests=requests,
+                checks=[c.to_json() for c in checks],
+                screenshot_before=shot_before,
+                screenshot_after=shot_after,
+            )
+
+        self.recorder.commit(finish)
+        return StepResult(ok=failure is None, outcome=outcome, failure=failure, checks=checks)
+
+    async def _no_effect(self, step: Step, outcome: ActionOutcome, has_expect: bool) -> StepFailure | None:
+        failure = judge_no_effect(step, outcome, has_expect)
+        if failure is None:
+            return None
+        # Effects can lag the network going quiet (a JS timer): look again briefly.
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            now = await self.session.fingerprint()
+            if now != outcome.before:
+                outcome.after = now
+                return None
+        return failure
+
+    async def _safe_fingerprint(self, fallback: Any) -> Any:
+        try:
+            return await self.session.fingerprint()
+        except Exception:
+            return fallback
+
+    async def _screenshot(self, fingerprint: str) -> str | None:
+        if not self.task.policy.screenshots:
+            return None
+        if self._last_shot is not None and self._last_shot[0] == fingerprint:
+            return self._last_shot[1]  # same page state as the last shot: reuse it
+        try:
+            data = await self.session.screenshot()
+        except Exception:
+            return None  # evidence is best-effort; a failed screenshot must not fail the step
+        sha = await asyncio.to_thread(self.artifacts.put, data)
+        self._new_artifacts.append((sha, len(data)))
+        self._last_shot = (fingerprint, sha)
+        return sha

@@ -1,0 +1,535 @@
+"""The run loop: steps in order, each checkpointed; gates, handoffs, recovery after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.domain.checkpoint import Checkpoint
+from app.domain.errors import FailureClass, FlightdeckError, StepFailure
+from app.domain.events import EventType
+from app.domain.states import TERMINAL, AttemptOutcome, RunStatus, StepStatus
+from app.domain.task import Action, AskArgs, Effect, ExtractArgs, GotoArgs, Step, Task, load_task
+from app.domain.task.templating import TemplateError, render
+from app.engine.approvals import action_hash, approval_preview, needs_approval
+from app.engine.attempts import StepExecutor, StepResult
+from app.engine.ports import BrowserProvider, BrowserSession
+from app.engine.progress import Budget, NoProgressDetector
+from app.engine.ratelimit import SiteRateLimiter
+from app.engine.recorder import EventSink, RunRecorder
+from app.engine.validate import effective_expectation
+from app.store import ArtifactStore, Database, attempts, handoffs, leases, runs
+from app.store.models import Run, StepRecord
+
+log = logging.getLogger("flightdeck.engine")
+
+LEASE_TTL = 30.0
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: RunStatus
+    failure_class: str | None = None
+    error: str | None = None
+    open_handoffs: list[str] = field(default_factory=list)
+
+
+class _Park(Exception):
+    """The run must wait for a person (a handoff was opened)."""
+
+    def __init__(self, handoff_id: str) -> None:
+        self.handoff_id = handoff_id
+
+
+class _Stop(Exception):
+    """Someone else changed the run's status (cancel, pause): stop quietly."""
+
+
+class RunLoop:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        provider: BrowserProvider,
+        artifacts: ArtifactStore,
+        limiter: SiteRateLimiter,
+        run_id: str,
+        owner: str,
+        sinks: list[EventSink],
+    ) -> None:
+        self.db = db
+        self.provider = provider
+        self.artifacts = artifacts
+        self.limiter = limiter
+        self.run_id = run_id
+        self.owner = owner
+        self.recorder = RunRecorder(db, run_id, owner, sinks)
+        self.session: BrowserSession | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+    async def execute(self) -> RunResult:
+        with self.db.session(readonly=True) as s:
+            run = runs.get_run(s, self.run_id)
+            assert run is not None
+            task = load_task(run.task_text, run.task_source or f"run {run.id}")
+            inputs: dict[str, Any] = dict(run.inputs or {})
+            checkpoint = Checkpoint.from_json(run.checkpoint)
+            start_status = RunStatus(run.status)
+        self.recorder.prime()
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            self._transition(RunStatus.RUNNING, "resumed" if checkpoint.next_step else "started")
+            self.session = await self.provider.open_session(
+                base_url=task.site, timeout=task.policy.step_timeout
+            )
+            await self._loop(task, inputs, checkpoint, recovering=start_status != RunStatus.QUEUED)
+        except _Park:
+            pass
+        except _Stop:
+            pass
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            if self.session is not None:
+                with contextlib.suppress(Exception):
+                    await self.session.close()
+            self._release()
+        return self.result()
+
+    def result(self) -> RunResult:
+        with self.db.session(readonly=True) as s:
+            run = runs.get_run(s, self.run_id)
+            assert run is not None
+            open_ids = [h.id for h in handoffs.list_handoffs(s, run_id=self.run_id, status="open")]
+            return RunResult(self.run_id, RunStatus(run.status), run.failure_class, run.error, open_ids)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_TTL / 3)
+            with self.db.session() as s, s.begin():
+                if not leases.heartbeat(s, self.run_id, self.owner, LEASE_TTL):
+                    log.warning("run %s: lease lost", self.run_id)
+                    return
+
+    def _release(self) -> None:
+        with contextlib.suppress(Exception), self.db.session() as s, s.begin():
+            leases.release(s, self.run_id, self.owner)
+
+    def _transition(
+        self,
+        to: RunStatus,
+        reason: str,
+        failure: StepFailure | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        def change(s: Session, run: Run) -> None:
+            if RunStatus(run.status) == to:
+                return
+            runs.transition(
+                s,
+                run,
+                to,
+                reason=reason,
+                failure_class=failure.failure_class.value if failure else None,
+                error=failure.message if failure else None,
+            )
+            if checkpoint is not None:
+                run.checkpoint = checkpoint.to_json()
+
+        self.recorder.commit(change)
+
+    def _current_status(self) -> RunStatus:
+        with self.db.session(readonly=True) as s:
+            run = runs.get_run(s, self.run_id)
+            assert run is not None
+            return RunStatus(run.status)
+
+    # ----------------------------------------------------------------- the loop
+    async def _loop(self, task: Task, inputs: dict[str, Any], cp: Checkpoint, recovering: bool) -> None:
+        assert self.session is not None
+        budget = Budget(task.policy, cp)
+        progress = NoProgressDetector(task.policy, cp)
+        executor = StepExecutor(
+            task=task,
+            run_id=self.run_id,
+            session=self.session,
+            recorder=self.recorder,
+            artifacts=self.artifacts,
+            limiter=self.limiter,
+            budget=budget,
+            progress=progress,
+        )
+        if (recovering and cp.next_step > 0) or self._has_pending_intent():
+            await self._reestablish(task, inputs, cp, executor)
+        while cp.next_step < len(task.steps):
+            if self._current_status() is not RunStatus.RUNNING:
+                raise _Stop
+            index = cp.next_step
+            try:
+                step = self._render(task.steps[index], inputs, cp)
+                result = await self._run_one(task, index, step, cp, executor, inputs)
+            except StepFailure as failure:  # budgets, no progress, template errors
+                result = StepResult(ok=False, failure=failure)
+            cp.elapsed = budget.elapsed
+            if not result.ok:
+                self._fail(index, task.steps[index], result, cp)
+                return
+            self._complete(index, task.steps[index], result, cp)
+        self._transition(RunStatus.SUCCEEDED, "all steps succeeded", checkpoint=cp)
+
+    def _render(self, step: Step, inputs: dict[str, Any], cp: Checkpoint) -> Step:
+        try:
+            data = step.model_dump(mode="json", exclude={"args", "expect"})
+            rendered_args = render(
+                step.args.model_dump(mode="json", exclude_defaults=True), inputs, cp.outputs
+            )
+            rendered_expect = (
+                render(step.expect.model_dump(mode="json", exclude_defaults=True), inputs, cp.outputs)
+                if step.expect
+                else None
+            )
+            args = type(step.args).model_validate(rendered_args)
+            return Step.model_validate({**data, "args": args, "expect": rendered_expect})
+        except (TemplateError, ValueError) as exc:
+            raise StepFailure(FailureClass.PERMANENT, f"step {step.id}: {exc}") from exc
+
+    async def _run_one(
+        self,
+        task: Task,
+        index: int,
+        step: Step,
+        cp: Checkpoint,
+        executor: StepExecutor,
+        inputs: dict[str, Any],
+    ) -> StepResult:
+        self.recorder.emit(
+            EventType.STEP_STARTED,
+            step=step.id,
+            index=index,
+            action=step.action.value,
+            effect=step.effect.value,
+            summary=step.summary(),
+        )
+        self.recorder.commit(lambda s, run: _mark_step(s, self.run_id, index, StepStatus.RUNNING))
+        if step.action is Action.ASK:
+            return self._answer_or_ask(index, step, cp)
+        verified = self._verification_answer(index)
+        if verified is not None:
+            return verified
+        if needs_approval(step, task.policy):
+            self._gate_approval(index, step)
+        result = await executor.run_step(index, step)
+        if result.ok and isinstance(step.args, ExtractArgs) and result.outcome is not None:
+            cp.outputs[step.args.into] = result.outcome.value
+            self.recorder.emit(
+                EventType.OUTPUT_EXTRACTED,
+                step=step.id,
+                name=step.args.into,
+                value=_preview(result.outcome.value),
+            )
+        return result
+
+    # ----------------------------------------------------------------- outcomes
+    def _complete(self, index: int, step: Step, result: StepResult, cp: Checkpoint) -> None:
+        cp.next_step = index + 1
+        cp.last_url = self.session.url if self.session else cp.last_url
+        self.recorder.emit(
+            EventType.STEP_FINISHED,
+            step=step.id,
+            index=index,
+            status=StepStatus.SUCCEEDED.value,
+            attempts=result.attempts,
+            duration_ms=round(result.duration_ms, 1),
+        )
+
+        def change(s: Session, run: Run) -> None:
+            record = _step_record(s, self.run_id, index)
+            record.status = StepStatus.SUCCEEDED
+            record.attempts = result.attempts
+            record.failure_class = None
+            record.error = None
+            record.finished_at = datetime.now(UTC)
+            record.duration_ms = round(result.duration_ms)
+            record.evidence = _evidence(result)
+            run.checkpoint = cp.to_json()
+
+        self.recorder.commit(change)
+
+    def _fail(self, index: int, step: Step, result: StepResult, cp: Checkpoint) -> None:
+        failure = result.failure
+        assert failure is not None
+        self.recorder.emit(
+            EventType.STEP_FINISHED,
+            step=step.id,
+            index=index,
+            status=StepStatus.FAILED.value,
+            attempts=result.attempts,
+            failure_class=failure.failure_class.value,
+            error=failure.message,
+        )
+
+        def change(s: Session, run: Run) -> None:
+            record = _step_record(s, self.run_id, index)
+            record.status = StepStatus.FAILED
+            record.attempts = result.attempts
+            record.failure_class = failure.failure_class.value
+            record.error = failure.message
+            record.finished_at = datetime.now(UTC)
+            record.duration_ms = round(result.duration_ms)
+            record.evidence = _evidence(result)
+            run.checkpoint = cp.to_json()
+            if RunStatus(run.status) not in TERMINAL:
+                runs.transition(
+                    s,
+                    run,
+                    RunStatus.FAILED,
+                    reason=f"step {step.id} failed",
+                    failure_class=failure.failure_class.value,
+                    error=failure.message,
+                )
+
+        self.recorder.commit(change)
+
+    # ----------------------------------------------------------------- handoffs
+    def _gate_approval(self, index: int, step: Step) -> None:
+        """Fire only with an approval bound to exactly this action; otherwise park (G4)."""
+        wanted = action_hash(step)
+        with self.db.session(readonly=True) as s:
+            found = [
+                h
+                for h in handoffs.list_handoffs(s, run_id=self.run_id, status=None)
+                if h.kind == "approval" and h.step_index == index
+            ]
+        for h in sorted(found, key=lambda h: h.created_at, reverse=True):
+            if h.status == "open" and h.action_hash == wanted:
+                self._park(h.id, "waiting for approval")
+            if h.status == "answered" and h.action_hash == wanted and not (h.payload or {}).get("used"):
+                answer = (h.answer or {}).get("decision")
+                if answer == "approve":
+                    self._consume(h.id)
+                    return
+                raise StepFailure(
+                    FailureClass.DENIED,
+                    f"the operator denied {step.summary()}" + (f": {h.comment}" if h.comment else ""),
+                    {"handoff": h.id, "by": h.answered_by},
+                )
+        url = self.session.url if self.session else ""
+        handoff_id = self._open_handoff(
+            index, "approval", f"Approve: {step.summary()}?", approval_preview(step, url), wanted
+        )
+        self._park(handoff_id, "waiting for approval")
+
+    def _verification_answer(self, index: int) -> StepResult | None:
+        """The operator said whether an interrupted action happened: done → complete the step;
+        not done → fall through to a fresh approval/attempt (never re-fired without one)."""
+        with self.db.session(readonly=True) as s:
+            found = [
+                h
+                for h in handoffs.list_handoffs(s, run_id=self.run_id, status="answered")
+                if h.kind == "verification" and h.step_index == index and not (h.payload or {}).get("used")
+            ]
+        for h in found:
+            self._consume(h.id)
+            if (h.answer or {}).get("decision") in ("approve", "done"):
+                return StepResult(ok=True, attempts=0)
+        return None
+
+    def _consume(self, handoff_id: str) -> None:
+        def change(s: Session, run: Run) -> None:
+            h = handoffs.get_handoff(s, handoff_id)
+            assert h is not None
+            h.payload = {**(h.payload or {}), "used": True}
+
+        self.recorder.commit(change)
+
+    def _answer_or_ask(self, index: int, step: Step, cp: Checkpoint) -> StepResult:
+        args = step.args
+        assert isinstance(args, AskArgs)
+        with self.db.session(readonly=True) as s:
+            found = [
+                h
+                for h in handoffs.list_handoffs(s, run_id=self.run_id, status=None)
+                if h.kind == "clarification" and h.step_index == index
+            ]
+        for h in found:
+            if h.status == "open":
+                self._park(h.id, "waiting for an answer")
+            if h.status == "answered":
+                value = (h.answer or {}).get("value")
+                if args.into:
+                    cp.outputs[args.into] = value
+                return StepResult(ok=True, attempts=1)
+        payload = {"question": args.question, "choices": args.choices, "type": args.type, "into": args.into}
+        handoff_id = self._open_handoff(index, "clarification", args.question, payload, None)
+        self._park(handoff_id, "waiting for an answer")
+        raise AssertionError("unreachable")
+
+    def _open_handoff(
+        self, index: int, kind: str, question: str, payload: dict[str, Any], hash_: str | None
+    ) -> str:
+        def change(s: Session, run: Run) -> str:
+            h = handoffs.open_handoff(
+                s,
+                run_id=self.run_id,
+                step_index=index,
+                kind=kind,
+                question=question,
+                payload=payload,
+                action_hash=hash_,
+            )
+            _mark_step(s, self.run_id, index, StepStatus.WAITING)
+            return h.id
+
+        handoff_id: str = self.recorder.commit(change)
+        return handoff_id
+
+    def _park(self, handoff_id: str, reason: str) -> None:
+        self._transition(RunStatus.WAITING, reason)
+        raise _Park(handoff_id)
+
+    # ----------------------------------------------------------------- recovery
+    def _has_pending_intent(self) -> bool:
+        with self.db.session(readonly=True) as s:
+            return bool(attempts.pending_intents(s, self.run_id))
+
+    async def _reestablish(
+        self, task: Task, inputs: dict[str, Any], cp: Checkpoint, executor: StepExecutor
+    ) -> None:
+        """After a crash: rebuild page state without redoing completed writes (G1, G3).
+
+        Read steps since the last navigation are re-executed (they only rebuild page state:
+        the form values a crash threw away); completed writes are skipped. A write caught
+        between dispatch and outcome is checked by its expectation instead of being re-fired.
+        """
+        assert self.session is not None
+        start = cp.next_step
+        while start > 0 and task.steps[start].action is not Action.GOTO:
+            start -= 1
+        self.recorder.emit(EventType.RUN_RECOVERED, from_step=start, next_step=cp.next_step)
+        for index in range(start, cp.next_step):
+            step = self._render(task.steps[index], inputs, cp)
+            if step.effect is not Effect.READ or step.action is Action.ASK:
+                self.recorder.emit(
+                    EventType.STEP_SKIPPED,
+                    step=step.id,
+                    index=index,
+                    reason="completed before the interruption; not redone",
+                )
+                continue
+            timeout = executor.budget.timeout_for(step)
+            if isinstance(step.args, GotoArgs):
+                await self.session.goto(step.args.url, timeout=timeout)
+            else:
+                outcome = await self.session.act(step, timeout=timeout)
+                if isinstance(step.args, ExtractArgs):
+                    cp.outputs[step.args.into] = outcome.value
+        self.recorder.commit()
+        await self._settle_intent(task, inputs, cp, executor)
+
+    async def _settle_intent(
+        self, task: Task, inputs: dict[str, Any], cp: Checkpoint, executor: StepExecutor
+    ) -> None:
+        """The step at next_step may have fired before the crash. Find out, never guess."""
+        with self.db.session(readonly=True) as s:
+            pending = [a for a in attempts.pending_intents(s, self.run_id) if a.step_index == cp.next_step]
+        if not pending or cp.next_step >= len(task.steps):
+            return
+        index = cp.next_step
+        step = self._render(task.steps[index], inputs, cp)
+        expect = effective_expectation(step)
+        checkable = expect.model_copy(update={"request": []}) if expect else None
+        found: list[dict[str, Any]] = []
+        held = False
+        if checkable is not None and not checkable.is_empty():
+            checks = (
+                await self.session.check(checkable, None, timeout=executor.budget.timeout_for(step))
+                if self.session
+                else []
+            )
+            found = [c.to_json() for c in checks]
+            held = all(c.ok for c in checks)
+
+        def close_attempts(s: Session, run: Run) -> None:
+            for row in attempts.pending_intents(s, self.run_id):
+                attempts.finish_attempt(
+                    s,
+                    row,
+                    outcome=AttemptOutcome.UNKNOWN,
+                    failure_class=FailureClass.AMBIGUOUS_OUTCOME.value,
+                    error="interrupted after dispatch; outcome not recorded",
+                    after_fp=None,
+                    requests=[],
+                    checks=found,
+                    screenshot_before=None,
+                    screenshot_after=None,
+                )
+
+        self.recorder.commit(close_attempts)
+        if held:
+            self.recorder.emit(
+                EventType.STEP_FINISHED,
+                step=step.id,
+                index=index,
+                status=StepStatus.SUCCEEDED.value,
+                verified_after_recovery=True,
+                checks=found,
+            )
+            result = StepResult(ok=True, attempts=len(pending))
+            self._complete(index, step, result, cp)
+            return
+        if step.effect is Effect.WRITE and checkable is not None and not checkable.is_empty():
+            return  # proven not done: safe to do it now
+        payload = {
+            "step": step.id,
+            "summary": step.summary(),
+            "checks": found,
+            "question": "Did this action happen?",
+        }
+        handoff_id = self._open_handoff(
+            index,
+            "verification",
+            f"The run was interrupted right after '{step.summary()}' was sent. Did it happen?",
+            payload,
+            action_hash(step),
+        )
+        self._park(handoff_id, "outcome unknown after interruption")
+
+
+def _step_record(s: Session, run_id: str, index: int) -> StepRecord:
+    record = runs.get_step(s, run_id, index)
+    if record is None:
+        raise LookupError(f"run {run_id} has no step #{index}")
+    return record
+
+
+def _mark_step(s: Session, run_id: str, index: int, status: StepStatus) -> None:
+    record = _step_record(s, run_id, index)
+    record.status = status
+    if status is StepStatus.RUNNING and record.started_at is None:
+        record.started_at = datetime.now(UTC)
+
+
+def _evidence(result: StepResult) -> dict[str, Any]:
+    outcome = result.outcome
+    return {
+        "requests": [r.to_json() for r in outcome.requests] if outcome else [],
+        "checks": [c.to_json() for c in result.checks],
+        "url": outcome.after.url if outcome else None,
+        "changed": outcome.changed if outcome else None,
+    }
+
+
+def _preview(value: Any) -> Any:
+    text = str(value)
+    return value if len(text) <= 200 else text[:200] + "…"
+
+
+__all__ = ["FlightdeckError", "RunLoop", "RunResult"]

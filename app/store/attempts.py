@@ -1,0 +1,82 @@
+"""Attempts: one try of a step, with everything observed, and the intent mark for G3."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.domain.states import AttemptOutcome
+from app.store.models import Attempt
+from app.store.types import utcnow
+
+
+def start_attempt(s: Session, run_id: str, step_index: int, number: int, before_fp: str) -> Attempt:
+    """A new attempt with no outcome yet (flushed, so it has its id)."""
+    attempt = Attempt(
+        run_id=run_id,
+        step_index=step_index,
+        number=number,
+        before_fp=before_fp,
+        started_at=utcnow(),
+        requests=[],
+        checks=[],
+    )
+    s.add(attempt)
+    s.flush()
+    return attempt
+
+
+def mark_intent(s: Session, attempt: Attempt) -> None:
+    """Record that an irreversible action is about to be dispatched.
+
+    The caller must COMMIT this before dispatching: after a crash, "intent but no outcome"
+    is what tells recovery to ask a person instead of firing again (G3).
+    """
+    attempt.intent_at = utcnow()
+    s.flush()
+
+
+def finish_attempt(
+    s: Session,
+    attempt: Attempt,
+    *,
+    outcome: AttemptOutcome,
+    failure_class: str | None = None,
+    error: str | None = None,
+    after_fp: str | None = None,
+    requests: Sequence[dict[str, Any]] = (),
+    checks: Sequence[dict[str, Any]] = (),
+    screenshot_before: str | None = None,
+    screenshot_after: str | None = None,
+) -> None:
+    """Record what the attempt observed. Screenshots left as None keep any value set earlier."""
+    attempt.outcome = AttemptOutcome(outcome)
+    attempt.failure_class = None if failure_class is None else str(failure_class)
+    attempt.error = error
+    attempt.after_fp = after_fp
+    attempt.requests = list(requests)
+    attempt.checks = list(checks)
+    if screenshot_before is not None:
+        attempt.screenshot_before = screenshot_before
+    if screenshot_after is not None:
+        attempt.screenshot_after = screenshot_after
+    attempt.finished_at = utcnow()
+    s.flush()
+
+
+def list_attempts(s: Session, run_id: str, step_index: int | None = None) -> list[Attempt]:
+    query = select(Attempt).where(Attempt.run_id == run_id)
+    if step_index is not None:
+        query = query.where(Attempt.step_index == step_index)
+    return list(s.scalars(query.order_by(Attempt.step_index, Attempt.number)))
+
+
+def pending_intents(s: Session, run_id: str) -> list[Attempt]:
+    """Irreversible actions that may have fired but have no recorded outcome (after a crash)."""
+    query = select(Attempt).where(
+        Attempt.run_id == run_id, Attempt.intent_at.is_not(None), Attempt.outcome.is_(None)
+    )
+    return list(s.scalars(query.order_by(Attempt.step_index, Attempt.number)))

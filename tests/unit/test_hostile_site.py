@@ -1,0 +1,358 @@
+"""Server-truth behaviours of the hostile demo site (no browser: plain HTTP)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+
+SITE_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo" / "site"
+if str(SITE_DIR) not in sys.path:
+    sys.path.insert(0, str(SITE_DIR))
+
+import hostile_site  # noqa: E402
+
+
+@dataclass
+class Resp:
+    status: int
+    headers: dict[str, str]
+    set_cookies: list[str]
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+@dataclass
+class Client:
+    """Tiny HTTP client with a cookie jar; never follows redirects; closes every connection."""
+
+    base: str
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: dict[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Resp:
+        url = urlsplit(self.base)
+        headers = {}
+        body: bytes | None = None
+        if form is not None:
+            body = urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            r = conn.getresponse()
+            text = r.read().decode("utf-8")
+            set_cookies = r.headers.get_all("Set-Cookie") or []
+            resp = Resp(r.status, {k.lower(): v for k, v in r.getheaders()}, set_cookies, text)
+        finally:
+            conn.close()
+        for raw in set_cookies:
+            jar = SimpleCookie(raw)
+            for name, morsel in jar.items():
+                if morsel["max-age"] == "0":
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+        return resp
+
+    def get(self, path: str) -> Resp:
+        return self.request("GET", path)
+
+    def post(self, path: str, **kw: Any) -> Resp:
+        return self.request("POST", path, **kw)
+
+
+@pytest.fixture
+def site() -> Iterator[hostile_site.HostileSite]:
+    s = hostile_site.HostileSite()
+    s.start(port=0)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def client(site: hostile_site.HostileSite) -> Client:
+    return Client(site.base_url)
+
+
+def csrf_of(page: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert m, "no csrf field on the login page"
+    return m.group(1)
+
+
+def test_start_returns_local_url_and_every_page_is_html(site, client):
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", site.base_url)
+    for path in ["/", "/login", "/account", "/slow", "/shop", "/profile", "/notes", "/order"]:
+        r = client.get(path)
+        assert r.status == 200, path
+        assert r.text.startswith("<!doctype html>") and "<title>" in r.text
+        assert 'id="cookie-banner"' in r.text and 'aria-label="Cookie consent"' in r.text
+
+
+def test_cookie_banner_gone_with_consent_cookie_or_knob(site, client):
+    client.cookies["consent"] = "all"
+    assert 'id="cookie-banner"' not in client.get("/").text
+    site.configure(cookie_banner=False)
+    assert 'id="cookie-banner"' not in Client(site.base_url).get("/").text
+
+
+def test_newsletter_modal_only_when_enabled(site, client):
+    assert 'aria-label="Newsletter"' not in client.get("/notes").text
+    site.configure(newsletter_modal=True)
+    page = client.get("/notes").text
+    assert 'aria-label="Newsletter"' in page and 'aria-label="Close"' in page
+    assert 'aria-label="Newsletter"' not in client.get("/shop").text
+
+
+def test_notes_post_is_stored_and_counted(site, client):
+    r = client.post("/notes", form={"title": "Buy milk", "body": "2 litres"})
+    assert r.status == 303 and r.headers["location"] == "/notes"
+    truth = site.truth()
+    assert {"title": "Buy milk", "body": "2 litres"} in truth["notes"]
+    assert truth["note_submissions"] == {"Buy milk": 1}
+    assert '<li data-testid="note">Buy milk</li>' in client.get("/notes").text
+
+
+def test_drop_mode_counts_but_does_not_store(site, client):
+    before = site.truth()["notes"]
+    site.configure(drop_notes=True)
+    r = client.post("/notes", form={"title": "Lost", "body": ""})
+    assert r.status == 303 and r.headers["location"] == "/notes"
+    site.configure(drop_notes=False)
+    assert 'action="/notes?drop=1"' in client.get("/notes/drop").text
+    r = client.post("/notes?drop=1", form={"title": "Lost", "body": ""})
+    assert r.status == 303
+    truth = site.truth()
+    assert truth["notes"] == before
+    assert truth["note_submissions"] == {"Lost": 2}
+
+
+def test_empty_title_is_422_with_alert_and_stores_nothing(site, client):
+    before = site.truth()["notes"]
+    r = client.post("/notes", form={"title": "  ", "body": "text"})
+    assert r.status == 422
+    assert 'role="alert"' in r.text and "Title is required" in r.text
+    assert site.truth()["notes"] == before
+
+
+def test_profile_post_returns_500_and_stores_nothing(site, client):
+    before = site.truth()["profile"]
+    new = {"display_name": "Ada", "email": "ada@example.com"}
+    assert client.post("/api/profile", json_body=new).status == 500
+    truth = site.truth()
+    assert truth["profile"] == before and truth["profile_posts"] == 1
+    assert client.get("/api/profile").json() == before
+    assert "Saved!" in client.get("/profile").text  # the page's JS claims success regardless
+
+    site.configure(profile_fails=False)
+    assert client.post("/api/profile", json_body=new).status == 200
+    assert site.truth()["profile"] == new and site.truth()["profile_posts"] == 2
+    assert client.get("/api/profile").json() == new
+    assert 'value="ada@example.com"' in client.get("/profile").text
+
+
+def test_flaky_503_then_200_and_again_after_reset(site, client):
+    assert [client.get("/flaky").status for _ in range(3)] == [503, 503, 200]
+    assert "Inventory" in client.get("/flaky").text
+    assert site.truth()["flaky_gets"] == 4
+    site.reset()
+    first = client.get("/flaky")
+    assert first.status == 503 and first.headers["retry-after"] == "1"
+    site.configure(flaky_failures=0)
+    assert client.get("/flaky").status == 200
+
+
+def test_order_503_then_429_then_201(site, client):
+    site.configure(order_503=1, order_429=1)
+    r1 = client.post("/api/order", json_body={"quantity": 3})
+    r2 = client.post("/api/order", json_body={"quantity": 3})
+    r3 = client.post("/api/order", json_body={"quantity": 3})
+    assert (r1.status, r2.status, r3.status) == (503, 429, 201)
+    assert r2.headers["retry-after"] == "1"
+    assert r3.json() == {"order": 1, "quantity": 3}
+    assert client.post("/api/order", json_body={"quantity": 0}).status == 422
+    truth = site.truth()
+    assert truth["orders"] == [3] and truth["order_posts"] == 4
+    assert "Place order" in client.get("/order").text
+
+
+def test_csrf_rejected_bad_credentials_401_then_login(site, client):
+    form = client.get("/login?next=/notes")
+    token = csrf_of(form.text)
+    assert "presid" in client.cookies
+    creds = {"username": "demo", "password": "demo-password", "next": "/notes"}
+    assert client.post("/login", form=creds).status == 403
+    assert client.post("/login", form={**creds, "csrf": "forged"}).status == 403
+    assert Client(site.base_url).post("/login", form={**creds, "csrf": token}).status == 403
+    bad = client.post("/login", form={**creds, "password": "nope", "csrf": token})
+    assert bad.status == 401 and "Invalid username or password" in bad.text
+    assert 'name="csrf"' in bad.text  # the form is shown again
+    ok = client.post("/login", form={**creds, "csrf": token})
+    assert ok.status == 303 and ok.headers["location"] == "/notes"
+    assert "sid" in client.cookies
+    truth = site.truth()
+    assert (truth["logins"], truth["failed_logins"], truth["csrf_rejections"]) == (1, 1, 3)
+
+
+def test_open_redirect_in_next_is_ignored(client):
+    token = csrf_of(client.get("/login").text)
+    creds = {"username": "demo", "password": "demo-password", "csrf": token}
+    r = client.post("/login", form={**creds, "next": "//evil.example/"})
+    assert r.headers["location"] == "/account"
+
+
+def test_session_expiry_redirects_to_login_with_require_login():
+    site = hostile_site.HostileSite(session_ttl=0.2, require_login=True)
+    site.start()
+    try:
+        c = Client(site.base_url)
+        r = c.get("/notes")
+        assert r.status == 303 and r.headers["location"] == "/login?next=/notes"
+        token = csrf_of(c.get("/login?next=/notes").text)
+        login = c.post(
+            "/login",
+            form={"username": "demo", "password": "demo-password", "csrf": token, "next": "/notes"},
+        )
+        assert login.status == 303 and login.headers["location"] == "/notes"
+        assert c.get("/notes").status == 200
+        deadline = time.monotonic() + 5
+        while True:
+            r = c.get("/items")
+            if r.status == 303:
+                break
+            assert r.status == 200
+            assert time.monotonic() < deadline, "session never expired"
+            time.sleep(0.05)
+        assert r.headers["location"] == "/login?next=/items"
+        post = c.post("/notes", form={"title": "late", "body": ""})
+        assert post.status == 303 and post.headers["location"].startswith("/login?next=")
+        assert site.truth()["note_submissions"] == {}
+    finally:
+        site.stop()
+
+
+def test_protected_pages_open_without_require_login(client):
+    assert client.get("/notes").status == 200
+    assert client.get("/items").status == 200
+    assert "not signed in" in client.get("/account").text
+
+
+def test_logout_ends_session(site, client):
+    site.configure(require_login=True)
+    token = csrf_of(client.get("/login").text)
+    client.post("/login", form={"username": "demo", "password": "demo-password", "csrf": token})
+    assert client.get("/account").status == 200
+    assert client.get("/logout").status == 303
+    assert client.get("/account").status == 303
+
+
+def test_item_delete_then_404_on_repeat(site, client):
+    confirm = client.get("/items/1/delete")
+    assert confirm.status == 200
+    assert "Delete Invoice 1001? This cannot be undone." in confirm.text
+    r = client.post("/items/1/delete")
+    assert r.status == 303 and r.headers["location"] == "/items"
+    page = client.get("/items").text
+    assert "Deleted Invoice 1001" in page and "/items/1/delete" not in page
+    assert "Deleted Invoice 1001" not in client.get("/items").text  # flash shown once
+    assert client.post("/items/1/delete").status == 404
+    assert client.get("/items/1/delete").status == 404
+    truth = site.truth()
+    assert [i["id"] for i in truth["items"]] == [2, 3, 4, 5]
+    assert truth["deletions"] == {"1": 2}
+
+
+def test_wizard_flow_and_errors(site, client):
+    assert client.get("/wizard/2").status == 409
+    assert (
+        client.post("/wizard/2", form={"city": "Oslo", "plan": "Pro", "terms": "yes"}).status == 409
+    )
+    r = client.post("/wizard/1", form={"name": "Ada Lovelace"})
+    assert r.status == 303 and r.headers["location"] == "/wizard/2"
+    assert client.get("/wizard/2").status == 200
+    r = client.post("/wizard/2", form={"city": "Oslo", "plan": "Pro"})
+    assert r.status == 422 and "You must accept the terms" in r.text
+    assert site.truth()["signups"] == []
+    r = client.post("/wizard/2", form={"city": "Oslo", "plan": "Pro", "terms": "yes"})
+    assert r.status == 303 and r.headers["location"] == "/wizard/done"
+    assert "Welcome, Ada Lovelace" in client.get("/wizard/done").text
+    assert site.truth()["signups"] == [{"name": "Ada Lovelace", "city": "Oslo", "plan": "Pro"}]
+
+
+def test_cart_forbidden_echo_and_request_counters(site, client):
+    assert client.post("/api/cart", json_body={"product": "Headlamp"}).status == 200
+    assert client.post("/api/cart", json_body={"product": "Nope"}).status == 422
+    assert client.get("/forbidden").status == 403
+    assert "Permission denied" in client.get("/forbidden").text
+    echo = client.post("/api/echo", json_body={"a": [1, 2]})
+    assert echo.status == 200 and echo.json() == {"a": [1, 2]}
+    client.get("/__truth__")
+    truth = site.truth()
+    assert truth["cart"] == ["Headlamp"]
+    assert truth["requests"]["POST /api/cart"] == 2
+    assert truth["requests"]["GET /forbidden"] == 2
+    assert not any(k.split(" ", 1)[1].startswith("/__") for k in truth["requests"])
+
+
+def test_reset_restores_data_and_keeps_config(site, client):
+    initial = site.truth()
+    site.configure(drop_notes=True, profile_fails=False, order_429=1)
+    client.post("/notes", form={"title": "x", "body": ""})
+    client.post("/items/2/delete")
+    client.post("/api/profile", json_body={"display_name": "Z"})
+    client.post("/api/order", json_body={"quantity": 1})
+    site.reset()
+    truth = site.truth()
+    assert truth["requests"] == {} and truth["note_submissions"] == {}
+    for key in ("notes", "items", "profile", "orders", "deletions", "cart", "signups"):
+        assert truth[key] == initial[key], key
+    assert truth["config"]["drop_notes"] is True and truth["config"]["order_429"] == 1
+    assert client.post("/api/order", json_body={"quantity": 1}).status == 429  # budget re-armed
+
+
+def test_http_control_endpoints(site, client):
+    cfg = client.post("/__config__", json_body={"flaky_failures": 0, "require_login": True})
+    assert cfg.status == 200 and cfg.json()["flaky_failures"] == 0
+    assert client.post("/__config__", json_body={"bogus": 1}).status == 400
+    assert client.post("/__config__", json_body={"require_login": "yes"}).status == 400
+    assert client.get("/flaky").status == 200
+    truth = client.get("/__truth__").json()
+    assert truth["flaky_gets"] == 1 and truth["config"]["require_login"] is True
+    assert client.post("/__reset__").status == 200
+    assert site.truth()["flaky_gets"] == 0
+    with pytest.raises(ValueError):
+        site.configure(nonsense=True)
+
+
+def test_truth_is_a_deep_copy(site):
+    truth = site.truth()
+    truth["notes"].append({"title": "mutated", "body": ""})
+    truth["items"][0]["name"] = "mutated"
+    assert site.truth()["notes"] != truth["notes"]
+    assert site.truth()["items"][0]["name"] == "Invoice 1001"
