@@ -23,6 +23,10 @@ from app.store import ArtifactStore, attempts, record_artifact
 from app.store.models import Attempt, Run
 
 
+# Overlays dismissed per step before an obstruction counts as an ordinary failure.
+MAX_DISMISSALS = 3
+
+
 @dataclass
 class StepResult:
     ok: bool
@@ -69,8 +73,9 @@ class StepExecutor:
     async def run_step(self, index: int, step: Step, first_attempt: int = 1) -> StepResult:
         policy = self.retry_policy(step)
         started = time.monotonic()
-        number = first_attempt
-        obstructions_tried = False
+        number = first_attempt  # attempt number, as recorded
+        tries = 0  # attempts that count against the retry policy
+        dismissals = 0
         while True:
             self.budget.check()
             self.progress.check()
@@ -81,21 +86,21 @@ class StepExecutor:
             if failure is None:
                 result.duration_ms = (time.monotonic() - started) * 1000
                 return result
-            if failure.failure_class is FailureClass.OBSTRUCTION and not obstructions_tried:
+            if failure.failure_class is FailureClass.OBSTRUCTION and dismissals < MAX_DISMISSALS:
                 dismissed = await self.session.dismiss_obstructions(list(self.task.policy.obstructions))
-                obstructions_tried = bool(dismissed)
                 self.recorder.emit(
                     EventType.OBSTRUCTION_DISMISSED, step=step.id, index=index, dismissed=dismissed
                 )
-                if dismissed and number < max(policy.maximum_attempts, 2):
-                    number += 1  # a dismissed obstruction earns a retry even with no retries left
+                if dismissed:
+                    # The action never reached the page: trying again costs no retry.
+                    dismissals += 1
+                    number += 1
                     continue
-            elif failure.failure_class is FailureClass.OBSTRUCTION:
-                obstructions_tried = False
-            if not policy.should_retry(number, failure.failure_class):
+            tries += 1
+            if not policy.should_retry(tries, failure.failure_class):
                 result.duration_ms = (time.monotonic() - started) * 1000
                 return result
-            delay = policy.delay(number, failure.details.get("retry_after"))
+            delay = policy.delay(tries, failure.details.get("retry_after"))
             self.recorder.emit(
                 EventType.RETRY_SCHEDULED,
                 step=step.id,
@@ -103,6 +108,7 @@ class StepExecutor:
                 attempt=number + 1,
                 delay=round(delay, 3),
                 failure_class=failure.failure_class.value,
+                error=failure.message,
             )
             self.recorder.commit()
             await asyncio.sleep(delay)
@@ -187,7 +193,12 @@ class StepExecutor:
             for sha, size in new_artifacts:
                 record_artifact(s, sha, "image/jpeg", size, "screenshot")
             # A read attempt is written once, with its outcome: one commit instead of two.
-            row = attempt_row or attempts.start_attempt(s, self.run_id, index, number, before_fp.short())
+            row = (
+                s.get(Attempt, attempt_row.id)  # the intent's row, from its own transaction
+                if attempt_row is not None
+                else attempts.start_attempt(s, self.run_id, index, number, before_fp.short())
+            )
+            assert row is not None
             attempts.finish_attempt(
                 s,
                 row,

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,7 @@ from app.domain.states import TERMINAL, AttemptOutcome, RunStatus, StepStatus
 from app.domain.task import Action, AskArgs, Effect, ExtractArgs, GotoArgs, Step, Task, load_task
 from app.domain.task.templating import TemplateError, render
 from app.engine.approvals import action_hash, approval_preview, needs_approval
-from app.engine.attempts import StepExecutor, StepResult
+from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult
 from app.engine.ports import BrowserProvider, BrowserSession
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
@@ -168,7 +168,12 @@ class RunLoop:
             progress=progress,
         )
         if (recovering and cp.next_step > 0) or self._has_pending_intent():
-            await self._reestablish(task, inputs, cp, executor)
+            try:
+                await self._reestablish(task, inputs, cp, executor)
+            except StepFailure as failure:
+                index = min(cp.next_step, len(task.steps) - 1)
+                self._fail(index, task.steps[index], StepResult(ok=False, failure=failure), cp)
+                return
         while cp.next_step < len(task.steps):
             if self._current_status() is not RunStatus.RUNNING:
                 raise _Stop
@@ -238,7 +243,15 @@ class RunLoop:
         return result
 
     # ----------------------------------------------------------------- outcomes
-    def _complete(self, index: int, step: Step, result: StepResult, cp: Checkpoint) -> None:
+    def _complete(
+        self,
+        index: int,
+        step: Step,
+        result: StepResult,
+        cp: Checkpoint,
+        *,
+        verified_after_recovery: bool = False,
+    ) -> None:
         cp.next_step = index + 1
         cp.last_url = self.session.url if self.session else cp.last_url
         self.recorder.emit(
@@ -248,6 +261,7 @@ class RunLoop:
             status=StepStatus.SUCCEEDED.value,
             attempts=result.attempts,
             duration_ms=round(result.duration_ms, 1),
+            **({"verified_after_recovery": True} if verified_after_recovery else {}),
         )
 
         def change(s: Session, run: Run) -> None:
@@ -370,7 +384,6 @@ class RunLoop:
         payload = {"question": args.question, "choices": args.choices, "type": args.type, "into": args.into}
         handoff_id = self._open_handoff(index, "clarification", args.question, payload, None)
         self._park(handoff_id, "waiting for an answer")
-        raise AssertionError("unreachable")
 
     def _open_handoff(
         self, index: int, kind: str, question: str, payload: dict[str, Any], hash_: str | None
@@ -391,7 +404,7 @@ class RunLoop:
         handoff_id: str = self.recorder.commit(change)
         return handoff_id
 
-    def _park(self, handoff_id: str, reason: str) -> None:
+    def _park(self, handoff_id: str, reason: str) -> NoReturn:
         self._transition(RunStatus.WAITING, reason)
         raise _Park(handoff_id)
 
@@ -409,39 +422,71 @@ class RunLoop:
         the form values a crash threw away); completed writes are skipped. A write caught
         between dispatch and outcome is checked by its expectation instead of being re-fired.
         """
-        assert self.session is not None
         start = cp.next_step
         while start > 0 and task.steps[start].action is not Action.GOTO:
             start -= 1
         self.recorder.emit(EventType.RUN_RECOVERED, from_step=start, next_step=cp.next_step)
+        await self._replay(task, inputs, cp, executor, start, record=True)
+        self.recorder.commit()
+        if await self._settle_intent(task, inputs, cp, executor):
+            # The check reloaded the page: rebuild the form state before doing the step.
+            await self._replay(task, inputs, cp, executor, start, record=False)
+
+    async def _replay(
+        self,
+        task: Task,
+        inputs: dict[str, Any],
+        cp: Checkpoint,
+        executor: StepExecutor,
+        start: int,
+        *,
+        record: bool,
+    ) -> None:
+        assert self.session is not None
         for index in range(start, cp.next_step):
             step = self._render(task.steps[index], inputs, cp)
             if step.effect is not Effect.READ or step.action is Action.ASK:
-                self.recorder.emit(
-                    EventType.STEP_SKIPPED,
-                    step=step.id,
-                    index=index,
-                    reason="completed before the interruption; not redone",
-                )
+                if record:
+                    self.recorder.emit(
+                        EventType.STEP_SKIPPED,
+                        step=step.id,
+                        index=index,
+                        reason="completed before the interruption; not redone",
+                    )
                 continue
             timeout = executor.budget.timeout_for(step)
             if isinstance(step.args, GotoArgs):
                 await self.session.goto(step.args.url, timeout=timeout)
-            else:
-                outcome = await self.session.act(step, timeout=timeout)
-                if isinstance(step.args, ExtractArgs):
-                    cp.outputs[step.args.into] = outcome.value
-        self.recorder.commit()
-        await self._settle_intent(task, inputs, cp, executor)
+                continue
+            for _ in range(MAX_DISMISSALS + 1):
+                try:
+                    outcome = await self.session.act(step, timeout=timeout)
+                    break
+                except StepFailure as failure:
+                    # A fresh browser context meets the cookie banner again.
+                    if failure.failure_class is not FailureClass.OBSTRUCTION or not (
+                        await self.session.dismiss_obstructions(list(task.policy.obstructions))
+                    ):
+                        raise StepFailure(
+                            failure.failure_class,
+                            f"could not re-establish the page after the interruption: "
+                            f"step {step.id}: {failure.message}",
+                            failure.details,
+                        ) from None
+            if isinstance(step.args, ExtractArgs):
+                cp.outputs[step.args.into] = outcome.value
 
     async def _settle_intent(
         self, task: Task, inputs: dict[str, Any], cp: Checkpoint, executor: StepExecutor
-    ) -> None:
-        """The step at next_step may have fired before the crash. Find out, never guess."""
+    ) -> bool:
+        """The step at next_step may have fired before the crash. Find out, never guess.
+
+        Returns True when the step proved not done after a reload, so it must be done now.
+        """
         with self.db.session(readonly=True) as s:
             pending = [a for a in attempts.pending_intents(s, self.run_id) if a.step_index == cp.next_step]
         if not pending or cp.next_step >= len(task.steps):
-            return
+            return False
         index = cp.next_step
         step = self._render(task.steps[index], inputs, cp)
         expect = effective_expectation(step)
@@ -474,19 +519,11 @@ class RunLoop:
 
         self.recorder.commit(close_attempts)
         if held:
-            self.recorder.emit(
-                EventType.STEP_FINISHED,
-                step=step.id,
-                index=index,
-                status=StepStatus.SUCCEEDED.value,
-                verified_after_recovery=True,
-                checks=found,
-            )
             result = StepResult(ok=True, attempts=len(pending))
-            self._complete(index, step, result, cp)
-            return
+            self._complete(index, step, result, cp, verified_after_recovery=True)
+            return False
         if step.effect is Effect.WRITE and checkable is not None and not checkable.is_empty():
-            return  # proven not done: safe to do it now
+            return True  # proven not done: safe to do it now
         payload = {
             "step": step.id,
             "summary": step.summary(),

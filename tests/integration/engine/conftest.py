@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.browser import PlaywrightProvider
+from app.domain.events import Event
+from app.engine.service import Engine
+from app.store import ArtifactStore, Database
+from tests.helpers.site import hostile_site_module
+from tests.helpers.tasks import task_from
+
+
+@pytest.fixture
+def site() -> Iterator[Any]:
+    module = hostile_site_module()
+    server = module.HostileSite(delay_ms=600)
+    server.start(host="127.0.0.1", port=0)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'flightdeck.db'}")
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+class Harness:
+    """An engine on a real SQLite file and real Chromium, plus the events it emitted."""
+
+    def __init__(self, engine: Engine, site: Any, db: Database) -> None:
+        self.engine = engine
+        self.site = site
+        self.db = db
+        self.events: list[Event] = []
+
+    def submit(self, text: str, inputs: dict[str, Any] | None = None) -> str:
+        task, snapshot = task_from(text, self.site.base_url)
+        return self.engine.submit(task, snapshot, task.resolve_inputs(inputs or {}))
+
+    async def run(self, text: str, inputs: dict[str, Any] | None = None) -> Any:
+        return await self.engine.run(self.submit(text, inputs))
+
+    def events_of(self, run_id: str, type_: str) -> list[Event]:
+        return [e for e in self.events if e.run_id == run_id and e.type == type_]
+
+
+@pytest.fixture
+async def harness(site: Any, db: Database, tmp_path: Path) -> AsyncIterator[Harness]:
+    provider = PlaywrightProvider(headless=True)
+    h: Harness
+    engine = Engine(db, provider, ArtifactStore(tmp_path / "artifacts"), sinks=[lambda e: h.events.append(e)])
+    h = Harness(engine, site, db)
+    try:
+        yield h
+    finally:
+        await provider.close()
