@@ -22,7 +22,6 @@ from app.engine.validate import effective_expectation, judge_checks, judge_netwo
 from app.store import ArtifactStore, attempts, record_artifact
 from app.store.models import Attempt, Run
 
-
 # Overlays dismissed per step before an obstruction counts as an ordinary failure.
 MAX_DISMISSALS = 3
 

@@ -19,7 +19,7 @@ from app.domain.task import Action, AskArgs, Effect, ExtractArgs, GotoArgs, Step
 from app.domain.task.templating import TemplateError, render
 from app.engine.approvals import action_hash, approval_preview, needs_approval
 from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult
-from app.engine.ports import BrowserProvider, BrowserSession
+from app.engine.ports import MUTATING_METHODS, BrowserProvider, BrowserSession
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import EventSink, RunRecorder
@@ -443,9 +443,10 @@ class RunLoop:
         record: bool,
     ) -> None:
         assert self.session is not None
+        changed_server = self._steps_that_changed_the_server(start, cp.next_step)
         for index in range(start, cp.next_step):
             step = self._render(task.steps[index], inputs, cp)
-            if step.effect is not Effect.READ or step.action is Action.ASK:
+            if index in changed_server or step.effect is Effect.IRREVERSIBLE or step.action is Action.ASK:
                 if record:
                     self.recorder.emit(
                         EventType.STEP_SKIPPED,
@@ -475,6 +476,21 @@ class RunLoop:
                         ) from None
             if isinstance(step.args, ExtractArgs):
                 cp.outputs[step.args.into] = outcome.value
+
+    def _steps_that_changed_the_server(self, start: int, end: int) -> set[int]:
+        """Completed steps whose successful attempt sent a mutating request.
+
+        Judged by evidence, not by the declared effect: a `write` click that only followed a
+        link sent nothing mutating, so replaying it is safe and rebuilds the page state.
+        """
+        with self.db.session(readonly=True) as s:
+            found = [a for a in attempts.list_attempts(s, self.run_id) if start <= a.step_index < end]
+        return {
+            a.step_index
+            for a in found
+            if a.outcome is AttemptOutcome.UNKNOWN
+            or any(str(r.get("method", "")).upper() in MUTATING_METHODS for r in (a.requests or []))
+        }
 
     async def _settle_intent(
         self, task: Task, inputs: dict[str, Any], cp: Checkpoint, executor: StepExecutor
