@@ -153,3 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exitcodes.FAILED
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED
+    except Exception:
+        # Never a silent death: say what happened; the run record stays resumable.
+        logging.getLogger("flightdeck").exception("internal error")
+        print("flightdeck hit an internal error (details above); runs stay resumable", file=sys.stderr)
+        return exitcodes.FAILED

@@ -231,7 +231,7 @@ class RunLoop:
             return verified
         if needs_approval(step, task.policy):
             self._gate_approval(index, step)
-        result = await executor.run_step(index, step)
+        result = await executor.run_step(index, step, first_attempt=self._next_attempt_number(index))
         if result.ok and isinstance(step.args, ExtractArgs) and result.outcome is not None:
             cp.outputs[step.args.into] = result.outcome.value
             self.recorder.emit(
@@ -444,9 +444,11 @@ class RunLoop:
     ) -> None:
         assert self.session is not None
         changed_server = self._steps_that_changed_the_server(start, cp.next_step)
+        skipped = False
         for index in range(start, cp.next_step):
             step = self._render(task.steps[index], inputs, cp)
             if index in changed_server or step.effect is Effect.IRREVERSIBLE or step.action is Action.ASK:
+                skipped = True
                 if record:
                     self.recorder.emit(
                         EventType.STEP_SKIPPED,
@@ -476,6 +478,16 @@ class RunLoop:
                         ) from None
             if isinstance(step.args, ExtractArgs):
                 cp.outputs[step.args.into] = outcome.value
+        if skipped and cp.last_url and self.session.url != cp.last_url:
+            # A skipped write may have moved the run to another page (a wizard's next page):
+            # go where the run was at its last checkpoint.
+            await self.session.goto(cp.last_url, timeout=executor.budget.timeout_for(task.steps[0]))
+
+    def _next_attempt_number(self, index: int) -> int:
+        """Attempts are numbered across interruptions: a resumed step continues the count."""
+        with self.db.session(readonly=True) as s:
+            numbers = [a.number for a in attempts.list_attempts(s, self.run_id, index)]
+        return max(numbers, default=0) + 1
 
     def _steps_that_changed_the_server(self, start: int, end: int) -> set[int]:
         """Completed steps whose successful attempt sent a mutating request.
@@ -501,9 +513,23 @@ class RunLoop:
         """
         with self.db.session(readonly=True) as s:
             pending = [a for a in attempts.pending_intents(s, self.run_id) if a.step_index == cp.next_step]
-        if not pending or cp.next_step >= len(task.steps):
+            tried = attempts.list_attempts(s, self.run_id, cp.next_step)
+        if cp.next_step >= len(task.steps):
             return False
         index = cp.next_step
+        if not pending:
+            last = max(tried, key=lambda a: a.number, default=None)
+            step = task.steps[index]
+            if (
+                last is not None
+                and last.outcome is AttemptOutcome.SUCCEEDED
+                and step.effect is not Effect.READ
+            ):
+                # The outcome was committed, only the checkpoint after it was lost: done.
+                self._complete(
+                    index, step, StepResult(ok=True, attempts=last.number), cp, verified_after_recovery=True
+                )
+            return False
         step = self._render(task.steps[index], inputs, cp)
         expect = effective_expectation(step)
         checkable = expect.model_copy(update={"request": []}) if expect else None
