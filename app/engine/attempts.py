@@ -211,7 +211,10 @@ class StepExecutor:
                 screenshot_after=shot_after,
             )
 
-        self.recorder.commit(finish)
+        if failure is None:
+            self.recorder.stage(finish)  # committed with the step's completion, atomically
+        else:
+            self.recorder.commit(finish)  # durable before any retry or stop
         return StepResult(ok=failure is None, outcome=outcome, failure=failure, checks=checks)
 
     async def _no_effect(self, step: Step, outcome: ActionOutcome, has_expect: bool) -> StepFailure | None:

@@ -25,7 +25,7 @@ from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import EventSink, RunRecorder
 from app.engine.validate import effective_expectation
 from app.store import ArtifactStore, Database, attempts, handoffs, leases, runs
-from app.store.models import Run, StepRecord
+from app.store.models import Handoff, Run, StepRecord
 
 log = logging.getLogger("flightdeck.engine")
 
@@ -72,6 +72,8 @@ class RunLoop:
         self.owner = owner
         self.recorder = RunRecorder(db, run_id, owner, sinks)
         self.session: BrowserSession | None = None
+        self._handoffs: list[Handoff] | None = None
+        self._attempt_numbers: dict[int, int] | None = None
 
     # ----------------------------------------------------------------- lifecycle
     async def execute(self) -> RunResult:
@@ -146,12 +148,6 @@ class RunLoop:
 
         self.recorder.commit(change)
 
-    def _current_status(self) -> RunStatus:
-        with self.db.session(readonly=True) as s:
-            run = runs.get_run(s, self.run_id)
-            assert run is not None
-            return RunStatus(run.status)
-
     # ----------------------------------------------------------------- the loop
     async def _loop(self, task: Task, inputs: dict[str, Any], cp: Checkpoint, recovering: bool) -> None:
         assert self.session is not None
@@ -175,7 +171,7 @@ class RunLoop:
                 self._fail(index, task.steps[index], StepResult(ok=False, failure=failure), cp)
                 return
         while cp.next_step < len(task.steps):
-            if self._current_status() is not RunStatus.RUNNING:
+            if self.recorder.status is not RunStatus.RUNNING:  # cancelled or paused meanwhile
                 raise _Stop
             index = cp.next_step
             try:
@@ -223,7 +219,7 @@ class RunLoop:
             effect=step.effect.value,
             summary=step.summary(),
         )
-        self.recorder.commit(lambda s, run: _mark_step(s, self.run_id, index, StepStatus.RUNNING))
+        self.recorder.stage(lambda s, run: _mark_step(s, self.run_id, index, StepStatus.RUNNING))
         if step.action is Action.ASK:
             return self._answer_or_ask(index, step, cp)
         verified = self._verification_answer(index)
@@ -316,12 +312,7 @@ class RunLoop:
     def _gate_approval(self, index: int, step: Step) -> None:
         """Fire only with an approval bound to exactly this action; otherwise park (G4)."""
         wanted = action_hash(step)
-        with self.db.session(readonly=True) as s:
-            found = [
-                h
-                for h in handoffs.list_handoffs(s, run_id=self.run_id, status=None)
-                if h.kind == "approval" and h.step_index == index
-            ]
+        found = self._handoffs_of("approval", index)
         for h in sorted(found, key=lambda h: h.created_at, reverse=True):
             if h.status == "open" and h.action_hash == wanted:
                 self._park(h.id, "waiting for approval")
@@ -344,17 +335,24 @@ class RunLoop:
     def _verification_answer(self, index: int) -> StepResult | None:
         """The operator said whether an interrupted action happened: done → complete the step;
         not done → fall through to a fresh approval/attempt (never re-fired without one)."""
-        with self.db.session(readonly=True) as s:
-            found = [
-                h
-                for h in handoffs.list_handoffs(s, run_id=self.run_id, status="answered")
-                if h.kind == "verification" and h.step_index == index and not (h.payload or {}).get("used")
-            ]
+        found = [
+            h
+            for h in self._handoffs_of("verification", index)
+            if h.status == "answered" and not (h.payload or {}).get("used")
+        ]
         for h in found:
             self._consume(h.id)
             if (h.answer or {}).get("decision") in ("approve", "done"):
                 return StepResult(ok=True, attempts=0)
         return None
+
+    def _handoffs_of(self, kind: str, index: int) -> list[Handoff]:
+        """This run's handoffs, read once per execution: while the run is running none can be
+        open (an open one parks it), so answers cannot change under us."""
+        if self._handoffs is None:
+            with self.db.session(readonly=True) as s:
+                self._handoffs = list(handoffs.list_handoffs(s, run_id=self.run_id, status=None))
+        return [h for h in self._handoffs if h.kind == kind and h.step_index == index]
 
     def _consume(self, handoff_id: str) -> None:
         def change(s: Session, run: Run) -> None:
@@ -363,16 +361,14 @@ class RunLoop:
             h.payload = {**(h.payload or {}), "used": True}
 
         self.recorder.commit(change)
+        for h in self._handoffs or []:
+            if h.id == handoff_id:
+                h.payload = {**(h.payload or {}), "used": True}
 
     def _answer_or_ask(self, index: int, step: Step, cp: Checkpoint) -> StepResult:
         args = step.args
         assert isinstance(args, AskArgs)
-        with self.db.session(readonly=True) as s:
-            found = [
-                h
-                for h in handoffs.list_handoffs(s, run_id=self.run_id, status=None)
-                if h.kind == "clarification" and h.step_index == index
-            ]
+        found = self._handoffs_of("clarification", index)
         for h in found:
             if h.status == "open":
                 self._park(h.id, "waiting for an answer")
@@ -485,9 +481,13 @@ class RunLoop:
 
     def _next_attempt_number(self, index: int) -> int:
         """Attempts are numbered across interruptions: a resumed step continues the count."""
-        with self.db.session(readonly=True) as s:
-            numbers = [a.number for a in attempts.list_attempts(s, self.run_id, index)]
-        return max(numbers, default=0) + 1
+        if self._attempt_numbers is None:
+            with self.db.session(readonly=True) as s:
+                self._attempt_numbers = {}
+                for a in attempts.list_attempts(s, self.run_id):
+                    known = self._attempt_numbers.get(a.step_index, 0)
+                    self._attempt_numbers[a.step_index] = max(known, a.number)
+        return self._attempt_numbers.get(index, 0) + 1
 
     def _steps_that_changed_the_server(self, start: int, end: int) -> set[int]:
         """Completed steps whose successful attempt sent a mutating request.

@@ -303,8 +303,9 @@ class RateLimit(BaseModel):
     """Token bucket per site: `per_second` actions on average, bursts up to `burst`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    per_second: float = Field(default=10.0, gt=0)
-    burst: int = Field(default=10, ge=1)
+    # Well above a person's pace, far below a runaway loop's.
+    per_second: float = Field(default=20.0, gt=0)
+    burst: int = Field(default=20, ge=1)
 
 
 class NoProgress(BaseModel):

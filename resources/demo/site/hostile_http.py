@@ -6,6 +6,7 @@ Stdlib only. ``SiteServer`` hands every parsed ``Request`` to ``server.site.hand
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,6 +81,13 @@ class SiteServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # keep-alive browser connections must not block stop()
     site: Any  # HostileSite
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser killed mid-request (the kill -9 tests do it on purpose) resets its
+        # connections; that is not a server error worth a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class SiteHandler(BaseHTTPRequestHandler):
