@@ -14,7 +14,7 @@ from app.domain.events import EventType
 from app.domain.retry import RetryPolicy
 from app.domain.states import AttemptOutcome
 from app.domain.task import Action, Effect, Step, Task
-from app.engine.ports import ActionOutcome, BrowserSession, CheckResult
+from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, Fingerprint
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import RunRecorder
@@ -59,7 +59,8 @@ class StepExecutor:
         self.limiter = limiter
         self.budget = budget
         self.progress = progress
-        self._last_shot: tuple[str, str] | None = None  # (fingerprint, sha) of the latest screenshot
+        self._last_fp: Fingerprint | None = None
+        self._last_shot: tuple[str | None, str] | None = None  # (fingerprint, sha) of the latest screenshot
         self._new_artifacts: list[tuple[str, int]] = []  # recorded with the attempt's commit
 
     def retry_policy(self, step: Step) -> RetryPolicy:
@@ -118,8 +119,10 @@ class StepExecutor:
         waited = await self.limiter.acquire(self.session.url or self.task.site, self.task.policy)
         if waited > 0.05:
             self.recorder.emit(EventType.RATE_LIMITED, step=step.id, waited=round(waited, 3))
-        before_fp = await self.session.fingerprint()
-        shot_before = await self._screenshot(before_fp.short())
+        # The page as the previous attempt left it stands in for "before" until the action
+        # reports its own: one evaluate and one screenshot fewer per step.
+        before_fp = self._last_fp or Fingerprint(self.session.url, "")
+        shot_before = self._last_shot[1] if self._last_shot else await self._screenshot(None)
         mutating = step.effect is not Effect.READ and step.action not in (Action.ASSERT, Action.EXTRACT)
 
         def start(s: Session, run: Run) -> Attempt:
@@ -161,7 +164,10 @@ class StepExecutor:
                 failure = await self._no_effect(step, outcome, expect is not None)
             if failure is None or failure.failure_class in (FailureClass.NO_EFFECT, FailureClass.UNEXPECTED):
                 self.progress.record(step, outcome.changed or bool(outcome.requests))
+        if outcome is not None:
+            before_fp = outcome.before
         after_fp = outcome.after if outcome is not None else await self._safe_fingerprint(before_fp)
+        self._last_fp = after_fp
         shot_after = await self._screenshot(after_fp.short())
         requests = [r.to_json() for r in outcome.requests] if outcome else []
         data: dict[str, Any] = {
@@ -198,6 +204,7 @@ class StepExecutor:
                 else attempts.start_attempt(s, self.run_id, index, number, before_fp.short())
             )
             assert row is not None
+            row.before_fp = before_fp.short()
             attempts.finish_attempt(
                 s,
                 row,
@@ -237,10 +244,10 @@ class StepExecutor:
         except Exception:
             return fallback
 
-    async def _screenshot(self, fingerprint: str) -> str | None:
+    async def _screenshot(self, fingerprint: str | None) -> str | None:
         if not self.task.policy.screenshots:
             return None
-        if self._last_shot is not None and self._last_shot[0] == fingerprint:
+        if fingerprint and self._last_shot is not None and self._last_shot[0] == fingerprint:
             return self._last_shot[1]  # same page state as the last shot: reuse it
         try:
             data = await self.session.screenshot()
