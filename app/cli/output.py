@@ -133,7 +133,7 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
     status = summary["status"]
     done = sum(1 for st in summary["steps"] if st["status"] == "succeeded")
     total = len(summary["steps"])
-    icon = ICONS.get(status, '?')
+    icon = ICONS.get(status, "?")
     line = f"{icon} run {summary['run_id']} {status} · {summary['task']} · {done}/{total} steps"
     print(line, file=out)
     if summary.get("failure_class"):

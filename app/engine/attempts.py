@@ -26,6 +26,11 @@ from app.store.models import Attempt, Run
 MAX_DISMISSALS = 3
 
 
+def dispatches_intent(step: Step) -> bool:
+    """Steps that may change the server get an intent committed before they fire (G3)."""
+    return step.effect is not Effect.READ and step.action not in (Action.ASSERT, Action.EXTRACT)
+
+
 @dataclass
 class StepResult:
     ok: bool
@@ -110,7 +115,7 @@ class StepExecutor:
                 failure_class=failure.failure_class.value,
                 error=failure.message,
             )
-            self.recorder.commit()
+            await self.recorder.commit()
             await asyncio.sleep(delay)
             number += 1
 
@@ -122,8 +127,12 @@ class StepExecutor:
         # The page as the previous attempt left it stands in for "before" until the action
         # reports its own: one evaluate and one screenshot fewer per step.
         before_fp = self._last_fp or Fingerprint(self.session.url, "")
-        shot_before = self._last_shot[1] if self._last_shot else await self._screenshot(None)
-        mutating = step.effect is not Effect.READ and step.action not in (Action.ASSERT, Action.EXTRACT)
+        shots = self.task.policy.screenshots
+        every = shots == "all" or (shots == "auto" and step.effect is Effect.IRREVERSIBLE)
+        shot_before = None
+        if every:
+            shot_before = self._last_shot[1] if self._last_shot else await self._screenshot(None)
+        mutating = dispatches_intent(step)
 
         def start(s: Session, run: Run) -> Attempt:
             attempt = attempts.start_attempt(s, self.run_id, index, number, before_fp.short())
@@ -144,7 +153,7 @@ class StepExecutor:
         attempt_row: Attempt | None = None
         if mutating:
             self.recorder.emit(EventType.ACTION_INTENT, step=step.id, index=index, attempt=number)
-            attempt_row = self.recorder.commit(start)
+            attempt_row = await self.recorder.commit(start)
         outcome: ActionOutcome | None = None
         checks: list[CheckResult] = []
         failure: StepFailure | None = None
@@ -168,7 +177,11 @@ class StepExecutor:
             before_fp = outcome.before
         after_fp = outcome.after if outcome is not None else await self._safe_fingerprint(before_fp)
         self._last_fp = after_fp
-        shot_after = await self._screenshot(after_fp.short())
+        shot_after = (
+            await self._screenshot(after_fp.short())
+            if every or (shots == "auto" and failure is not None)
+            else None
+        )
         requests = [r.to_json() for r in outcome.requests] if outcome else []
         data: dict[str, Any] = {
             "step": step.id,
@@ -221,7 +234,7 @@ class StepExecutor:
         if failure is None:
             self.recorder.stage(finish)  # committed with the step's completion, atomically
         else:
-            self.recorder.commit(finish)  # durable before any retry or stop
+            await self.recorder.commit(finish)  # durable before any retry or stop
         return StepResult(ok=failure is None, outcome=outcome, failure=failure, checks=checks)
 
     async def _no_effect(self, step: Step, outcome: ActionOutcome, has_expect: bool) -> StepFailure | None:
@@ -245,7 +258,7 @@ class StepExecutor:
             return fallback
 
     async def _screenshot(self, fingerprint: str | None) -> str | None:
-        if not self.task.policy.screenshots:
+        if self.task.policy.screenshots == "off":
             return None
         if fingerprint and self._last_shot is not None and self._last_shot[0] == fingerprint:
             return self._last_shot[1]  # same page state as the last shot: reuse it

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -11,6 +14,8 @@ from app.domain.events import Event
 from app.domain.states import RunStatus
 from app.store import Database, events, leases, runs
 from app.store.models import Run
+
+Change = Callable[[Session, Run], Any]
 
 
 class EventSink(Protocol):
@@ -22,6 +27,12 @@ class RunRecorder:
 
     Buffering is what makes event writes cheap (one commit per step, not per event); writing
     them with the state change is what makes a checkpoint atomic (DESIGN.md step 5).
+
+    Transactions run on one writer thread per run, in order: the event loop (which in the
+    console is Qt's) never waits on SQLite, and a commit the run need not wait for (a write's
+    outcome while the next read step starts) overlaps with browser work. Anything that must be
+    durable before an action fires is awaited (`commit`) — the writer is FIFO, so awaiting
+    one commit also means every earlier one landed.
     """
 
     def __init__(self, db: Database, run_id: str, owner: str, sinks: list[EventSink]) -> None:
@@ -30,42 +41,94 @@ class RunRecorder:
         self.owner = owner
         self.sinks = sinks
         self._pending: list[tuple[str, dict[str, Any]]] = []
-        self._staged: list[Callable[[Session, Run], Any]] = []
+        self._staged: list[Change] = []
         self.status: RunStatus | None = None  # as of the last commit
+        self._committed_at = time.monotonic()
         self._last_seq = 0
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"run-{run_id}")
+        self._in_flight: asyncio.Future[Any] | None = None
 
     def emit(self, type: str, **data: Any) -> None:
         self._pending.append((type, data))
 
-    def stage(self, change: Callable[[Session, Run], Any]) -> None:
+    def stage(self, change: Change) -> None:
         """Apply `change` with the next commit: one transaction per step, not one per fact."""
         self._staged.append(change)
 
-    def commit(self, change: Callable[[Session, Run], Any] | None = None) -> Any:
+    async def commit(self, change: Change | None = None) -> Any:
         """Write buffered events, staged changes and `change(session, run)` in one transaction,
-        fenced by the lease (G2)."""
+        fenced by the lease (G2); returns when it is durable, with what `change` returned."""
+        return await self._submit(change)
+
+    def commit_behind(self, change: Change | None = None) -> None:
+        """Start the transaction and carry on; the next `commit`/`flush` waits for it (and
+        re-raises its error, e.g. a lost lease)."""
+        self._in_flight = self._submit(change)
+
+    async def commit_soon(self, change: Change, within: float = 0.5) -> None:
+        """Commit `change` with the next transaction, or now if none happened for `within` s.
+
+        For outcomes a crash may lose without harm (read steps are replayed on recovery):
+        most steps then cost no transaction of their own, and progress still reaches other
+        processes within `within` seconds.
+        """
+        self.stage(change)
+        if time.monotonic() - self._committed_at >= within:
+            self.commit_behind()
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is durable."""
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            await in_flight
+
+    def _submit(self, change: Change | None) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        pending, staged = self._pending, self._staged
+        self._pending, self._staged = [], []
+        self._committed_at = time.monotonic()
+        previous = self._in_flight
+        self._in_flight = None
+        future = loop.run_in_executor(self._writer, self._write, pending, staged, change)
+
+        async def ordered() -> Any:
+            if previous is not None:
+                await previous  # surface an earlier background failure first
+            result, new_events = await future
+            for event in new_events:
+                for sink in self.sinks:
+                    sink(event)  # on the loop thread: sinks may touch the UI
+            return result
+
+        return asyncio.ensure_future(ordered())
+
+    def _write(
+        self, pending: list[tuple[str, dict[str, Any]]], staged: list[Change], change: Change | None
+    ) -> tuple[Any, list[Event]]:
         with self.db.session() as s, s.begin():
             run = runs.get_run(s, self.run_id)
             if run is None:
                 raise LookupError(f"no run {self.run_id}")
-            if self._pending:
-                events.append_events(s, self.run_id, self._pending)
-            for staged in self._staged:
-                staged(s, run)
+            if pending:
+                events.append_events(s, self.run_id, pending)
+            for item in staged:
+                item(s, run)
             result = change(s, run) if change is not None else None
             new_events = events.list_events(s, self.run_id, after_seq=self._last_seq) if self.sinks else []
             leases.fenced(s, run, self.owner)  # last before commit: nobody else took the run
             self.status = RunStatus(run.status)
-        self._pending = []
-        self._staged = []
-        for event in new_events:
-            self._last_seq = event.seq
-            for sink in self.sinks:
-                sink(event)
-        return result
+        if new_events:
+            self._last_seq = new_events[-1].seq
+        return result, new_events
 
     def prime(self) -> None:
         """Start notifying from the run's current last event (don't replay old history)."""
         with self.db.session(readonly=True) as s:
             existing = events.list_events(s, self.run_id)
         self._last_seq = existing[-1].seq if existing else 0
+
+    async def close(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            self._writer.shutdown(wait=True)

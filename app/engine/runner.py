@@ -18,7 +18,7 @@ from app.domain.states import TERMINAL, AttemptOutcome, RunStatus, StepStatus
 from app.domain.task import Action, AskArgs, Effect, ExtractArgs, GotoArgs, Step, Task, load_task
 from app.domain.task.templating import TemplateError, render
 from app.engine.approvals import action_hash, approval_preview, needs_approval
-from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult
+from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult, dispatches_intent
 from app.engine.ports import MUTATING_METHODS, BrowserProvider, BrowserSession
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
@@ -87,7 +87,7 @@ class RunLoop:
         self.recorder.prime()
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
-            self._transition(RunStatus.RUNNING, "resumed" if checkpoint.next_step else "started")
+            await self._transition(RunStatus.RUNNING, "resumed" if checkpoint.next_step else "started")
             self.session = await self.provider.open_session(
                 base_url=task.site, timeout=task.policy.step_timeout
             )
@@ -100,10 +100,13 @@ class RunLoop:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            if self.session is not None:
-                with contextlib.suppress(Exception):
-                    await self.session.close()
-            self._release()
+            try:
+                await self.recorder.close()  # everything submitted is durable before we let go
+            finally:
+                if self.session is not None:
+                    with contextlib.suppress(Exception):
+                        await self.session.close()
+                self._release()
         return self.result()
 
     def result(self) -> RunResult:
@@ -116,16 +119,19 @@ class RunLoop:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(LEASE_TTL / 3)
-            with self.db.session() as s, s.begin():
-                if not leases.heartbeat(s, self.run_id, self.owner, LEASE_TTL):
-                    log.warning("run %s: lease lost", self.run_id)
-                    return
+            if not await asyncio.to_thread(self._renew):
+                log.warning("run %s: lease lost", self.run_id)
+                return
+
+    def _renew(self) -> bool:
+        with self.db.session() as s, s.begin():
+            return leases.heartbeat(s, self.run_id, self.owner, LEASE_TTL)
 
     def _release(self) -> None:
         with contextlib.suppress(Exception), self.db.session() as s, s.begin():
             leases.release(s, self.run_id, self.owner)
 
-    def _transition(
+    async def _transition(
         self,
         to: RunStatus,
         reason: str,
@@ -146,7 +152,7 @@ class RunLoop:
             if checkpoint is not None:
                 run.checkpoint = checkpoint.to_json()
 
-        self.recorder.commit(change)
+        await self.recorder.commit(change)
 
     # ----------------------------------------------------------------- the loop
     async def _loop(self, task: Task, inputs: dict[str, Any], cp: Checkpoint, recovering: bool) -> None:
@@ -168,7 +174,7 @@ class RunLoop:
                 await self._reestablish(task, inputs, cp, executor)
             except StepFailure as failure:
                 index = min(cp.next_step, len(task.steps) - 1)
-                self._fail(index, task.steps[index], StepResult(ok=False, failure=failure), cp)
+                await self._fail(index, task.steps[index], StepResult(ok=False, failure=failure), cp)
                 return
         while cp.next_step < len(task.steps):
             if self.recorder.status is not RunStatus.RUNNING:  # cancelled or paused meanwhile
@@ -181,10 +187,10 @@ class RunLoop:
                 result = StepResult(ok=False, failure=failure)
             cp.elapsed = budget.elapsed
             if not result.ok:
-                self._fail(index, task.steps[index], result, cp)
+                await self._fail(index, task.steps[index], result, cp)
                 return
-            self._complete(index, task.steps[index], result, cp)
-        self._transition(RunStatus.SUCCEEDED, "all steps succeeded", checkpoint=cp)
+            await self._complete(index, task.steps[index], result, cp)
+        await self._transition(RunStatus.SUCCEEDED, "all steps succeeded", checkpoint=cp)
 
     def _render(self, step: Step, inputs: dict[str, Any], cp: Checkpoint) -> Step:
         try:
@@ -221,12 +227,12 @@ class RunLoop:
         )
         self.recorder.stage(lambda s, run: _mark_step(s, self.run_id, index, StepStatus.RUNNING))
         if step.action is Action.ASK:
-            return self._answer_or_ask(index, step, cp)
-        verified = self._verification_answer(index)
+            return await self._answer_or_ask(index, step, cp)
+        verified = await self._verification_answer(index)
         if verified is not None:
             return verified
         if needs_approval(step, task.policy):
-            self._gate_approval(index, step)
+            await self._gate_approval(index, step)
         result = await executor.run_step(index, step, first_attempt=self._next_attempt_number(index))
         if result.ok and isinstance(step.args, ExtractArgs) and result.outcome is not None:
             cp.outputs[step.args.into] = result.outcome.value
@@ -239,7 +245,7 @@ class RunLoop:
         return result
 
     # ----------------------------------------------------------------- outcomes
-    def _complete(
+    async def _complete(
         self,
         index: int,
         step: Step,
@@ -271,9 +277,16 @@ class RunLoop:
             record.evidence = _evidence(result)
             run.checkpoint = cp.to_json()
 
-        self.recorder.commit(change)
+        if verified_after_recovery:
+            await self.recorder.commit(change)
+        elif dispatches_intent(step):
+            # Its intent is durable; should this outcome be lost to a crash, recovery checks
+            # the expectation instead of firing again. The next intent waits for it (FIFO).
+            self.recorder.commit_behind(change)
+        else:
+            await self.recorder.commit_soon(change)  # a read: replayed after a crash anyway
 
-    def _fail(self, index: int, step: Step, result: StepResult, cp: Checkpoint) -> None:
+    async def _fail(self, index: int, step: Step, result: StepResult, cp: Checkpoint) -> None:
         failure = result.failure
         assert failure is not None
         self.recorder.emit(
@@ -306,20 +319,20 @@ class RunLoop:
                     error=failure.message,
                 )
 
-        self.recorder.commit(change)
+        await self.recorder.commit(change)
 
     # ----------------------------------------------------------------- handoffs
-    def _gate_approval(self, index: int, step: Step) -> None:
+    async def _gate_approval(self, index: int, step: Step) -> None:
         """Fire only with an approval bound to exactly this action; otherwise park (G4)."""
         wanted = action_hash(step)
         found = self._handoffs_of("approval", index)
         for h in sorted(found, key=lambda h: h.created_at, reverse=True):
             if h.status == "open" and h.action_hash == wanted:
-                self._park(h.id, "waiting for approval")
+                await self._park(h.id, "waiting for approval")
             if h.status == "answered" and h.action_hash == wanted and not (h.payload or {}).get("used"):
                 answer = (h.answer or {}).get("decision")
                 if answer == "approve":
-                    self._consume(h.id)
+                    await self._consume(h.id)
                     return
                 raise StepFailure(
                     FailureClass.DENIED,
@@ -327,12 +340,12 @@ class RunLoop:
                     {"handoff": h.id, "by": h.answered_by},
                 )
         url = self.session.url if self.session else ""
-        handoff_id = self._open_handoff(
+        handoff_id = await self._open_handoff(
             index, "approval", f"Approve: {step.summary()}?", approval_preview(step, url), wanted
         )
-        self._park(handoff_id, "waiting for approval")
+        await self._park(handoff_id, "waiting for approval")
 
-    def _verification_answer(self, index: int) -> StepResult | None:
+    async def _verification_answer(self, index: int) -> StepResult | None:
         """The operator said whether an interrupted action happened: done → complete the step;
         not done → fall through to a fresh approval/attempt (never re-fired without one)."""
         found = [
@@ -341,7 +354,7 @@ class RunLoop:
             if h.status == "answered" and not (h.payload or {}).get("used")
         ]
         for h in found:
-            self._consume(h.id)
+            await self._consume(h.id)
             if (h.answer or {}).get("decision") in ("approve", "done"):
                 return StepResult(ok=True, attempts=0)
         return None
@@ -354,34 +367,34 @@ class RunLoop:
                 self._handoffs = list(handoffs.list_handoffs(s, run_id=self.run_id, status=None))
         return [h for h in self._handoffs if h.kind == kind and h.step_index == index]
 
-    def _consume(self, handoff_id: str) -> None:
+    async def _consume(self, handoff_id: str) -> None:
         def change(s: Session, run: Run) -> None:
             h = handoffs.get_handoff(s, handoff_id)
             assert h is not None
             h.payload = {**(h.payload or {}), "used": True}
 
-        self.recorder.commit(change)
+        await self.recorder.commit(change)
         for h in self._handoffs or []:
             if h.id == handoff_id:
                 h.payload = {**(h.payload or {}), "used": True}
 
-    def _answer_or_ask(self, index: int, step: Step, cp: Checkpoint) -> StepResult:
+    async def _answer_or_ask(self, index: int, step: Step, cp: Checkpoint) -> StepResult:
         args = step.args
         assert isinstance(args, AskArgs)
         found = self._handoffs_of("clarification", index)
         for h in found:
             if h.status == "open":
-                self._park(h.id, "waiting for an answer")
+                await self._park(h.id, "waiting for an answer")
             if h.status == "answered":
                 value = (h.answer or {}).get("value")
                 if args.into:
                     cp.outputs[args.into] = value
                 return StepResult(ok=True, attempts=1)
         payload = {"question": args.question, "choices": args.choices, "type": args.type, "into": args.into}
-        handoff_id = self._open_handoff(index, "clarification", args.question, payload, None)
-        self._park(handoff_id, "waiting for an answer")
+        handoff_id = await self._open_handoff(index, "clarification", args.question, payload, None)
+        await self._park(handoff_id, "waiting for an answer")
 
-    def _open_handoff(
+    async def _open_handoff(
         self, index: int, kind: str, question: str, payload: dict[str, Any], hash_: str | None
     ) -> str:
         def change(s: Session, run: Run) -> str:
@@ -397,11 +410,11 @@ class RunLoop:
             _mark_step(s, self.run_id, index, StepStatus.WAITING)
             return h.id
 
-        handoff_id: str = self.recorder.commit(change)
+        handoff_id: str = await self.recorder.commit(change)
         return handoff_id
 
-    def _park(self, handoff_id: str, reason: str) -> NoReturn:
-        self._transition(RunStatus.WAITING, reason)
+    async def _park(self, handoff_id: str, reason: str) -> NoReturn:
+        await self._transition(RunStatus.WAITING, reason)
         raise _Park(handoff_id)
 
     # ----------------------------------------------------------------- recovery
@@ -423,7 +436,7 @@ class RunLoop:
             start -= 1
         self.recorder.emit(EventType.RUN_RECOVERED, from_step=start, next_step=cp.next_step)
         await self._replay(task, inputs, cp, executor, start, record=True)
-        self.recorder.commit()
+        await self.recorder.commit()
         if await self._settle_intent(task, inputs, cp, executor):
             # The check reloaded the page: rebuild the form state before doing the step.
             await self._replay(task, inputs, cp, executor, start, record=False)
@@ -526,7 +539,7 @@ class RunLoop:
                 and step.effect is not Effect.READ
             ):
                 # The outcome was committed, only the checkpoint after it was lost: done.
-                self._complete(
+                await self._complete(
                     index, step, StepResult(ok=True, attempts=last.number), cp, verified_after_recovery=True
                 )
             return False
@@ -559,10 +572,10 @@ class RunLoop:
                     screenshot_after=None,
                 )
 
-        self.recorder.commit(close_attempts)
+        await self.recorder.commit(close_attempts)
         if held:
             result = StepResult(ok=True, attempts=len(pending))
-            self._complete(index, step, result, cp, verified_after_recovery=True)
+            await self._complete(index, step, result, cp, verified_after_recovery=True)
             return False
         if step.effect is Effect.WRITE and checkable is not None and not checkable.is_empty():
             return True  # proven not done: safe to do it now
@@ -572,14 +585,14 @@ class RunLoop:
             "checks": found,
             "question": "Did this action happen?",
         }
-        handoff_id = self._open_handoff(
+        handoff_id = await self._open_handoff(
             index,
             "verification",
             f"The run was interrupted right after '{step.summary()}' was sent. Did it happen?",
             payload,
             action_hash(step),
         )
-        self._park(handoff_id, "outcome unknown after interruption")
+        await self._park(handoff_id, "outcome unknown after interruption")
 
 
 def _step_record(s: Session, run_id: str, index: int) -> StepRecord:

@@ -20,9 +20,7 @@ def resolve_prefix(s: Session, column: InstrumentedAttribute[str], text: str, no
     if s.scalar(select(column).where(column == wanted)) is not None:
         return wanted
     if len(wanted) < MIN_PREFIX:
-        raise LookupError(
-            f"no {noun} has id {text!r}; a prefix must be at least {MIN_PREFIX} characters"
-        )
+        raise LookupError(f"no {noun} has id {text!r}; a prefix must be at least {MIN_PREFIX} characters")
     # autoescape: a '%' or '_' typed by someone is a character, not a wildcard.
     query = select(column).where(column.startswith(wanted, autoescape=True))
     matches = list(s.scalars(query.order_by(column).limit(_SHOWN + 1)))

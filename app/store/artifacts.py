@@ -88,9 +88,7 @@ def record_artifact(s: Session, sha: str, media_type: str, size: int, kind: str)
     existing = s.get(Artifact, sha)
     if existing is not None:
         return existing
-    artifact = Artifact(
-        sha256=sha, media_type=media_type, size=size, kind=kind, created_at=utcnow()
-    )
+    artifact = Artifact(sha256=sha, media_type=media_type, size=size, kind=kind, created_at=utcnow())
     try:
         with s.begin_nested():  # a concurrent insert of the same sha must not doom the caller
             s.add(artifact)

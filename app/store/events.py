@@ -73,9 +73,7 @@ def _query_head(s: Session, run_id: str) -> tuple[int, str]:
     return (0, GENESIS) if row is None else (row.seq, row.hash)
 
 
-def _build(
-    run_id: str, items: Sequence[tuple[str, Mapping[str, Any]]], head: tuple[int, str]
-) -> list[Event]:
+def _build(run_id: str, items: Sequence[tuple[str, Mapping[str, Any]]], head: tuple[int, str]) -> list[Event]:
     seq, prev = head
     events = []
     for type_, data in items:
@@ -89,9 +87,7 @@ def _build(
     return events
 
 
-def append_events(
-    s: Session, run_id: str, items: Sequence[tuple[str, Mapping[str, Any]]]
-) -> list[Event]:
+def append_events(s: Session, run_id: str, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Event]:
     """Append events in order with one multi-row INSERT. Committed with the caller's transaction.
 
     On SQLite writers are serialised by the write lock; on PostgreSQL two concurrent appenders
@@ -119,9 +115,7 @@ def append_events(
     return events
 
 
-def append_event(
-    s: Session, run_id: str, type: str, data: Mapping[str, Any] | None = None
-) -> Event:
+def append_event(s: Session, run_id: str, type: str, data: Mapping[str, Any] | None = None) -> Event:
     """Append one event to the run's chain (committed with the caller's transaction)."""
     return append_events(s, run_id, [(type, data or {})])[0]
 

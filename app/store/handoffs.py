@@ -97,9 +97,7 @@ def _close(s: Session, handoff_id: str, status: HandoffStatus, **values: Any) ->
     return cast(CursorResult[Any], result).rowcount == 1
 
 
-def answer_handoff(
-    s: Session, handoff_id: str, *, answer: Any, by: str, comment: str | None = None
-) -> bool:
+def answer_handoff(s: Session, handoff_id: str, *, answer: Any, by: str, comment: str | None = None) -> bool:
     """Answer an open handoff. False, and nothing changed, if it is no longer open: a second
     answer is a no-op (G4). An answer arriving after the deadline but before `expire_due` ran
     still counts: the person's choice beats the default."""

@@ -25,9 +25,7 @@ def _rowcount(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def claim(
-    s: Session, run_id: str, owner: str, ttl_s: float, *, now: datetime | None = None
-) -> bool:
+def claim(s: Session, run_id: str, owner: str, ttl_s: float, *, now: datetime | None = None) -> bool:
     """Take (or renew) the lease if it is free, already ours, or expired. One UPDATE, so two
     claimants can never both succeed; bumps the version so the previous owner's view is stale.
     """
@@ -41,17 +39,13 @@ def claim(
     statement = (
         update(Run)
         .where(Run.id == run_id, free)
-        .values(
-            owner=owner, lease_expires_at=now + timedelta(seconds=ttl_s), version=Run.version + 1
-        )
+        .values(owner=owner, lease_expires_at=now + timedelta(seconds=ttl_s), version=Run.version + 1)
         .execution_options(synchronize_session="fetch")
     )
     return _rowcount(s.execute(statement)) == 1
 
 
-def heartbeat(
-    s: Session, run_id: str, owner: str, ttl_s: float, *, now: datetime | None = None
-) -> bool:
+def heartbeat(s: Session, run_id: str, owner: str, ttl_s: float, *, now: datetime | None = None) -> bool:
     """Extend the lease; False if `owner` no longer holds it (stop working on the run).
 
     Does not bump the version: extending a lease changes nothing about the run itself.
@@ -86,9 +80,7 @@ def fenced(s: Session, run: Run, owner: str) -> None:
     """
     s.flush()  # pending changes first, so the version read back includes them
     row = s.execute(
-        select(Run.owner, Run.lease_expires_at, Run.version)
-        .where(Run.id == run.id)
-        .with_for_update()
+        select(Run.owner, Run.lease_expires_at, Run.version).where(Run.id == run.id).with_for_update()
     ).one()
     for name in ("owner", "lease_expires_at", "version"):
         set_committed_value(run, name, getattr(row, name))

@@ -174,9 +174,7 @@ class Handoff(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
     step_index: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[HandoffKind] = mapped_column(EnumText(HandoffKind))
-    status: Mapped[HandoffStatus] = mapped_column(
-        EnumText(HandoffStatus), default=HandoffStatus.OPEN
-    )
+    status: Mapped[HandoffStatus] = mapped_column(EnumText(HandoffStatus), default=HandoffStatus.OPEN)
     question: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     answer: Mapped[Any | None] = mapped_column(JSON)

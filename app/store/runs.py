@@ -46,9 +46,7 @@ def create_run(
     s.add(run)
     s.flush()  # the id exists and the row is in place before anything refers to it
     s.add_all(
-        StepRecord(
-            run_id=run.id, index=i, step_id=step_id, action=action, effect=effect, summary=summary
-        )
+        StepRecord(run_id=run.id, index=i, step_id=step_id, action=action, effect=effect, summary=summary)
         for i, (step_id, action, effect, summary) in enumerate(steps)
     )
     s.flush()

@@ -32,9 +32,7 @@ DATA = {
 
 def _new_run(db: Database) -> str:
     with db.session() as s, s.begin():
-        run = create_run(
-            s, task_name="bench", task_source=None, task_text="", inputs={}, site=None, steps=[]
-        )
+        run = create_run(s, task_name="bench", task_source=None, task_text="", inputs={}, site=None, steps=[])
     return run.id
 
 
@@ -52,9 +50,7 @@ def batched(db: Database) -> float:
     start = time.perf_counter()
     for b in range(BATCHES):
         with db.session() as s, s.begin():
-            append_events(
-                s, run_id, [("bench.batch", {**DATA, "i": b * BATCH + i}) for i in range(BATCH)]
-            )
+            append_events(s, run_id, [("bench.batch", {**DATA, "i": b * BATCH + i}) for i in range(BATCH)])
     rate = BATCH * BATCHES / (time.perf_counter() - start)
     with db.session(readonly=True) as s:
         assert verify_events(s, run_id) is None, "the batched chain does not verify"

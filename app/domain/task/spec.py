@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.domain.errors import FailureClass
 from app.domain.retry import RetryPolicy
@@ -324,7 +324,14 @@ class Policy(BaseModel):
     approval: Literal["irreversible", "all-writes", "none"] = "irreversible"
     no_progress: NoProgress = NoProgress()
     obstructions: list[Target] = []  # extra overlays to dismiss, besides the built-in ones
-    screenshots: bool = True  # before/after JPEG per attempt
+    # all: before/after JPEG of every attempt; auto: of irreversible actions, plus the page
+    # after every failed attempt; off: none. Per-step shots cost ~40 ms each (README table).
+    screenshots: Literal["auto", "all", "off"] = "auto"
+
+    @field_validator("screenshots", mode="before")
+    @classmethod
+    def _screenshots_bool(cls, value: Any) -> Any:
+        return {True: "all", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class Task(BaseModel):

@@ -231,7 +231,8 @@ async def test_budget_max_steps_stops_the_run(harness: Harness) -> None:
 
 
 async def test_every_attempt_leaves_evidence(harness: Harness) -> None:
-    result = await harness.run(ADD_NOTE, {"title": "Evidence"})
+    text = ADD_NOTE.replace("steps:", "policy: {screenshots: all}\nsteps:", 1)
+    result = await harness.run(text, {"title": "Evidence"})
     assert result.status is RunStatus.SUCCEEDED
     with harness.db.session(readonly=True) as s:
         attempts = list_attempts(s, result.run_id)

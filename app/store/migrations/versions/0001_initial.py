@@ -49,9 +49,7 @@ def upgrade() -> None:
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("parent_run_id", sa.String(length=32), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["parent_run_id"], ["runs.id"], name=op.f("fk_runs_parent_run_id_runs")
-        ),
+        sa.ForeignKeyConstraint(["parent_run_id"], ["runs.id"], name=op.f("fk_runs_parent_run_id_runs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_runs")),
     )
     op.create_index("ix_runs_created_at", "runs", ["created_at"], unique=False)

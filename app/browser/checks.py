@@ -1,0 +1,336 @@
+"""Evaluating an Expectation against the live page, polling until every condition holds.
+
+Each probe reads the page once without waiting (count(), evaluate), so a passing check costs a
+few round trips and a failing one reports what was actually there at the deadline.
+
+Several matches: `visible` and `text` hold when any match satisfies them; `hidden` when none is
+visible; `value`, `checked`, `unchecked` need every match to satisfy them (and at least one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
+
+from app.browser.actions import absolute_url
+from app.browser.classify import headline
+from app.browser.fingerprint import is_navigation_race
+from app.browser.locators import build_locator
+from app.browser.network import PageObserver
+from app.domain.errors import StepFailure
+from app.domain.task import (
+    AfterReload,
+    CountCheck,
+    Expectation,
+    RequestCheck,
+    Target,
+    TextCheck,
+    ValueCheck,
+    match_pattern,
+)
+from app.engine.ports import CheckResult, RequestRecord
+
+POLL_S = 0.1
+DETAIL_CHARS = 200
+# The reload of `after_reload` gets at least this long even when the conditions before it used
+# up most of the timeout, and the conditions after it at least MIN_AFTER_RELOAD_S to hold.
+MIN_RELOAD_S = 3.0
+MIN_AFTER_RELOAD_S = 1.0
+
+Probe = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+@dataclass
+class Condition:
+    name: str
+    probe: Probe
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _short(text: str, limit: int = DETAIL_CHARS) -> str:
+    text = _squash(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def js_truthy(value: Any) -> bool:
+    """JavaScript truthiness of a value that came back through evaluate()."""
+    if isinstance(value, (list, dict)):
+        return True  # [] and {} are truthy in JavaScript
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return bool(value)
+
+
+def _request_matches(pattern: str, url: str, base_url: str | None) -> bool:
+    if match_pattern(pattern, url, base_url):
+        return True
+    # "/api/order" should match "/api/order?x=1": compare without the query unless the pattern
+    # speaks about one.
+    if "?" not in pattern and not pattern.startswith("re:"):
+        parts = urlsplit(url)
+        bare = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        return match_pattern(pattern, bare, base_url)
+    return False
+
+
+def _describe_request(r: RequestRecord) -> str:
+    status = r.failure or ("pending" if r.status is None else str(r.status))
+    return f"{r.method} {r.url} → {status}"
+
+
+_STATE_OF_ALL = """(els) => els.map((e) => [
+  (e.type || '').toLowerCase() === 'password',
+  e.value === undefined ? null : String(e.value),
+  (e.type === 'checkbox' || e.type === 'radio') ? e.checked
+    : e.getAttribute('aria-checked') === 'true',
+])"""
+
+
+class ExpectationChecker:
+    def __init__(self, page: Page, base_url: str | None, observer: PageObserver) -> None:
+        self._page = page
+        self._base_url = base_url
+        self._observer = observer
+
+    async def check(
+        self,
+        expect: Expectation,
+        requests: list[RequestRecord] | None,
+        *,
+        deadline: float,
+        prefix: str = "",
+    ) -> list[CheckResult]:
+        conditions = self.conditions(expect, requests)
+        results = await self._poll(conditions, deadline, prefix)
+        reload = expect.after_reload
+        if reload is None:
+            return results
+        if not all(r.ok for r in results):
+            skipped = self.conditions(reload, [])
+            return results + [
+                CheckResult(
+                    f"{prefix}after_reload: {c.name}",
+                    False,
+                    "not checked: conditions before the reload failed",
+                )
+                for c in skipped
+            ]
+        return results + await self._after_reload(reload, deadline, prefix)
+
+    async def _poll(self, conditions: list[Condition], deadline: float, prefix: str) -> list[CheckResult]:
+        while True:
+            results = [CheckResult(prefix + c.name, *await self._run(c.probe)) for c in conditions]
+            if all(r.ok for r in results) or time.monotonic() >= deadline:
+                return results
+            await asyncio.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+
+    @staticmethod
+    async def _run(probe: Probe) -> tuple[bool, str]:
+        try:
+            return await probe()
+        except PlaywrightError as exc:
+            if is_navigation_race(exc):
+                return False, "the page was navigating"
+            return False, f"error: {headline(exc)}"
+
+    async def _after_reload(self, spec: AfterReload, deadline: float, prefix: str) -> list[CheckResult]:
+        reload_by = max(deadline, time.monotonic() + MIN_RELOAD_S)
+        timeout = (reload_by - time.monotonic()) * 1000
+        window = self._observer.begin()
+        problem = None
+        try:
+            if spec.goto:
+                response = await self._page.goto(absolute_url(spec.goto, self._base_url), timeout=timeout)
+            else:
+                response = await self._page.reload(timeout=timeout)
+            await self._observer.settle(window, deadline=reload_by)
+            if response is not None and response.status >= 400:
+                problem = f"the reload answered {response.status}"
+        except (PlaywrightError, StepFailure) as exc:
+            problem = f"the reload failed: {headline(exc)}"
+        inner = prefix + "after_reload: "
+        if problem is not None:
+            return [CheckResult(inner + c.name, False, problem) for c in self.conditions(spec, [])]
+        deadline = max(deadline, time.monotonic() + MIN_AFTER_RELOAD_S)
+        return await self.check(spec, window.requests, deadline=deadline, prefix=inner)
+
+    # ------------------------------------------------------------------ conditions
+    def conditions(self, expect: Expectation, requests: list[RequestRecord] | None) -> list[Condition]:
+        out: list[Condition] = []
+        if expect.url is not None:
+            out.append(Condition(f"url {expect.url}", self._url(expect.url)))
+        if expect.title is not None:
+            out.append(Condition(f"title {expect.title}", self._title(expect.title)))
+        out += [Condition(f"visible {t.describe()}", self._visible(t)) for t in expect.visible]
+        out += [Condition(f"hidden {t.describe()}", self._hidden(t)) for t in expect.hidden]
+        for tc in expect.text:
+            out.append(Condition(self._text_name(tc), self._text(tc)))
+        for vc in expect.value:
+            out.append(Condition(f'value of {vc.target.describe()} = "{vc.equals}"', self._value(vc)))
+        out += [Condition(f"checked {t.describe()}", self._checked(t, True)) for t in expect.checked]
+        out += [Condition(f"unchecked {t.describe()}", self._checked(t, False)) for t in expect.unchecked]
+        for cc in expect.count:
+            out.append(Condition(self._count_name(cc), self._count(cc)))
+        for rc in expect.request:
+            name = f"request {rc.method or 'ANY'} {rc.url} {rc.status.describe()}"
+            out.append(Condition(name, self._request(rc, requests)))
+        for js in expect.js:
+            out.append(Condition(f"js {_short(js, 80)}", self._js(js)))
+        return out
+
+    def _url(self, pattern: str) -> Probe:
+        async def probe() -> tuple[bool, str]:
+            url = self._page.url
+            return match_pattern(pattern, url, self._base_url), f"url is {url}"
+
+        return probe
+
+    def _title(self, pattern: str) -> Probe:
+        async def probe() -> tuple[bool, str]:
+            title = await self._page.title()
+            return match_pattern(pattern, title, self._base_url), f'title is "{_short(title)}"'
+
+        return probe
+
+    def _visible(self, target: Target) -> Probe:
+        async def probe() -> tuple[bool, str]:
+            locator = build_locator(self._page, target)
+            shown = await locator.visible.count()
+            if shown:
+                return True, f"{shown} visible"
+            total = await locator.count()
+            return False, (f"{total} match(es), none visible" if total else "no element matches")
+
+        return probe
+
+    def _hidden(self, target: Target) -> Probe:
+        async def probe() -> tuple[bool, str]:
+            shown = await build_locator(self._page, target).visible.count()
+            return shown == 0, ("not visible" if shown == 0 else f"{shown} still visible")
+
+        return probe
+
+    @staticmethod
+    def _text_name(tc: TextCheck) -> str:
+        mode, needle = next(
+            (k, v) for k in ("contains", "equals", "matches") if (v := getattr(tc, k)) is not None
+        )
+        where = f" in {tc.target.describe()}" if tc.target is not None else ""
+        return f'text {mode} "{_short(needle, 80)}"{where}'
+
+    def _text(self, tc: TextCheck) -> Probe:
+        def holds(text: str) -> bool:
+            if tc.contains is not None:
+                return _squash(tc.contains) in _squash(text)
+            if tc.equals is not None:
+                return _squash(tc.equals) == _squash(text)
+            pattern = re.compile(tc.matches or "")
+            return bool(pattern.search(text) or pattern.search(_squash(text)))
+
+        async def probe() -> tuple[bool, str]:
+            if tc.target is None:
+                texts = [await self._page.evaluate("() => document.body ? document.body.innerText : ''")]
+            else:
+                texts = await build_locator(self._page, tc.target).all_inner_texts()
+                if not texts:
+                    return False, "no element matches"
+            if any(holds(t) for t in texts):
+                return True, f'text is "{_short(next(t for t in texts if holds(t)))}"'
+            shown = " | ".join(_short(t, 80) for t in texts[:3])
+            more = f" (+{len(texts) - 3} more)" if len(texts) > 3 else ""
+            return False, f'text is "{_short(shown)}"{more}'
+
+        return probe
+
+    async def _states(self, target: Target) -> list[tuple[bool, str | None, bool]]:
+        rows = await build_locator(self._page, target).evaluate_all(_STATE_OF_ALL)
+        return [(bool(p), v, bool(c)) for p, v, c in rows]
+
+    def _value(self, vc: ValueCheck) -> Probe:
+        async def probe() -> tuple[bool, str]:
+            states = await self._states(vc.target)
+            if not states:
+                return False, "no element matches"
+            ok = all(v == vc.equals for _, v, _ in states)
+            if any(is_password for is_password, _, _ in states):
+                return ok, "password field (value not shown)"  # G7
+            values = ", ".join(f'"{_short(v or "", 80)}"' for _, v, _ in states[:3])
+            return ok, f"value is {values}"
+
+        return probe
+
+    def _checked(self, target: Target, want: bool) -> Probe:
+        async def probe() -> tuple[bool, str]:
+            states = await self._states(target)
+            if not states:
+                return False, "no element matches"
+            n_checked = sum(1 for _, _, c in states if c)
+            ok = all(c == want for _, _, c in states)
+            if len(states) == 1:
+                return ok, "checked" if n_checked else "not checked"
+            return ok, f"{n_checked} of {len(states)} checked"
+
+        return probe
+
+    @staticmethod
+    def _count_name(cc: CountCheck) -> str:
+        bounds = []
+        if cc.equals is not None:
+            bounds.append(f"== {cc.equals}")
+        if cc.min is not None:
+            bounds.append(f">= {cc.min}")
+        if cc.max is not None:
+            bounds.append(f"<= {cc.max}")
+        return f"count {cc.target.describe()} {' and '.join(bounds)}"
+
+    def _count(self, cc: CountCheck) -> Probe:
+        async def probe() -> tuple[bool, str]:
+            n = await build_locator(self._page, cc.target).count()
+            ok = (
+                (cc.equals is None or n == cc.equals)
+                and (cc.min is None or n >= cc.min)
+                and (cc.max is None or n <= cc.max)
+            )
+            return ok, f"count is {n}"
+
+        return probe
+
+    def _request(self, rc: RequestCheck, requests: list[RequestRecord] | None) -> Probe:
+        async def probe() -> tuple[bool, str]:
+            if requests is None:
+                return False, "no action ran, so no requests were recorded"
+            same = [
+                r
+                for r in requests
+                if (rc.method is None or r.method.upper() == rc.method)
+                and _request_matches(rc.url, r.url, self._base_url)
+            ]
+            hit = next((r for r in same if r.status in rc.status), None)
+            if hit is not None:
+                return True, f"saw {_describe_request(hit)}"
+            if same:
+                return False, "saw " + "; ".join(_describe_request(r) for r in same[-5:])
+            others = [r for r in requests if r.resource_type in ("fetch", "xhr", "document")]
+            seen = "; ".join(_describe_request(r) for r in (others or requests)[-5:])
+            return False, f"no matching request; saw {seen}" if seen else "no requests at all"
+
+        return probe
+
+    def _js(self, source: str) -> Probe:
+        async def probe() -> tuple[bool, str]:
+            value = await self._page.evaluate(source)
+            return js_truthy(value), f"returned {_short(repr(value), 120)}"
+
+        return probe

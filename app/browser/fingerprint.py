@@ -1,0 +1,190 @@
+"""What the page looks like, cheaply: one `evaluate` gives the visible text, form values and the
+navigation counters the settle logic needs.
+
+Password values never leave the page: a password field contributes only "set"/"empty", so a
+fingerprint cannot be brute-forced back into a secret (G7) yet still changes when one is typed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
+
+from app.engine.ports import Fingerprint
+
+# Installed in every document before any page script. The page knows synchronously what an
+# action set in motion; Playwright's network events trail the action (more so when requests
+# are routed) and cannot tell when the page has *used* a response. The page keeps:
+# - nav/spa: the Navigation API's `navigate` event (cross-document / same-document);
+#   a form submission navigates in a later task, so a dispatched `submit` counts once its
+#   dispatch is over and it was not cancelled (checked at read time), as does form.submit();
+# - net: fetch() and XMLHttpRequest.send() calls, numbered;
+# - pending: the numbers of those calls whose response the page is still waiting for, or still
+#   reading (json(), text()…). When a read finds none pending, the handlers that awaited them
+#   have run: microtasks drain before the next task, and an evaluate is a task.
+# This replaces a blind "quiet time" after each response (PLATFORM.md's benchmark budget).
+INIT_SCRIPT = """
+(() => {
+  if (window.__flightdeck) return;
+  const fd = window.__flightdeck = {
+    doc: Math.random().toString(36).slice(2), nav: 0, spa: 0, net: 0, submits: [],
+    pending: new Map(),
+  };
+  try {
+    navigation.addEventListener('navigate', (e) => {
+      if (e.destination && e.destination.sameDocument) fd.spa++; else fd.nav++;
+    });
+  } catch (e) { /* no Navigation API: the network events still cover navigations */ }
+  addEventListener('submit', (e) => { fd.submits.push(e); }, true);
+  const submit = HTMLFormElement.prototype.submit;
+  HTMLFormElement.prototype.submit = function () { fd.nav++; return submit.call(this); };
+
+  const hold = (id) => fd.pending.set(id, (fd.pending.get(id) || 0) + 1);
+  const release = (id) => {
+    const n = (fd.pending.get(id) || 1) - 1;
+    if (n > 0) fd.pending.set(id, n); else fd.pending.delete(id);
+  };
+  const track = (id, promise) => {
+    hold(id);
+    const done = () => release(id);
+    promise.then(done, done);
+    return promise;
+  };
+  const callIds = new WeakMap();  // Response -> the fetch call it answers
+  const fetch = window.fetch;
+  if (fetch) {
+    window.fetch = function () {
+      const id = ++fd.net;
+      return track(id, fetch.apply(this, arguments).then((r) => { callIds.set(r, id); return r; }));
+    };
+  }
+  for (const name of ['json', 'text', 'arrayBuffer', 'blob', 'formData', 'bytes']) {
+    const read = Response.prototype[name];
+    if (!read) continue;
+    Response.prototype[name] = function () {
+      const result = read.apply(this, arguments);
+      const id = callIds.get(this);
+      return id ? track(id, result) : result;
+    };
+  }
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function () {
+    const id = ++fd.net;
+    hold(id);
+    // loadend comes after readystatechange and load: the page's handlers have run.
+    this.addEventListener('loadend', () => release(id), {once: true});
+    try { return send.apply(this, arguments); } catch (e) { release(id); throw e; }
+  };
+})();
+"""
+
+_STATE_BODY = """
+  const parts = [document.body ? document.body.innerText : ''];
+  for (const el of document.querySelectorAll('input, textarea, select')) {
+    const type = (el.type || '').toLowerCase();
+    if (type === 'hidden') continue;
+    let v;
+    if (type === 'password') v = el.value ? 'password:set' : 'password:empty';
+    else if (type === 'checkbox' || type === 'radio') v = el.checked ? 'on' : 'off';
+    else if (type === 'file') v = Array.from(el.files || []).map((f) => f.name).join(',');
+    else if (el.tagName === 'SELECT') {
+      v = Array.from(el.selectedOptions).map((o) => o.value).join(',');
+    }
+    else v = el.value;
+    parts.push(v);
+  }
+  const fd = window.__flightdeck
+    || {doc: '', nav: -1, spa: -1, net: -1, submits: [], pending: new Map()};
+  fd.nav += fd.submits.filter((e) => !e.defaultPrevented).length;
+  fd.submits = [];
+  const state = [fd.doc, fd.nav, fd.spa, fd.net, Array.from(fd.pending.keys()),
+                 parts.join('\\u0000')];
+"""
+
+# page.evaluate(PAGE_STATE_JS) -> [doc, nav, spa, net, pending, text]
+PAGE_STATE_JS = "() => {" + _STATE_BODY + "  return state;\n}"
+
+# locator.evaluate_all(MATCHES_AND_STATE_JS) -> [count, candidates|null, state]:
+# resolving a target and reading the "before" state cost one round trip together.
+MATCHES_AND_STATE_JS = (
+    "(els) => {"
+    + _STATE_BODY
+    + """
+  const describe = (el) => {
+    const text = (el.innerText || el.value || el.getAttribute('aria-label') || '')
+      .replace(/\\s+/g, ' ').trim().slice(0, 60);
+    return '<' + el.tagName.toLowerCase() + '> ' + JSON.stringify(text);
+  };
+  const candidates = els.length > 1 ? els.slice(0, 5).map(describe) : null;
+  return [els.length, candidates, state];
+}"""
+)
+
+
+@dataclass(frozen=True)
+class PageState:
+    url: str
+    doc: str  # random id of the document: the counters only compare within one
+    nav: int  # cross-document navigations this document started (or planned)
+    spa: int  # same-document navigations (pushState, hash)
+    net: int  # fetch / XHR calls
+    pending: tuple[int, ...]  # numbers of the calls whose responses the page still awaits
+    text: str
+
+    @classmethod
+    def from_js(cls, url: str, raw: Any) -> PageState:
+        doc, nav, spa, net, pending, text = raw
+        return cls(url, str(doc), int(nav), int(spa), int(net), tuple(pending), str(text))
+
+    def fingerprint(self) -> Fingerprint:
+        digest = hashlib.sha256(self.text.encode("utf-8", "surrogatepass")).hexdigest()
+        return Fingerprint(url=self.url, content_hash=digest)
+
+    # A committed navigation starts a new document with fresh counters; the observer's network
+    # events cover what happens across documents.
+    def navigated_since(self, before: PageState) -> bool:
+        """The page started (or planned) a navigation after `before` was read."""
+        return self.doc == before.doc and (self.nav > before.nav or self.spa > before.spa)
+
+    def requests_since(self, before: PageState) -> int:
+        """How many fetch/XHR calls the page made after `before` was read."""
+        return self.net - before.net if self.doc == before.doc else 0
+
+    def waiting_since(self, before: PageState) -> bool:
+        """The page still awaits a response to a call made after `before` (a new document:
+        any call). Calls from before, like a long poll, are none of this action's business."""
+        if self.doc != before.doc:
+            return bool(self.pending)
+        return any(call > before.net for call in self.pending)
+
+
+async def read_state(page: Page, *, deadline: float) -> PageState:
+    """The page's state in one round trip, riding out a navigation that is under way."""
+    while True:
+        try:
+            raw = await page.evaluate(PAGE_STATE_JS)
+            return PageState.from_js(page.url, raw)
+        except PlaywrightError as exc:
+            if not is_navigation_race(exc) or time.monotonic() >= deadline:
+                raise
+            # The document went away mid-read; the next one is on its way.
+            with contextlib.suppress(PlaywrightError):
+                await page.wait_for_load_state(
+                    "domcontentloaded", timeout=max(1.0, (deadline - time.monotonic()) * 1000)
+                )
+
+
+def is_navigation_race(exc: BaseException) -> bool:
+    """The error only means the document changed under us (retry on the new one)."""
+    text = str(exc)
+    return (
+        "Execution context was destroyed" in text
+        or "Cannot find context" in text
+        or "navigating" in text.lower()
+    )

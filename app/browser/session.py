@@ -1,0 +1,203 @@
+"""PlaywrightSession: one run's browser context and page (the BrowserSession port).
+
+`act` is the hot path: resolving the target and reading the "before" state is one round trip,
+the action itself, then one more round trip reads the "after" state and tells whether anything
+is still happening. Only when something is (a request, a navigation) does it wait to settle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from playwright.async_api import BrowserContext, Page
+from playwright.async_api import Error as PlaywrightError
+
+from app.browser import actions, obstructions
+from app.browser.actions import ActionContext
+from app.browser.checks import ExpectationChecker
+from app.browser.classify import classify
+from app.browser.fingerprint import PageState, is_navigation_race, read_state
+from app.browser.network import ActionWindow, PageObserver
+from app.domain.task import Action, Expectation, Step, Target
+from app.engine.ports import ActionOutcome, CheckResult, Fingerprint
+
+# Evidence is worth a little time past the step timeout: a click that found its target at the
+# last moment still gets to see the navigation it started.
+MIN_SETTLE_S = 2.0
+# The page has its response but is still reading it (json()…) or handling it: poll this often,
+# for at most BUSY_CAP_S (a response the page never finishes reading must not hang a step).
+BUSY_POLL_S = 0.01
+BUSY_CAP_S = 1.0
+_SCREENSHOT_MS = 5000.0
+
+
+class PlaywrightSession:
+    def __init__(
+        self,
+        context: BrowserContext,
+        page: Page,
+        *,
+        base_url: str | None,
+        screenshots: bool = True,
+    ) -> None:
+        self._context = context
+        self._page = page
+        self._base_url = base_url
+        self._screenshots = screenshots
+        self._observer = PageObserver(page)
+        self._checker = ExpectationChecker(page, base_url, self._observer)
+        self._closed = False
+
+    @property
+    def page(self) -> Page:
+        """The Playwright page, for live views and input injection (not for the engine)."""
+        return self._page
+
+    @property
+    def url(self) -> str:
+        return self._page.url
+
+    async def act(self, step: Step, *, timeout: float) -> ActionOutcome:
+        """Perform a rendered step; see BrowserSession.act.
+
+        `outcome.requests`, `.dialogs` and `.console_errors` keep filling (late requests, late
+        statuses) until the next act/goto/dismiss/after_reload on this session.
+        A StepFailure raised while observing the result of an action that went through has
+        details["dispatched"] = True. Pointer actions that fail (covered, missing, disabled,
+        several matches) were not dispatched: Playwright only clicks once every check passed.
+        """
+        if step.action is Action.ASK:
+            raise ValueError("`ask` steps are answered by the engine, not the browser")
+        started = time.monotonic()
+        deadline = started + timeout
+        window = self._observer.begin()
+        ctx = ActionContext(self._page, self._base_url, deadline)
+        try:
+            result = await actions.run(ctx, step)
+        except PlaywrightError as exc:
+            raise classify(exc, what=step.summary(), page_url=self._page.url) from None
+        try:
+            if result.side_effects:
+                after = await self._after(window, result.before, deadline)
+            elif step.action is Action.WAIT_FOR:
+                after = await read_state(self._page, deadline=deadline + MIN_SETTLE_S)
+            else:
+                after = result.before
+        except PlaywrightError as exc:
+            failure = classify(exc, what=step.summary(), page_url=self._page.url)
+            # The action itself went through; only observing its result failed. An
+            # irreversible step must not be fired again on the strength of this failure.
+            failure.details["dispatched"] = True
+            raise failure from None
+        return ActionOutcome(
+            before=result.before.fingerprint(),
+            after=after.fingerprint(),
+            requests=window.requests,
+            main_status=result.main_status or window.main_status,
+            dialogs=window.dialogs,
+            console_errors=window.console_errors,
+            value=result.value,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+
+    async def _after(self, window: ActionWindow, before: PageState, deadline: float) -> PageState:
+        """The page after an action, once whatever the action started has finished.
+
+        Each round reads the page (one evaluate) and stops as soon as neither the network
+        events nor the page's own counters show anything under way. Nothing under way right
+        after the action (a purely local DOM change) costs no wait at all.
+        """
+        settle_by = max(deadline, time.monotonic() + MIN_SETTLE_S)
+        busy_until = time.monotonic() + BUSY_CAP_S
+        state = await self._read_now()
+        previous: PageState | None = before
+        while True:
+            nav_hint = state is None or previous is None or state.navigated_since(previous)
+            calls = 0 if state is None else state.requests_since(before)
+            busy = state is not None and state.waiting_since(before) and time.monotonic() < busy_until
+            if state is not None and not (window.activity or nav_hint or calls > window.fetches or busy):
+                return state
+            window.activity = False  # from here on, only new events count
+            waited = await self._observer.settle(
+                window, deadline=settle_by, nav_hint=nav_hint, expect_fetches=calls
+            )
+            if not waited and state is not None:
+                if not busy:
+                    return state  # e.g. a goto whose page had fully loaded
+                # The response is in; the page is still reading it or running its handler.
+                await asyncio.sleep(BUSY_POLL_S)
+            previous, state = state, await read_state(self._page, deadline=settle_by)
+            if time.monotonic() >= settle_by:
+                return state
+
+    async def _read_now(self) -> PageState | None:
+        """The page state, or None when the document changed under the read (a navigation
+        committed: there is nothing to compare with until it settles)."""
+        try:
+            return await read_state(self._page, deadline=time.monotonic())
+        except PlaywrightError as exc:
+            if not is_navigation_race(exc):
+                raise
+            return None
+
+    async def check(
+        self, expect: Expectation, outcome: ActionOutcome | None, *, timeout: float
+    ) -> list[CheckResult]:
+        deadline = time.monotonic() + timeout
+        requests = outcome.requests if outcome is not None else None
+        return await self._checker.check(expect, requests, deadline=deadline)
+
+    async def fingerprint(self) -> Fingerprint:
+        try:
+            state = await read_state(self._page, deadline=time.monotonic() + MIN_SETTLE_S)
+        except PlaywrightError as exc:
+            raise classify(exc, what="fingerprint", page_url=self._page.url) from None
+        return state.fingerprint()
+
+    async def screenshot(self) -> bytes:
+        """Viewport JPEG with password fields painted over. Empty when screenshots are off."""
+        if not self._screenshots:
+            return b""
+        try:
+            # A mask costs ~13 ms per shot even with nothing to mask; counting costs ~4.
+            passwords = self._page.locator("input[type=password]")
+            return await self._page.screenshot(
+                type="jpeg",
+                quality=50,
+                scale="css",
+                full_page=False,
+                mask=[passwords] if await passwords.count() else None,
+                timeout=_SCREENSHOT_MS,
+            )
+        except PlaywrightError as exc:
+            raise classify(exc, what="screenshot", page_url=self._page.url) from None
+
+    async def dismiss_obstructions(self, extra: list[Target]) -> list[str]:
+        # What the dismissing clicks trigger is not the step's doing.
+        self._observer.freeze()
+        try:
+            return await obstructions.dismiss(self._page, extra)
+        except PlaywrightError as exc:
+            raise classify(exc, what="dismiss obstructions", page_url=self._page.url) from None
+
+    async def goto(self, url: str, *, timeout: float) -> None:
+        self._observer.freeze()
+        ctx = ActionContext(self._page, self._base_url, time.monotonic() + timeout)
+        try:
+            await actions.goto(ctx, url)
+        except PlaywrightError as exc:
+            raise classify(exc, what=f"goto {url}", page_url=self._page.url) from None
+
+    async def storage_state(self) -> dict[str, object]:
+        """Cookies and local storage, for saving a session profile."""
+        return dict(await self._context.storage_state())
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._observer.freeze()
+        with contextlib.suppress(PlaywrightError):  # the browser may already be gone
+            await self._context.close()

@@ -1,0 +1,222 @@
+"""Expectations: each kind passes when it holds and, when it does not, says what was there."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest_asyncio
+from browser_support import act, check, expect_ok
+
+from app.browser import PlaywrightSession
+from app.engine.ports import CheckResult
+
+PAGE = (
+    """<!doctype html><title>Checks page</title>
+<h1>Inventory</h1>
+<p id=intro>There are   three
+items in stock.</p>
+<ul><li class=item>Apple</li><li class=item>Pear</li><li class=item>Plum</li></ul>
+<label for=qty>Quantity</label><input id=qty value=7>
+<label for=pw>Password</label><input id=pw type=password value=s3cret-value>
+<label><input type=checkbox id=gift checked> Gift wrap</label>
+<label><input type=checkbox id=rush> Rush</label>
+<p id=secret hidden>Hidden text</p>
+<p id=long>"""
+    + "word " * 100
+    + "</p>"
+)
+
+
+async def single_failure(session: PlaywrightSession, expect: dict[str, Any]) -> CheckResult:
+    started = time.monotonic()
+    results = await check(session, expect, timeout=0.15)
+    assert time.monotonic() - started < 2.0
+    assert len(results) == 1 and not results[0].ok, results
+    return results[0]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(static_session: PlaywrightSession, static_site: Any) -> PlaywrightSession:
+    await act(static_session, "goto", static_site.add("/checks", PAGE))
+    return static_session
+
+
+async def test_url_and_title(page: PlaywrightSession, static_site: Any) -> None:
+    await expect_ok(page, {"url": "/checks", "title": "Checks page"})
+    await expect_ok(page, {"url": "**/checks", "title": "re:^Checks"})
+    failure = await single_failure(page, {"url": "/other"})
+    assert failure.name == "url /other"
+    assert failure.detail == f"url is {static_site.url}/checks"
+    assert (await single_failure(page, {"title": "Other"})).detail == 'title is "Checks page"'
+
+
+async def test_visible_and_hidden(page: PlaywrightSession) -> None:
+    await expect_ok(
+        page,
+        {
+            "visible": [{"role": "heading", "name": "Inventory"}],
+            "hidden": [{"css": "#secret"}, {"css": "#nothing"}],
+        },
+    )
+    assert (await single_failure(page, {"visible": {"css": "#secret"}})).detail == (
+        "1 match(es), none visible"
+    )
+    assert (await single_failure(page, {"visible": {"text": "Banana"}})).detail == ("no element matches")
+    failure = await single_failure(page, {"hidden": {"css": ".item"}})
+    assert failure.name == 'hidden css=".item"' and failure.detail == "3 still visible"
+
+
+async def test_text(page: PlaywrightSession) -> None:
+    await expect_ok(
+        page,
+        {
+            "text": [
+                "three items in stock",  # page text, whitespace-insensitive
+                {"target": {"css": "#intro"}, "equals": "There are three items in stock."},
+                {"target": {"css": ".item"}, "equals": "Pear"},  # any of several
+                {"matches": r"\bthree\s+items\b"},
+            ]
+        },
+    )
+    failure = await single_failure(page, {"text": {"target": {"css": "#intro"}, "contains": "four"}})
+    assert failure.name == 'text contains "four" in css="#intro"'
+    assert failure.detail == 'text is "There are three items in stock."'
+    long = await single_failure(page, {"text": {"target": {"css": "#long"}, "equals": "x"}})
+    assert len(long.detail) < 230 and long.detail.endswith('…"')
+    missing = await single_failure(page, {"text": {"target": {"css": "#nope"}, "contains": "x"}})
+    assert missing.detail == "no element matches"
+
+
+async def test_value_and_password_privacy(page: PlaywrightSession) -> None:
+    await expect_ok(page, {"value": {"target": {"label": "Quantity"}, "equals": "7"}})
+    failure = await single_failure(page, {"value": {"target": {"label": "Quantity"}, "equals": "8"}})
+    assert failure.detail == 'value is "7"'
+    failure = await single_failure(page, {"value": {"target": {"label": "Password"}, "equals": "guess"}})
+    assert "s3cret" not in failure.detail
+
+
+async def test_checked_and_unchecked(page: PlaywrightSession) -> None:
+    await expect_ok(page, {"checked": {"label": "Gift wrap"}, "unchecked": {"label": "Rush"}})
+    assert (await single_failure(page, {"checked": {"label": "Rush"}})).detail == "not checked"
+    assert (await single_failure(page, {"unchecked": {"label": "Gift wrap"}})).detail == ("checked")
+    assert (await single_failure(page, {"checked": {"css": "input[type=checkbox]"}})).detail == (
+        "1 of 2 checked"
+    )
+
+
+async def test_count(page: PlaywrightSession) -> None:
+    await expect_ok(
+        page,
+        {
+            "count": [
+                {"target": {"css": ".item"}, "equals": 3},
+                {"target": {"css": ".item"}, "min": 2, "max": 3},
+            ]
+        },
+    )
+    failure = await single_failure(page, {"count": {"target": {"css": ".item"}, "min": 4}})
+    assert failure.name == 'count css=".item" >= 4' and failure.detail == "count is 3"
+
+
+async def test_js(page: PlaywrightSession) -> None:
+    await expect_ok(
+        page,
+        {
+            "js": [
+                "document.querySelectorAll('.item').length === 3",
+                "() => document.title.startsWith('Checks')",
+                "[]",
+            ]
+        },
+    )  # truthy in JavaScript
+    assert (await single_failure(page, {"js": "0"})).detail == "returned 0"
+    failure = await single_failure(page, {"js": "window.noSuchThing.x"})
+    assert failure.detail.startswith("error:")
+
+
+async def test_request_against_the_outcome(session: PlaywrightSession, site: Any) -> None:
+    await act(session, "goto", "/profile")
+    await act(session, "fill", {"target": {"label": "Display name"}, "value": "Ada"})
+    outcome = await act(session, "click", {"role": "button", "name": "Save profile"})
+    # The page says "Saved!" while the server answered 500: the evidence says otherwise.
+    results = await check(
+        session,
+        {"text": "Saved!", "request": {"method": "POST", "url": "/api/profile"}},
+        outcome,
+        timeout=0.15,
+    )
+    assert [r.ok for r in results] == [True, False]
+    assert results[1].name == "request POST /api/profile 200-399"
+    assert results[1].detail == f"saw POST {site.url}/api/profile → 500"
+    await expect_ok(
+        session, {"request": {"method": "POST", "url": "**/api/profile", "status": "5xx"}}, outcome
+    )
+    results = await check(session, {"request": {"url": "/api/profile"}}, None, timeout=0.1)
+    assert not results[0].ok and "no action" in results[0].detail
+
+
+async def test_after_reload_proves_persistence(session: PlaywrightSession, site: Any) -> None:
+    site.configure(profile_fails=False)
+    await act(session, "goto", "/profile")
+    await act(session, "fill", {"target": {"label": "Display name"}, "value": "Ada"})
+    outcome = await act(session, "click", {"role": "button", "name": "Save profile"})
+    results = await expect_ok(
+        session,
+        {
+            "request": {"method": "POST", "url": "/api/profile", "status": 200},
+            "after_reload": {
+                "value": {"target": {"label": "Display name"}, "equals": "Ada"},
+                "request": {"method": "GET", "url": "/profile"},
+            },
+        },
+        outcome,
+    )
+    assert [r.name for r in results][1:] == [
+        'after_reload: value of label="Display name" = "Ada"',
+        "after_reload: request GET /profile 200-399",
+    ]
+
+
+async def test_after_reload_catches_a_silent_failure(session: PlaywrightSession, site: Any) -> None:
+    await act(session, "goto", "/profile")  # profile_fails: POST answers 500, page says Saved!
+    await act(session, "fill", {"target": {"label": "Display name"}, "value": "Ada"})
+    outcome = await act(session, "click", {"role": "button", "name": "Save profile"})
+    results = await check(
+        session,
+        {
+            "text": "Saved!",
+            "after_reload": {
+                "goto": "/profile",
+                "value": {"target": {"label": "Display name"}, "equals": "Ada"},
+            },
+        },
+        outcome,
+        timeout=0.5,
+    )
+    assert results[0].ok and not results[1].ok
+    assert results[1].detail == 'value is "Demo User"'
+
+
+async def test_after_reload_is_skipped_when_earlier_conditions_fail(
+    session: PlaywrightSession, site: Any
+) -> None:
+    outcome = await act(session, "goto", "/notes")
+    results = await check(
+        session, {"text": "Nope", "after_reload": {"text": "Welcome"}}, outcome, timeout=0.2
+    )
+    assert [r.ok for r in results] == [False, False]
+    assert results[1].detail.startswith("not checked")
+    assert site.truth()["requests"].get("GET /notes") == 1  # no reload happened
+
+
+async def test_check_waits_for_delayed_content_and_passes_fast(
+    session: PlaywrightSession,
+) -> None:
+    await act(session, "goto", "/slow?delay=700")
+    started = time.monotonic()
+    await expect_ok(session, {"visible": {"test_id": "report"}}, timeout=5)
+    assert 0.4 < time.monotonic() - started < 2.5
+    started = time.monotonic()
+    await expect_ok(session, {"visible": {"test_id": "report"}, "text": "Quarterly report"})
+    assert time.monotonic() - started < 0.5

@@ -1,0 +1,168 @@
+"""Evidence: recorded requests, fingerprints, screenshots."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from browser_support import act, check, expect_ok
+
+from app.browser import PlaywrightProvider, PlaywrightSession
+
+
+async def test_fetch_post_recorded_with_its_status(session: PlaywrightSession, site: Any) -> None:
+    await act(session, "goto", "/profile")
+    outcome = await act(session, "click", {"role": "button", "name": "Save profile"})
+    [post] = outcome.mutating_requests
+    assert (post.method, post.url, post.status) == ("POST", site.url + "/api/profile", 500)
+    assert post.resource_type == "fetch"
+    assert post.failed and post.duration_ms is not None
+    assert outcome.main_status is None  # no navigation happened
+    assert site.truth()["profile_posts"] == 1
+
+
+async def test_retry_after_is_parsed_from_a_429(session: PlaywrightSession, site: Any) -> None:
+    site.configure(order_429=1)
+    await act(session, "goto", "/order")
+    outcome = await act(session, "click", {"role": "button", "name": "Place order"})
+    [post] = outcome.mutating_requests
+    assert (post.status, post.retry_after) == (429, 1.0)
+
+
+async def test_a_late_request_still_lands_in_the_outcome(
+    static_session: PlaywrightSession, static_site: Any
+) -> None:
+    static_site.add("/api/late", "{}")
+    url = static_site.add(
+        "/late",
+        """<button onclick="setTimeout(() =>
+        fetch('/api/late', {method: 'POST'}), 400)">Later</button>
+        <img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">""",
+    )
+    await act(static_session, "goto", url)
+    outcome = await act(static_session, "click", {"role": "button", "name": "Later"})
+    await expect_ok(static_session, {"request": {"method": "POST", "url": "/api/late"}}, outcome)
+    assert [r.url for r in outcome.requests] == [static_site.url + "/api/late"]  # no data: URL
+
+
+async def test_fingerprint_tracks_content_not_noise(session: PlaywrightSession) -> None:
+    await act(session, "goto", "/shop")
+    await asyncio.sleep(0.45)  # the promo banner has been inserted
+    first = await session.fingerprint()
+    await asyncio.sleep(0.6)  # the product list was re-rendered, identically
+    assert await session.fingerprint() == first
+    await act(session, "click", {"test_id": "add-bottle"})
+    changed = await session.fingerprint()
+    assert changed != first and changed.url == first.url  # "Added Water Bottle"
+
+
+async def test_fingerprint_sees_form_values_but_not_passwords(
+    session: PlaywrightSession,
+) -> None:
+    await act(session, "goto", "/login")
+    empty = await session.fingerprint()
+    outcome = await act(session, "fill", {"target": {"label": "Username"}, "value": "demo"})
+    assert outcome.before == empty and outcome.changed
+    outcome = await act(session, "fill", {"target": {"label": "Password"}, "value": "one"})
+    assert outcome.changed  # a password being typed is a change…
+    outcome = await act(session, "fill", {"target": {"label": "Password"}, "value": "two"})
+    assert not outcome.changed  # …but its value is not part of the fingerprint
+
+
+async def test_screenshot_is_a_masked_jpeg(
+    shared_provider: PlaywrightProvider, session: PlaywrightSession
+) -> None:
+    await act(session, "goto", "/login")
+    await act(session, "fill", {"target": {"label": "Password"}, "value": "hunter2hunter2"})
+    box = await session.page.get_by_label("Password").bounding_box()
+    assert box is not None
+    shot = await session.screenshot()
+    assert shot[:3] == b"\xff\xd8\xff"  # JPEG
+
+    # Decode it in a browser and look at the middle of the password field: Playwright's mask
+    # paints it solid magenta, so no character of the password can be there.
+    viewer = await shared_provider.open_session(base_url=None, timeout=5)
+    try:
+        data = base64.b64encode(shot).decode()
+        pixel = await viewer.page.evaluate(
+            """async ([src, x, y]) => {
+                const img = new Image(); img.src = src; await img.decode();
+                const c = document.createElement('canvas');
+                c.width = img.width; c.height = img.height;
+                const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+                return [img.width, Array.from(g.getImageData(x, y, 1, 1).data)];
+            }""",
+            [f"data:image/jpeg;base64,{data}", int(box["x"] + 8), int(box["y"] + box["height"] / 2)],
+        )
+    finally:
+        await viewer.close()
+    width, (red, green, blue, _) = pixel
+    assert width == 1280
+    assert red > 200 and green < 60 and blue > 200, pixel
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A server that accepts connections and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/poll"
+
+
+CHAINED = """<button id=save>Save</button><ul id=list></ul><p id=clock>tick</p>
+<script>
+document.getElementById('save').addEventListener('click', async () => {
+  await fetch('/api/save', {method: 'POST'});              // save…
+  const r = await fetch('/api/list');                      // …then reload the list
+  const items = await r.json();
+  document.getElementById('list').innerHTML = items.map((i) => '<li>' + i + '</li>').join('');
+});
+document.getElementById('clock').addEventListener('click', () => {
+  document.getElementById('clock').textContent = 'ticked';
+});
+</script>"""
+
+
+async def test_act_waits_for_chained_requests_and_their_handlers(
+    static_session: PlaywrightSession, static_site: Any
+) -> None:
+    static_site.add("/api/save", "{}")
+    static_site.add("/api/list", '["milk", "eggs"]')
+    await act(static_session, "goto", static_site.add("/chained", CHAINED))
+    outcome = await act(static_session, "click", {"css": "#save"})
+    assert [(r.method, r.url.removeprefix(static_site.url)) for r in outcome.requests] == [
+        ("POST", "/api/save"),
+        ("GET", "/api/list"),
+    ]
+    # `after` was read once the page had used the second response.
+    [ok] = await check(static_session, {"count": {"target": {"css": "li"}, "equals": 2}})
+    assert ok.ok and outcome.changed
+    assert outcome.after == await static_session.fingerprint()
+
+
+async def test_a_request_left_open_before_the_action_does_not_slow_it(
+    static_session: PlaywrightSession, static_site: Any, silent_url: str
+) -> None:
+    page = CHAINED + f"<script>fetch('{silent_url}', {{mode: 'no-cors'}})</script>"
+    await static_session.goto(static_site.add("/polling", page), timeout=5)
+    started = time.monotonic()
+    outcome = await act(static_session, "click", {"css": "#clock"})
+    assert time.monotonic() - started < 0.5
+    assert outcome.changed and outcome.requests == []
+
+
+async def test_a_slow_mutating_request_is_waited_for(
+    static_session: PlaywrightSession, static_site: Any
+) -> None:
+    # Slower than the cap for reads: a write's status decides the step, so act waits for it.
+    static_site.add("/api/pay", "{}", status=502, delay=2.3)
+    url = static_site.add("/pay", "<button onclick=\"fetch('/api/pay', {method: 'POST'})\">Pay</button>")
+    await act(static_session, "goto", url)
+    outcome = await act(static_session, "click", {"role": "button", "name": "Pay"}, timeout=5)
+    assert [(r.method, r.status) for r in outcome.requests] == [("POST", 502)]
