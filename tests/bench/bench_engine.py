@@ -19,13 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from playwright.async_api import async_playwright, expect  # noqa: E402
+from playwright.async_api import async_playwright, expect
 
-from app.browser import PlaywrightProvider, find_browser, launch_args  # noqa: E402
-from app.domain.task import load_task  # noqa: E402
-from app.engine.service import Engine  # noqa: E402
-from app.store import ArtifactStore, Database  # noqa: E402
-from tests.bench._page import BenchSite  # noqa: E402
+from app.browser import PlaywrightProvider, find_browser, launch_args
+from app.domain.task import load_task
+from app.engine.service import Engine
+from app.store import ArtifactStore, Database
+from tests.bench._page import BenchSite
 
 PAIRS = 24  # goto + 24 × (fill, click) + 1 fill = 50 steps
 

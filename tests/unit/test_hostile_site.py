@@ -290,9 +290,7 @@ def test_item_delete_then_404_on_repeat(site, client):
 
 def test_wizard_flow_and_errors(site, client):
     assert client.get("/wizard/2").status == 409
-    assert (
-        client.post("/wizard/2", form={"city": "Oslo", "plan": "Pro", "terms": "yes"}).status == 409
-    )
+    assert client.post("/wizard/2", form={"city": "Oslo", "plan": "Pro", "terms": "yes"}).status == 409
     r = client.post("/wizard/1", form={"name": "Ada Lovelace"})
     assert r.status == 303 and r.headers["location"] == "/wizard/2"
     assert client.get("/wizard/2").status == 200

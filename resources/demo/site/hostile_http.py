@@ -64,9 +64,7 @@ def redirect(location: str, headers: list[tuple[str, str]] | None = None) -> Res
     )
 
 
-def cookie(
-    name: str, value: str, *, path: str = "/", max_age: int | None = None
-) -> tuple[str, str]:
+def cookie(name: str, value: str, *, path: str = "/", max_age: int | None = None) -> tuple[str, str]:
     extra = f"; Max-Age={max_age}" if max_age is not None else ""
     return ("Set-Cookie", f"{name}={value}; Path={path}; HttpOnly; SameSite=Lax{extra}")
 

@@ -123,8 +123,7 @@ def layout(
     extra: str = "",
 ) -> str:
     who = (
-        f'<span class="who" data-testid="who">Signed in as {esc(user)}'
-        f'<a href="/logout">Sign out</a></span>'
+        f'<span class="who" data-testid="who">Signed in as {esc(user)}<a href="/logout">Sign out</a></span>'
         if user
         else '<span class="who" data-testid="who">Not signed in</span>'
     )
@@ -161,8 +160,7 @@ INDEX_LINKS = [
 
 def index() -> str:
     rows = "\n".join(
-        f'<li><a href="{href}">{esc(name)}</a> &mdash; {esc(desc)}</li>'
-        for href, name, desc in INDEX_LINKS
+        f'<li><a href="{href}">{esc(name)}</a> &mdash; {esc(desc)}</li>' for href, name, desc in INDEX_LINKS
     )
     return (
         f"<h1>{SITE_NAME}</h1><p>Every page here reproduces a piece of the web's friction. "
@@ -341,8 +339,7 @@ INVENTORY = [
 
 def flaky() -> str:
     rows = "".join(
-        f"<tr><td>{sku}</td><td>{esc(name)}</td><td>{stock}</td></tr>"
-        for sku, name, stock in INVENTORY
+        f"<tr><td>{sku}</td><td>{esc(name)}</td><td>{stock}</td></tr>" for sku, name, stock in INVENTORY
     )
     return (
         '<h1>Inventory</h1><table data-testid="inventory"><caption>Stock levels</caption>'
@@ -393,8 +390,7 @@ def wizard_step1(name: str = "", error: str | None = None) -> str:
 
 def wizard_step2(name: str, city: str = "", plan: str = "Basic", error: str | None = None) -> str:
     opts = "".join(
-        f'<option value="{p}"{" selected" if p == plan else ""}>{p}</option>'
-        for p in ("Basic", "Pro")
+        f'<option value="{p}"{" selected" if p == plan else ""}>{p}</option>' for p in ("Basic", "Pro")
     )
     return (
         f"<h1>Sign up</h1><p>Step 2 of 2 &mdash; hello {esc(name)}</p>{alert(error)}"
@@ -414,9 +410,7 @@ def wizard_done(name: str) -> str:
 
 
 def items(rows: Iterable[Mapping[str, object]], flash: str | None = None) -> str:
-    flash_html = (
-        f'<p role="status" class="flash" data-testid="flash">{esc(flash)}</p>' if flash else ""
-    )
+    flash_html = f'<p role="status" class="flash" data-testid="flash">{esc(flash)}</p>' if flash else ""
     lis = "".join(
         f'<li data-testid="item" data-id="{esc(r["id"])}"><span>{esc(r["name"])}</span>'
         f'<a href="/items/{esc(r["id"])}/delete" data-testid="delete-{esc(r["id"])}">'

@@ -501,9 +501,7 @@ class HostileSite:
     def _wizard1_post(self, req: Request) -> Response:
         name = req.form().get("name", "").strip()
         if not name:
-            return self._page(
-                req, 422, "Sign up", pages.wizard_step1(error="Full name is required")
-            )
+            return self._page(req, 422, "Sign up", pages.wizard_step1(error="Full name is required"))
         wid = req.cookies.get("wiz") or secrets.token_urlsafe(16)
         with self._lock:
             self._state.wizards[wid] = {"name": name, "done": False}
@@ -546,9 +544,7 @@ class HostileSite:
     def _items_page(self, req: Request) -> Response:
         flash = unquote(req.cookies.get("flash", "")) or None
         headers = [cookie("flash", "", path="/items", max_age=0)] if flash else []
-        return self._page(
-            req, 200, "Items", pages.items(self.truth()["items"], flash), headers=headers
-        )
+        return self._page(req, 200, "Items", pages.items(self.truth()["items"], flash), headers=headers)
 
     def _item_delete(self, req: Request, item_id: int) -> Response:
         with self._lock:

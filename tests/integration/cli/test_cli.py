@@ -13,7 +13,8 @@ from tests.helpers.tasks import write_task
 
 def test_invalid_task_names_file_line_field_and_fix_and_runs_nothing(cli: Cli, tmp_path: Path) -> None:
     bad = write_task(
-        tmp_path, "bad",
+        tmp_path,
+        "bad",
         """
         name: bad
         site: http://127.0.0.1:9

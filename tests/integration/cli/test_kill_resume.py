@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -59,10 +60,8 @@ def run_and_kill(cli: Cli, task: Path, after_lines: int, extra_delay: float) -> 
 
 
 def _kill(proc: Any) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 # (progress lines seen before the kill, extra delay): spread the kill over the run, including
@@ -98,6 +97,8 @@ def test_kill_9_then_resume_stores_every_write_exactly_once(
         assert stored.count(title) == 1, f"{title} stored {stored.count(title)} times: {stored}"
 
     with sqlite3.connect(cli.home / "flightdeck.db") as conn:
-        seqs = [row[0] for row in conn.execute("SELECT seq FROM events WHERE run_id = ? ORDER BY seq", (run_id,))]
+        seqs = [
+            row[0] for row in conn.execute("SELECT seq FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
+        ]
     conn.close()
     assert seqs == list(range(1, len(seqs) + 1)), "no committed event was lost"

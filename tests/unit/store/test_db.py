@@ -9,9 +9,7 @@ from sqlalchemy.exc import InvalidRequestError
 from app.store import Database, default_data_dir, default_database_url
 
 
-def test_default_locations_follow_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_default_locations_follow_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLIGHTDECK_DATABASE_URL", raising=False)
     monkeypatch.setenv("FLIGHTDECK_DATA_DIR", str(tmp_path / "data"))
     assert default_data_dir() == tmp_path / "data"
@@ -21,9 +19,7 @@ def test_default_locations_follow_the_environment(
     assert default_database_url() == "postgresql://u@h/db"
 
 
-def test_database_without_url_uses_the_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_database_without_url_uses_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLIGHTDECK_DATABASE_URL", raising=False)
     monkeypatch.setenv("FLIGHTDECK_DATA_DIR", str(tmp_path))
     with Database() as db:

@@ -41,9 +41,7 @@ def test_chain_of_many_events_verifies(db: Database, run_id: str) -> None:
 def test_stored_data_is_exactly_what_was_hashed(db: Database, run_id: str) -> None:
     when = datetime(2024, 5, 1, tzinfo=UTC)
     with db.session() as s, s.begin():
-        event = append_event(
-            s, run_id, "odd", {"tuple": (1, 2), "status": RunStatus.RUNNING, "when": when}
-        )
+        event = append_event(s, run_id, "odd", {"tuple": (1, 2), "status": RunStatus.RUNNING, "when": when})
     assert event.data == {"tuple": [1, 2], "status": "running", "when": str(when)}
     assert event.at.endswith("+00:00") and len(event.at) == len("2024-05-01T00:00:00.000000+00:00")
     with db.session(readonly=True) as s:

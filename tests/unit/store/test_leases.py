@@ -39,9 +39,7 @@ def test_only_one_of_two_owners_claims(db: Database, run_id: str) -> None:
         assert run.lease_expires_at is not None and run.lease_expires_at > utcnow()
 
 
-def test_expired_lease_is_taken_over_and_the_old_owner_is_fenced_out(
-    db: Database, run_id: str
-) -> None:
+def test_expired_lease_is_taken_over_and_the_old_owner_is_fenced_out(db: Database, run_id: str) -> None:
     with db.session() as a:
         with a.begin():
             assert claim(a, run_id, "worker-a", ttl_s=30)
