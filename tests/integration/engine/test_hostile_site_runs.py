@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from app.domain.events import EventType
 from app.domain.states import RunStatus
 from app.store import handoffs, list_attempts, runs
@@ -243,3 +245,19 @@ async def test_every_attempt_leaves_evidence(harness: Harness) -> None:
     shot = harness.engine.artifacts.read(click.screenshot_after)
     assert shot[:3] == b"\xff\xd8\xff"  # a JPEG
     assert harness.engine.verify(result.run_id) is None
+
+
+async def test_global_concurrency_limit_runs_one_at_a_time(harness: Harness) -> None:
+    harness.engine.slots = asyncio.Semaphore(1)
+    text = "name: slow\nsite: SITE\nsteps:\n  - goto: /slow\n  - wait_for: {test_id: report}\n"
+    first, second = harness.submit(text), harness.submit(text)
+    results = await asyncio.gather(harness.engine.run(first), harness.engine.run(second))
+    assert [r.status for r in results] == [RunStatus.SUCCEEDED, RunStatus.SUCCEEDED]
+    spans = {}
+    for run_id in (first, second):
+        statuses = harness.events_of(run_id, EventType.RUN_STATUS)
+        start = next(e.at for e in statuses if e.data["to"] == "running")
+        end = next(e.at for e in statuses if e.data["to"] == "succeeded")
+        spans[run_id] = (start, end)
+    (_, a_end), (b_start, _) = sorted(spans.values())
+    assert b_start >= a_end, "the second run started before the first finished"
