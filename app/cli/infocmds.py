@@ -12,6 +12,7 @@ from app.cli import exitcodes
 from app.cli.context import database
 from app.cli.output import ICONS, handoff_json, print_json, print_summary, run_summary
 from app.domain.states import RunStatus
+from app.engine.service import control_run
 from app.store import Database, count_runs, events, handoffs, runs
 
 
@@ -98,11 +99,9 @@ def _short(data: dict[str, Any]) -> str:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from app.engine.service import Engine  # noqa: F401  (keeps engine import lazy)
-
     with database(args) as db:
         run_id = _resolve(db, args.run)
-        _control(db, run_id, RunStatus.CANCELLED, "cancelled by the operator")
+        control_run(db, run_id, RunStatus.CANCELLED, "cancelled by the operator")
         print(f"⊘ run {run_id} cancelled")
     return exitcodes.OK
 
@@ -110,7 +109,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def cmd_pause(args: argparse.Namespace) -> int:
     with database(args) as db:
         run_id = _resolve(db, args.run)
-        _control(db, run_id, RunStatus.PAUSED, "paused by the operator")
+        control_run(db, run_id, RunStatus.PAUSED, "paused by the operator")
         print(f"‖ run {run_id} paused; continue with: flightdeck resume {run_id}")
     return exitcodes.OK
 
@@ -118,15 +117,6 @@ def cmd_pause(args: argparse.Namespace) -> int:
 def _resolve(db: Database, text: str) -> str:
     with db.session(readonly=True) as s:
         return runs.resolve_run_id(s, text)
-
-
-def _control(db: Database, run_id: str, to: RunStatus, reason: str) -> None:
-    with db.session() as s, s.begin():
-        run = runs.get_run(s, run_id)
-        assert run is not None
-        runs.transition(s, run, to, reason=reason)
-        if to is RunStatus.CANCELLED:
-            handoffs.cancel_open_handoffs(s, run_id, reason=reason)
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:

@@ -44,15 +44,17 @@ class ProgressPrinter:
         kind = event.type
         if kind == EventType.STEP_FINISHED:
             icon = ICONS.get(d.get("status", ""), "?")
-            tail = f"{d.get('duration_ms', 0):.0f} ms" if d.get("duration_ms") is not None else ""
+            parts = []
+            if d.get("duration_ms") is not None:
+                parts.append(f"{d['duration_ms']:.0f} ms")
             if d.get("attempts", 1) > 1:
-                tail += f", {d['attempts']} attempts"
+                parts.append(f"{d['attempts']} attempts")
             if d.get("verified_after_recovery"):
-                tail = "verified after recovery (not redone)"
-            text = f"  {icon} {d.get('step', '?'):<18} {tail}"
+                parts = ["verified after recovery (not redone)"]
+            text = f"  {icon} {d.get('step', '?'):<18} {', '.join(parts)}"
             if d.get("failure_class"):
                 text += f"\n      {d['failure_class']}: {d.get('error', '')}"
-            return text
+            return text.rstrip() if "\n" not in text else text
         if kind == EventType.RETRY_SCHEDULED:
             return (
                 f"  ↻ {d.get('step', '?'):<18} {d.get('failure_class')}: retry "

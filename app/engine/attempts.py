@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.events import EventType
 from app.domain.retry import RetryPolicy
-from app.domain.states import AttemptOutcome
+from app.domain.states import AttemptOutcome, RunStatus
 from app.domain.task import Action, Effect, Step, Task
 from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, Fingerprint
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
-from app.engine.recorder import RunRecorder
+from app.engine.recorder import RunRecorder, RunStopped
 from app.engine.validate import effective_expectation, judge_checks, judge_network, judge_no_effect
 from app.store import ArtifactStore, attempts, record_artifact
 from app.store.models import Attempt, Run
@@ -154,6 +154,20 @@ class StepExecutor:
         if mutating:
             self.recorder.emit(EventType.ACTION_INTENT, step=step.id, index=index, attempt=number)
             attempt_row = await self.recorder.commit(start)
+            if self.recorder.status is not RunStatus.RUNNING:
+                # Cancelled or paused while we got ready: do not fire, and say so, so that
+                # recovery does not mistake the intent for a possibly-fired action.
+                row_id = attempt_row.id
+
+                def not_fired(s: Session, run: Run) -> None:
+                    row = s.get(Attempt, row_id)
+                    assert row is not None
+                    attempts.finish_attempt(
+                        s, row, outcome=AttemptOutcome.FAILED, error=f"not fired: run {run.status}"
+                    )
+
+                await self.recorder.commit(not_fired)
+                raise RunStopped
         outcome: ActionOutcome | None = None
         checks: list[CheckResult] = []
         failure: StepFailure | None = None

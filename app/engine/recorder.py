@@ -18,6 +18,10 @@ from app.store.models import Run
 Change = Callable[[Session, Run], Any]
 
 
+class RunStopped(Exception):
+    """Someone else changed the run's status (cancel, pause): stop quietly, fire nothing more."""
+
+
 class EventSink(Protocol):
     def __call__(self, event: Event) -> None: ...
 

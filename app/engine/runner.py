@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.domain.checkpoint import Checkpoint
 from app.domain.errors import FailureClass, FlightdeckError, StepFailure
 from app.domain.events import EventType
-from app.domain.states import TERMINAL, AttemptOutcome, RunStatus, StepStatus
+from app.domain.states import TERMINAL, AttemptOutcome, RunStatus, StepStatus, can_transition
 from app.domain.task import Action, AskArgs, Effect, ExtractArgs, GotoArgs, Step, Task, load_task
 from app.domain.task.templating import TemplateError, render
 from app.engine.approvals import action_hash, approval_preview, needs_approval
@@ -22,7 +22,7 @@ from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult, dispat
 from app.engine.ports import MUTATING_METHODS, BrowserProvider, BrowserSession
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
-from app.engine.recorder import EventSink, RunRecorder
+from app.engine.recorder import EventSink, RunRecorder, RunStopped
 from app.engine.validate import effective_expectation
 from app.store import ArtifactStore, Database, attempts, handoffs, leases, runs
 from app.store.models import Handoff, Run, StepRecord
@@ -46,10 +46,6 @@ class _Park(Exception):
 
     def __init__(self, handoff_id: str) -> None:
         self.handoff_id = handoff_id
-
-
-class _Stop(Exception):
-    """Someone else changed the run's status (cancel, pause): stop quietly."""
 
 
 class RunLoop:
@@ -94,7 +90,7 @@ class RunLoop:
             await self._loop(task, inputs, checkpoint, recovering=start_status != RunStatus.QUEUED)
         except _Park:
             pass
-        except _Stop:
+        except RunStopped:
             pass
         finally:
             heartbeat.cancel()
@@ -138,9 +134,14 @@ class RunLoop:
         failure: StepFailure | None = None,
         checkpoint: Checkpoint | None = None,
     ) -> None:
-        def change(s: Session, run: Run) -> None:
-            if RunStatus(run.status) == to:
-                return
+        def change(s: Session, run: Run) -> bool:
+            if checkpoint is not None:
+                run.checkpoint = checkpoint.to_json()
+            current = RunStatus(run.status)
+            if current == to:
+                return True
+            if not can_transition(current, to):
+                return False  # cancelled or paused by someone else meanwhile: their word stands
             runs.transition(
                 s,
                 run,
@@ -149,10 +150,10 @@ class RunLoop:
                 failure_class=failure.failure_class.value if failure else None,
                 error=failure.message if failure else None,
             )
-            if checkpoint is not None:
-                run.checkpoint = checkpoint.to_json()
+            return True
 
-        await self.recorder.commit(change)
+        if not await self.recorder.commit(change):
+            raise RunStopped
 
     # ----------------------------------------------------------------- the loop
     async def _loop(self, task: Task, inputs: dict[str, Any], cp: Checkpoint, recovering: bool) -> None:
@@ -178,7 +179,7 @@ class RunLoop:
                 return
         while cp.next_step < len(task.steps):
             if self.recorder.status is not RunStatus.RUNNING:  # cancelled or paused meanwhile
-                raise _Stop
+                raise RunStopped
             index = cp.next_step
             try:
                 step = self._render(task.steps[index], inputs, cp)
@@ -295,6 +296,7 @@ class RunLoop:
             index=index,
             status=StepStatus.FAILED.value,
             attempts=result.attempts,
+            duration_ms=round(result.duration_ms, 1),
             failure_class=failure.failure_class.value,
             error=failure.message,
         )

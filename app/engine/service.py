@@ -22,6 +22,17 @@ from app.store import ArtifactStore, Database, events, handoffs, leases, runs
 log = logging.getLogger("flightdeck.engine")
 
 
+def control_run(db: Database, run_id: str, to: RunStatus, reason: str) -> None:
+    """Cancel or pause a run from any process: the owner notices at its next checkpoint."""
+    with db.session() as s, s.begin():
+        run = runs.get_run(s, run_id)
+        if run is None:
+            raise LookupError(f"no run {run_id}")
+        runs.transition(s, run, to, reason=reason)
+        if to is RunStatus.CANCELLED:
+            handoffs.cancel_open_handoffs(s, run_id, reason=reason)
+
+
 class RunBusy(FlightdeckError):
     """Another live process owns the run."""
 
@@ -132,19 +143,10 @@ class Engine:
         return found
 
     def cancel(self, run_id: str, reason: str = "cancelled by the operator") -> None:
-        with self.db.session() as s, s.begin():
-            run = runs.get_run(s, run_id)
-            if run is None:
-                raise LookupError(f"no run {run_id}")
-            runs.transition(s, run, RunStatus.CANCELLED, reason=reason)
-            handoffs.cancel_open_handoffs(s, run_id, reason=reason)
+        control_run(self.db, run_id, RunStatus.CANCELLED, reason)
 
     def pause(self, run_id: str) -> None:
-        with self.db.session() as s, s.begin():
-            run = runs.get_run(s, run_id)
-            if run is None:
-                raise LookupError(f"no run {run_id}")
-            runs.transition(s, run, RunStatus.PAUSED, reason="paused by the operator")
+        control_run(self.db, run_id, RunStatus.PAUSED, "paused by the operator")
 
     def answer(
         self, handoff_id: str, answer: dict[str, Any], *, by: str | None = None, comment: str | None = None

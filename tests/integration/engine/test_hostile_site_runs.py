@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from app.domain.events import EventType
+from app.domain.events import Event, EventType
 from app.domain.states import RunStatus
+from app.engine.service import control_run
 from app.store import handoffs, list_attempts, runs
 from tests.integration.engine.conftest import Harness
 
@@ -261,3 +262,21 @@ async def test_global_concurrency_limit_runs_one_at_a_time(harness: Harness) -> 
         spans[run_id] = (start, end)
     (_, a_end), (b_start, _) = sorted(spans.values())
     assert b_start >= a_end, "the second run started before the first finished"
+
+
+async def test_cancel_from_elsewhere_stops_the_run_at_the_next_step(harness: Harness) -> None:
+    run_id = harness.submit(
+        "name: cancel-me\nsite: SITE\nsteps:\n  - goto: /slow\n  - wait_for: {test_id: report}\n"
+        "  - goto: /notes\n  - fill: {target: {label: Title}, value: never}\n"
+        "  - click: {role: button, name: Add note}\n"
+    )
+
+    def cancel_after_first_step(event: Event) -> None:
+        if event.run_id == run_id and event.type == EventType.STEP_FINISHED and event.data["index"] == 0:
+            control_run(harness.db, run_id, RunStatus.CANCELLED, "operator changed their mind")
+
+    harness.engine.sinks.append(cancel_after_first_step)
+    result = await harness.engine.run(run_id)
+    assert result.status is RunStatus.CANCELLED
+    assert harness.site.truth()["note_submissions"] == {}
+    assert harness.engine.verify(run_id) is None
