@@ -177,9 +177,14 @@ class StepExecutor:
             failure = exc
         except Exception as exc:  # a browser crash is not the task's fault; retry decides
             failure = StepFailure(FailureClass.TRANSIENT, f"{type(exc).__name__}: {exc}")
+        early_shot: asyncio.Task[str | None] | None = None
         if outcome is not None:
             failure = judge_network(outcome)
             expect = effective_expectation(step)
+            if every and (expect is None or expect.after_reload is None):
+                # The page as the action left it, captured while the checks read it: the
+                # checks only read, so the two overlap instead of adding up.
+                early_shot = asyncio.create_task(self._screenshot(outcome.after.short()))
             if failure is None and expect is not None:
                 checks = await self.session.check(expect, outcome, timeout=timeout)
                 failure = judge_checks(step, outcome, checks)
@@ -191,11 +196,12 @@ class StepExecutor:
             before_fp = outcome.before
         after_fp = outcome.after if outcome is not None else await self._safe_fingerprint(before_fp)
         self._last_fp = after_fp
-        shot_after = (
-            await self._screenshot(after_fp.short())
-            if every or (shots == "auto" and failure is not None)
-            else None
-        )
+        if early_shot is not None:
+            shot_after = await early_shot
+        elif every or (shots == "auto" and failure is not None):
+            shot_after = await self._screenshot(after_fp.short())
+        else:
+            shot_after = None
         requests = [r.to_json() for r in outcome.requests] if outcome else []
         data: dict[str, Any] = {
             "step": step.id,
