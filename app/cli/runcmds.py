@@ -14,6 +14,7 @@ from app.cli.output import ProgressPrinter, print_json, print_summary, run_summa
 from app.domain.errors import TaskValidationError, ValidationIssue
 from app.domain.states import TERMINAL, RunStatus
 from app.domain.task import Task, load_task, resolve_inputs
+from app.domain.task.spec import InputType, coerce_input
 from app.engine.service import Engine
 from app.store import Database, handoffs, runs
 
@@ -145,9 +146,10 @@ def cmd_answer_like(args: argparse.Namespace, decision: str) -> int:
             h = handoffs.get_handoff(s, handoff_id)
             assert h is not None
             run_id = h.run_id
+            payload = dict(h.payload or {})
         answer: dict[str, Any] = {"decision": decision}
         if decision == "answer":
-            answer["value"] = args.value
+            answer["value"] = _checked_answer(args.value, payload, handoff_id)
 
         async def go() -> int:
             async with engine(args, db, [] if args.json else [ProgressPrinter()]) as eng:
@@ -167,6 +169,31 @@ def cmd_answer_like(args: argparse.Namespace, decision: str) -> int:
                 return await _drive(args, db, eng, run_id)
 
         return asyncio.run(go())
+
+
+def _checked_answer(value: str, payload: dict[str, Any], handoff_id: str) -> Any:
+    """An answer must fit the question: one of its choices, of its declared type."""
+    choices = payload.get("choices")
+    if choices and value not in choices:
+        raise TaskValidationError(
+            [
+                ValidationIssue(
+                    f"handoff {handoff_id}",
+                    None,
+                    "answer",
+                    f"'{value}' is not one of the choices",
+                    "answer with one of: " + ", ".join(map(str, choices)),
+                )
+            ]
+        )
+    kinds: dict[str, InputType] = {"integer": "integer", "number": "number", "boolean": "boolean"}
+    kind = kinds.get(str(payload.get("type")), "string")
+    try:
+        return coerce_input(kind, value)
+    except ValueError as exc:
+        raise TaskValidationError(
+            [ValidationIssue(f"handoff {handoff_id}", None, "answer", str(exc), f"answer with a {kind}")]
+        ) from None
 
 
 def _find_handoff(s: Any, target: str, kinds: tuple[str, ...] | None) -> str:

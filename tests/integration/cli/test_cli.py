@@ -129,3 +129,30 @@ def test_doctor_reports_each_part_with_fixes(cli: Cli) -> None:
     for c in checks.values():
         assert c["ok"] or c["fix"], f"{c['check']} failed without saying how to fix it"
     assert result.code == 0
+
+
+def test_ask_waits_for_an_answer_that_feeds_later_steps(cli: Cli, site: Any, tmp_path: Path) -> None:
+    task = write_task(
+        tmp_path,
+        "ask",
+        f"""
+        name: ask-title
+        site: {site.base_url}
+        steps:
+          - ask: {{question: "Which title should the note get?", choices: [Alpha, Beta], into: title}}
+          - goto: /notes
+          - fill: {{target: {{label: Title}}, value: "{{{{ title }}}}"}}
+          - click: {{role: button, name: Add note}}
+            expect:
+              after_reload: {{text: {{target: {{test_id: note, nth: -1}}, equals: "{{{{ title }}}}"}}}}
+        """,
+    )
+    first = cli("run", str(task), "--json")
+    assert first.code == 3
+    (handoff,) = first.json()["open_handoffs"]
+    assert handoff["kind"] == "clarification" and handoff["payload"]["choices"] == ["Alpha", "Beta"]
+    wrong = cli("answer", first.json()["run_id"], "Gamma")
+    assert wrong.code == 2 and "answer with one of: Alpha, Beta" in wrong.err
+    answered = cli("answer", first.json()["run_id"], "Beta")
+    assert answered.code == 0, answered.out + answered.err
+    assert [n["title"] for n in site.truth()["notes"]][-1] == "Beta"
