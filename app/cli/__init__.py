@@ -142,19 +142,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exitcodes.OK
     try:
         return int(args.func(args))
-    except TaskValidationError as exc:
-        print(f"invalid task — nothing was run:\n{exc}", file=sys.stderr)
-        return exitcodes.INVALID
-    except LookupError as exc:
-        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return exitcodes.INVALID
-    except FlightdeckError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exitcodes.FAILED
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED
-    except Exception:
-        # Never a silent death: say what happened; the run record stays resumable.
-        logging.getLogger("flightdeck").exception("internal error")
-        print("flightdeck hit an internal error (details above); runs stay resumable", file=sys.stderr)
+    except Exception as exc:
+        return _report(exc)
+
+
+def _report(exc: Exception) -> int:
+    """An error as the user should see it, and the exit code that goes with it."""
+    if isinstance(exc, TaskValidationError):
+        print(f"invalid task — nothing was run:\n{exc}", file=sys.stderr)
+        return exitcodes.INVALID
+    if isinstance(exc, LookupError) and not isinstance(exc, (IndexError, KeyError)):
+        # Unknown run or handoff ids (IndexError/KeyError are bugs, reported below).
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return exitcodes.INVALID
+    if isinstance(exc, FlightdeckError):
+        print(f"error: {exc}", file=sys.stderr)
         return exitcodes.FAILED
+    # Never a silent death: say what happened; the run record stays resumable.
+    logging.getLogger("flightdeck").error("internal error", exc_info=exc)
+    print("flightdeck hit an internal error (details above); runs stay resumable", file=sys.stderr)
+    return exitcodes.FAILED

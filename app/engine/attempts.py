@@ -14,6 +14,7 @@ from app.domain.events import EventType
 from app.domain.retry import RetryPolicy
 from app.domain.states import AttemptOutcome, RunStatus
 from app.domain.task import Action, Effect, Step, Task
+from app.engine.faults import crash_point
 from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, Fingerprint
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
@@ -152,6 +153,7 @@ class StepExecutor:
         )
         attempt_row: Attempt | None = None
         if mutating:
+            crash_point("before_intent")
             self.recorder.emit(EventType.ACTION_INTENT, step=step.id, index=index, attempt=number)
             attempt_row = await self.recorder.commit(start)
             if self.recorder.status is not RunStatus.RUNNING:
@@ -168,11 +170,14 @@ class StepExecutor:
 
                 await self.recorder.commit(not_fired)
                 raise RunStopped
+            crash_point("after_intent")
         outcome: ActionOutcome | None = None
         checks: list[CheckResult] = []
         failure: StepFailure | None = None
         try:
             outcome = await self.session.act(step, timeout=timeout)
+            if mutating:
+                crash_point("after_dispatch")
         except StepFailure as exc:
             failure = exc
         except Exception as exc:  # a browser crash is not the task's fault; retry decides

@@ -17,6 +17,7 @@ from app.domain.events import EventType
 from app.domain.states import TERMINAL, AttemptOutcome, RunStatus, StepStatus, can_transition
 from app.domain.task import Action, AskArgs, Effect, ExtractArgs, GotoArgs, Step, Task, load_task
 from app.domain.task.templating import TemplateError, render
+from app.engine import faults
 from app.engine.approvals import action_hash, approval_preview, needs_approval
 from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult, dispatches_intent
 from app.engine.ports import MUTATING_METHODS, BrowserProvider, BrowserSession
@@ -170,7 +171,9 @@ class RunLoop:
             budget=budget,
             progress=progress,
         )
-        if (recovering and cp.next_step > 0) or self._has_pending_intent():
+        if cp.next_step < len(task.steps) and (
+            (recovering and cp.next_step > 0) or self._has_pending_intent()
+        ):
             try:
                 await self._reestablish(task, inputs, cp, executor)
             except StepFailure as failure:
@@ -284,6 +287,9 @@ class RunLoop:
             # Its intent is durable; should this outcome be lost to a crash, recovery checks
             # the expectation instead of firing again. The next intent waits for it (FIFO).
             self.recorder.commit_behind(change)
+            if faults.armed("after_outcome"):
+                await self.recorder.flush()
+                faults.crash_point("after_outcome")
         else:
             await self.recorder.commit_soon(change)  # a read: replayed after a crash anyway
 
@@ -334,7 +340,7 @@ class RunLoop:
             if h.status == "answered" and h.action_hash == wanted and not (h.payload or {}).get("used"):
                 answer = (h.answer or {}).get("decision")
                 if answer == "approve":
-                    await self._consume(h.id)
+                    await self._consume(h.id, with_intent=True)
                     return
                 raise StepFailure(
                     FailureClass.DENIED,
@@ -369,13 +375,19 @@ class RunLoop:
                 self._handoffs = list(handoffs.list_handoffs(s, run_id=self.run_id, status=None))
         return [h for h in self._handoffs if h.kind == kind and h.step_index == index]
 
-    async def _consume(self, handoff_id: str) -> None:
+    async def _consume(self, handoff_id: str, *, with_intent: bool = False) -> None:
+        """Mark an answer used. An approval is used up by the intent commit of the action it
+        allows — same transaction — so a crash in between neither loses nor reuses it."""
+
         def change(s: Session, run: Run) -> None:
             h = handoffs.get_handoff(s, handoff_id)
             assert h is not None
             h.payload = {**(h.payload or {}), "used": True}
 
-        await self.recorder.commit(change)
+        if with_intent:
+            self.recorder.stage(change)
+        else:
+            await self.recorder.commit(change)
         for h in self._handoffs or []:
             if h.id == handoff_id:
                 h.payload = {**(h.payload or {}), "used": True}
@@ -437,9 +449,19 @@ class RunLoop:
         while start > 0 and task.steps[start].action is not Action.GOTO:
             start -= 1
         self.recorder.emit(EventType.RUN_RECOVERED, from_step=start, next_step=cp.next_step)
-        await self._replay(task, inputs, cp, executor, start, record=True)
+        replay_error: StepFailure | None = None
+        try:
+            await self._replay(task, inputs, cp, executor, start, record=True)
+        except StepFailure as exc:
+            # The interrupted action may itself be why the page cannot be rebuilt (the
+            # deleted item's link is gone): find out whether it happened before giving up.
+            replay_error = exc
         await self.recorder.commit()
-        if await self._settle_intent(task, inputs, cp, executor):
+        interrupted_step = cp.next_step
+        redo = await self._settle_intent(task, inputs, cp, executor)
+        if replay_error is not None and (redo or cp.next_step == interrupted_step):
+            raise replay_error  # the step must run, and its page cannot be rebuilt
+        if redo:
             # The check reloaded the page: rebuild the form state before doing the step.
             await self._replay(task, inputs, cp, executor, start, record=False)
 

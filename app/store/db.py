@@ -10,13 +10,16 @@ from typing import Any
 import platformdirs
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # Execution option on a session's engine: its transactions only read (see _begin_sqlite).
 _READONLY = "flightdeck_readonly"
+
+# PostgreSQL advisory lock key taken while migrating (any constant; b"fdmg" as an integer).
+_MIGRATION_LOCK = 0x66646D67
 
 
 def default_data_dir() -> Path:
@@ -97,6 +100,11 @@ class Database:
     def upgrade(self, revision: str = "head") -> None:
         """Run Alembic migrations up to `revision`, in one transaction."""
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Processes opening one shared database at once (workers, consoles) would all run
+                # the same migration and all but one fail. Held until commit: the others wait,
+                # then find the schema current. (SQLite: BEGIN IMMEDIATE serialises them already.)
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             command.upgrade(alembic_config(conn), revision)
 
     def session(self, *, readonly: bool = False) -> Session:
