@@ -51,6 +51,7 @@ class ActionContext:
     page: Page
     base_url: str | None
     deadline: float  # monotonic seconds
+    recent: PageState | None = None  # the page as the previous action left it, if just now
 
 
 @dataclass
@@ -125,6 +126,8 @@ def _pointer(ctx: ActionContext, method: str, **kwargs: Any) -> Operation:
 
 
 async def _before(ctx: ActionContext) -> PageState:
+    if ctx.recent is not None and ctx.recent.url == ctx.page.url:
+        return ctx.recent  # read a moment ago, nothing touched the page since: a round trip saved
     return await read_state(ctx.page, deadline=ctx.deadline)
 
 

@@ -32,6 +32,8 @@ MIN_SETTLE_S = 2.0
 BUSY_POLL_S = 0.01
 BUSY_CAP_S = 1.0
 _SCREENSHOT_MS = 5000.0
+# How old the previous action's "after" may be to stand in for the next "before".
+_RECENT_S = 0.25
 
 
 class PlaywrightSession:
@@ -50,6 +52,9 @@ class PlaywrightSession:
         self._observer = PageObserver(page)
         self._checker = ExpectationChecker(page, base_url, self._observer)
         self._closed = False
+        # The page state the last action left, with when it was read: the next action's
+        # "before" when it follows straight on (the engine takes a few ms in between).
+        self._recent: tuple[PageState, float] | None = None
         self._cdp: CDPSession | None = None
 
     @property
@@ -75,7 +80,11 @@ class PlaywrightSession:
         started = time.monotonic()
         deadline = started + timeout
         window = self._observer.begin()
-        ctx = ActionContext(self._page, self._base_url, deadline)
+        recent = self._recent
+        self._recent = None
+        if recent is not None and started - recent[1] > _RECENT_S:
+            recent = None
+        ctx = ActionContext(self._page, self._base_url, deadline, recent[0] if recent else None)
         try:
             result = await actions.run(ctx, step)
         except PlaywrightError as exc:
@@ -93,6 +102,7 @@ class PlaywrightSession:
             # irreversible step must not be fired again on the strength of this failure.
             failure.details["dispatched"] = True
             raise failure from None
+        self._recent = (after, time.monotonic())
         return ActionOutcome(
             before=result.before.fingerprint(),
             after=after.fingerprint(),
@@ -148,6 +158,8 @@ class PlaywrightSession:
         self, expect: Expectation, outcome: ActionOutcome | None, *, timeout: float
     ) -> list[CheckResult]:
         deadline = time.monotonic() + timeout
+        if expect.after_reload is not None:
+            self._recent = None  # the reload replaces the page
         requests = outcome.requests if outcome is not None else None
         return await self._checker.check(expect, requests, deadline=deadline)
 
@@ -187,6 +199,7 @@ class PlaywrightSession:
             raise classify(exc, what="screenshot", page_url=self._page.url) from None
 
     async def dismiss_obstructions(self, extra: list[Target]) -> list[str]:
+        self._recent = None
         # What the dismissing clicks trigger is not the step's doing.
         self._observer.freeze()
         try:
@@ -195,6 +208,7 @@ class PlaywrightSession:
             raise classify(exc, what="dismiss obstructions", page_url=self._page.url) from None
 
     async def goto(self, url: str, *, timeout: float) -> None:
+        self._recent = None
         self._observer.freeze()
         ctx = ActionContext(self._page, self._base_url, time.monotonic() + timeout)
         try:

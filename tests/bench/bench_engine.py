@@ -144,17 +144,23 @@ async def main() -> int:
             for mode, times in modes.items():
                 times.append(await flightdeck(site.url, mode, workdir))
         base_mb, per_run_mb = await memory_per_run(site.url, workdir)
-    r = statistics.median(raw)
+    r, r_best = statistics.median(raw), min(raw)
     label = {
         "auto": "Flightdeck, default evidence",
         "all": "Flightdeck, + per-step screenshots",
         "off": "Flightdeck, no screenshots at all",
     }
-    print(f"50-step task, median of {args.rounds} rounds (same run, same Chromium)")
-    print(f"  {'raw Playwright':<36} {r:6.2f} s   1.00×")
+    # This VM's noise is ±15 % run to run; the best of the rounds is the steadier estimate of
+    # what each costs when nothing else competes for the 2 cores, so both are printed.
+    print(f"50-step task, {args.rounds} rounds interleaved (same run, same Chromium)")
+    print(f"  {'':<36} {'median':>8} {'ratio':>6}   {'best':>7} {'ratio':>6}")
+    print(f"  {'raw Playwright':<36} {r:7.2f}s  1.00×   {r_best:6.2f}s  1.00×")
     for mode, times in modes.items():
-        t = statistics.median(times)
-        print(f"  {label[mode]:<36} {t:6.2f} s   {t / r:.2f}×   (screenshots: {mode})")
+        t, t_best = statistics.median(times), min(times)
+        print(
+            f"  {label[mode]:<36} {t:7.2f}s {t / r:5.2f}×   {t_best:6.2f}s {t_best / r_best:5.2f}×"
+            f"   (screenshots: {mode})"
+        )
     print(f"memory: engine + idle browser {base_mb:.0f} MiB PSS; +{per_run_mb:.0f} MiB per concurrent run")
     return 0 if statistics.median(modes["auto"]) / r <= 1.3 else 1
 
