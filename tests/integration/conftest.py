@@ -48,6 +48,22 @@ def hostile_site() -> Iterator[Any]:
         site.stop()
 
 
+@pytest.fixture
+def site() -> Iterator[Any]:
+    """The hostile site with short delays (its `/slow` report after 0.4 s), fresh state, for
+    engine, command-line and PostgreSQL tests; `.base_url` is its URL."""
+    if str(SITE_DIR) not in sys.path:
+        sys.path.insert(0, str(SITE_DIR))
+    from hostile_site import HostileSite
+
+    server = HostileSite(delay_ms=400)
+    server.start(host="127.0.0.1", port=0)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @dataclass
 class StaticSite:
     """Pages a test defines: `site.add("/x", "<html>…")`, then browse `site.url + "/x"`."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import socket
 import time
@@ -52,9 +51,13 @@ async def test_a_late_request_still_lands_in_the_outcome(
 
 async def test_fingerprint_tracks_content_not_noise(session: PlaywrightSession) -> None:
     await act(session, "goto", "/shop")
-    await asyncio.sleep(0.45)  # the promo banner has been inserted
+    await session.page.wait_for_selector("[data-testid=promo]")  # the layout shift is done
     first = await session.fingerprint()
-    await asyncio.sleep(0.6)  # the product list was re-rendered, identically
+    # Wait for the next re-render: the product nodes are replaced by identical new ones.
+    node = await session.page.query_selector("[data-testid=add-bottle]")
+    assert node is not None
+    await session.page.wait_for_function("el => !el.isConnected", arg=node)
+    await node.dispose()
     assert await session.fingerprint() == first
     await act(session, "click", {"test_id": "add-bottle"})
     changed = await session.fingerprint()

@@ -10,19 +10,7 @@ from app.browser import PlaywrightProvider
 from app.domain.events import Event
 from app.engine.service import Engine
 from app.store import ArtifactStore, Database
-from tests.helpers.site import hostile_site_module
 from tests.helpers.tasks import task_from
-
-
-@pytest.fixture
-def site() -> Iterator[Any]:
-    module = hostile_site_module()
-    server = module.HostileSite(delay_ms=600)
-    server.start(host="127.0.0.1", port=0)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy import make_url
 
 from app.store import Database
 from tests.helpers.postgres import PostgresCluster, postgres_cluster, postgres_or_skip
-from tests.helpers.site import hostile_site_module
 
 
 @pytest.fixture(scope="session")
@@ -33,13 +31,3 @@ def db(pg_url: str) -> Iterator[Database]:
     database = Database(pg_url)
     yield database
     database.dispose()
-
-
-@pytest.fixture
-def site() -> Iterator[Any]:
-    server = hostile_site_module().HostileSite(delay_ms=300)
-    server.start(host="127.0.0.1", port=0)
-    try:
-        yield server
-    finally:
-        server.stop()
