@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +119,8 @@ async def test_upload_sets_the_file(static_session: PlaywrightSession, form_url:
 
 async def test_delayed_content_is_found_within_the_timeout(session: PlaywrightSession) -> None:
     await act(session, "goto", "/slow?delay=1200")
-    started = time.monotonic()
+    # The button appears 1.2 s after load: the click waits for it within its 5 s timeout.
     await act(session, "click", {"role": "button", "name": "Download report"}, timeout=5)
-    assert 0.5 < time.monotonic() - started < 4.0
     await expect_ok(session, {"text": {"target": {"test_id": "status"}, "equals": "Download started"}})
 
 
