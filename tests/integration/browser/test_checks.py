@@ -32,7 +32,7 @@ items in stock.</p>
 async def single_failure(session: PlaywrightSession, expect: dict[str, Any]) -> CheckResult:
     started = time.monotonic()
     results = await check(session, expect, timeout=0.15)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 3.0  # gave up at its timeout instead of hanging
     assert len(results) == 1 and not results[0].ok, results
     return results[0]
 

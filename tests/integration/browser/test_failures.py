@@ -25,7 +25,7 @@ async def test_missing_target(session: PlaywrightSession) -> None:
     await act(session, "goto", "/notes")
     started = time.monotonic()
     failure = await fails(session, "click", {"role": "button", "name": "Publish"}, timeout=1.0)
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 5.0  # its 1 s timeout, not the default 10 s
     assert failure.failure_class is FailureClass.MISSING_TARGET
     assert 'role=button name="Publish"' in failure.message
 
@@ -34,7 +34,7 @@ async def test_ambiguous_target_lists_candidates(session: PlaywrightSession) -> 
     await act(session, "goto", "/shop")
     started = time.monotonic()
     failure = await fails(session, "click", {"role": "button", "name": "Add to cart"}, timeout=10)
-    assert time.monotonic() - started < 2.0  # several matches fail at once, no waiting
+    assert time.monotonic() - started < 5.0  # several matches fail at once, not after 10 s
     assert failure.failure_class is FailureClass.AMBIGUOUS_TARGET
     assert failure.details["count"] == 3
     assert failure.details["candidates"] == ['<button> "Add to cart"'] * 3
@@ -66,7 +66,7 @@ async def test_cookie_banner_is_an_obstruction_until_dismissed(session: Playwrig
     await act(session, "goto", "/shop")
     started = time.monotonic()
     failure = await fails(session, "click", {"test_id": "add-headlamp"}, timeout=10)
-    assert time.monotonic() - started < 3.0  # not the whole step timeout
+    assert time.monotonic() - started < 6.0  # not the whole 10 s step timeout
     assert failure.failure_class is FailureClass.OBSTRUCTION
     assert "cookie-banner" in failure.details["blocked_by"]
     assert site.truth()["cart"] == []  # the covered click was never dispatched
