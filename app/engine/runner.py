@@ -349,7 +349,11 @@ class RunLoop:
                 )
         url = self.session.url if self.session else ""
         handoff_id = await self._open_handoff(
-            index, "approval", f"Approve: {step.summary()}?", approval_preview(step, url), wanted
+            index,
+            "approval",
+            f"Approve: {step.description or step.summary()}?",
+            approval_preview(step, url),
+            wanted,
         )
         await self._park(handoff_id, "waiting for approval")
 
