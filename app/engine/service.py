@@ -93,9 +93,6 @@ class Engine:
                 self._interrupt(run_id, "the process stopped mid-run")
                 raise
 
-    async def run_many(self, run_ids: list[str]) -> list[RunResult]:
-        return list(await asyncio.gather(*(self.run(r) for r in run_ids)))
-
     def _claim(self, run_id: str) -> None:
         with self.db.session() as s, s.begin():
             run = runs.get_run(s, run_id)

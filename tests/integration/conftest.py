@@ -4,23 +4,20 @@ site, and a tiny static site for pages a test writes itself.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from app.browser import PlaywrightProvider
+from app.cli.demo import load_site_module
 from app.domain.task import Action, Step
 from app.domain.task.spec import ARGS_MODEL, DEFAULT_EFFECT, Effect
-
-SITE_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo" / "site"
 
 
 @pytest_asyncio.fixture
@@ -36,11 +33,7 @@ async def provider() -> AsyncIterator[PlaywrightProvider]:
 @pytest.fixture
 def hostile_site() -> Iterator[Any]:
     """The hostile demo site on a free port, fresh state; `.url` is its base URL."""
-    if str(SITE_DIR) not in sys.path:
-        sys.path.insert(0, str(SITE_DIR))
-    from hostile_site import HostileSite
-
-    site = HostileSite()
+    site = load_site_module().HostileSite()
     site.url = site.start(host="127.0.0.1", port=0)
     try:
         yield site
@@ -52,11 +45,7 @@ def hostile_site() -> Iterator[Any]:
 def site() -> Iterator[Any]:
     """The hostile site with short delays (its `/slow` report after 0.4 s), fresh state, for
     engine, command-line and PostgreSQL tests; `.base_url` is its URL."""
-    if str(SITE_DIR) not in sys.path:
-        sys.path.insert(0, str(SITE_DIR))
-    from hostile_site import HostileSite
-
-    server = HostileSite(delay_ms=400)
+    server = load_site_module().HostileSite(delay_ms=400)
     server.start(host="127.0.0.1", port=0)
     try:
         yield server

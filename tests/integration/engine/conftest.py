@@ -43,12 +43,10 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(site: Any, db: Database, tmp_path: Path) -> AsyncIterator[Harness]:
-    provider = PlaywrightProvider(headless=True)
+async def harness(
+    site: Any, db: Database, tmp_path: Path, provider: PlaywrightProvider
+) -> AsyncIterator[Harness]:
     h: Harness
     engine = Engine(db, provider, ArtifactStore(tmp_path / "artifacts"), sinks=[lambda e: h.events.append(e)])
     h = Harness(engine, site, db)
-    try:
-        yield h
-    finally:
-        await provider.close()
+    yield h  # the `provider` fixture closes the browser
