@@ -4,8 +4,9 @@ through a small protocol so the engine is testable"). `app.browser` implements i
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from app.domain.task import Expectation, Step, Target
 
@@ -77,6 +78,86 @@ class CheckResult:
         return asdict(self)
 
 
+# x, y, width, height in CSS pixels of the viewport (what screenshots show).
+Box = tuple[float, float, float, float]
+
+
+@dataclass
+class FieldValue:
+    """One form field as an operator sees it before approving; secrets are masked."""
+
+    name: str  # name attribute, else id
+    label: str  # visible label text, if any
+    kind: str  # input type ("text", "password"…), "select" or "textarea"
+    value: str  # "••••••" when masked
+    masked: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TargetInfo:
+    """What an action's target is, read before the action fires (approval previews and the
+    approval policy's rules). Reading it changes nothing on the page."""
+
+    description: str  # e.g. 'button "Delete invoice"'
+    tag: str  # lower-case tag name
+    role: str  # explicit or implicit ARIA role ("button", "link"…), "" when none
+    text: str  # accessible name or visible text, whitespace-collapsed, at most 200 chars
+    box: Box | None  # None when not rendered
+    href: str | None = None  # absolute, for links
+    form_method: str | None = None  # upper-case method of the form this element submits, if any
+    form_action: str | None = None  # absolute URL that form posts to
+    fields: list[FieldValue] = field(default_factory=list)  # that form's fields, secrets masked
+    identity: str = ""  # stable hash of tag, role, text and identifying attributes (not box)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["box"] = list(self.box) if self.box else None
+        return data
+
+
+@dataclass
+class Candidate:
+    """One of several elements a target matched, or the element under a pointed-at spot."""
+
+    index: int
+    info: TargetInfo
+    target: Target  # a locator that matches exactly this element
+
+
+@dataclass
+class HeldRequest:
+    """A mutating request held by the network guard while a person decides (G6)."""
+
+    method: str
+    url: str
+    resource_type: str
+    fields: list[FieldValue] = field(default_factory=list)  # form/JSON body fields, secrets masked
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Decides a held request: True lets it go, False aborts it. Awaited inside the route handler.
+RequestDecider = Callable[[HeldRequest], Awaitable[bool]]
+
+
+@dataclass
+class InputEvent:
+    """Operator input during a takeover, in viewport CSS pixels (sent over CDP)."""
+
+    kind: Literal["click", "move", "down", "up", "wheel", "type", "key"]
+    x: float | None = None
+    y: float | None = None
+    button: Literal["left", "right", "middle"] = "left"
+    text: str | None = None  # for "type"
+    key: str | None = None  # for "key": a Playwright key name ("Enter", "Control+a")
+    delta_x: float = 0.0  # for "wheel"
+    delta_y: float = 0.0
+
+
 class BrowserSession(Protocol):
     """One run's isolated browser context and page."""
 
@@ -114,6 +195,43 @@ class BrowserSession(Protocol):
 
     async def goto(self, url: str, *, timeout: float) -> None:
         """Navigate without recording (re-establishing state on resume)."""
+        ...
+
+
+    async def inspect(self, target: Target, *, timeout: float) -> TargetInfo:
+        """Describe the one element `target` means, without acting on it.
+
+        Raises StepFailure MISSING_TARGET / AMBIGUOUS_TARGET like `act` would.
+        """
+        ...
+
+    async def candidates(self, target: Target, *, limit: int = 10) -> list[Candidate]:
+        """Every element `target` matches (visible ones first), each with a unique locator."""
+        ...
+
+    async def target_at(self, x: float, y: float) -> Candidate | None:
+        """The element at viewport point (x, y) with a robust locator derived for it
+        (test id, role+name, label, placeholder, text, then a css path), or None."""
+        ...
+
+    async def highlight(self, boxes: list[Box], labels: list[str] | None = None) -> bytes:
+        """A JPEG of the viewport with each box outlined (and labelled); password fields
+        masked. The page is left as it was."""
+        ...
+
+    async def fill_fields(self, target: Target, values: dict[str, str], *, timeout: float) -> None:
+        """Set fields (by name) of the form `target` belongs to: an operator's edited values."""
+        ...
+
+    async def guard(self, decide: RequestDecider | None, allow: list[str]) -> None:
+        """From now on, hold each mutating request whose URL matches none of `allow` (glob
+        patterns, as in expectations) and let `decide` say whether it goes (True) or is
+        aborted (False). `None` turns the guard off: everything goes."""
+        ...
+
+    async def send_input(self, event: InputEvent) -> dict[str, Any]:
+        """Dispatch operator input to the page over CDP. Returns the event as it may be
+        recorded: text typed into a password or secret field is replaced by "••••"."""
         ...
 
     @property
