@@ -354,3 +354,211 @@ def test_truth_is_a_deep_copy(site):
     truth["items"][0]["name"] = "mutated"
     assert site.truth()["notes"] != truth["notes"]
     assert site.truth()["items"][0]["name"] == "Invoice 1001"
+
+
+# ----------------------------------------------------------------- handoff pages
+CARD = "4242 4242 4242 4242"
+
+
+def checkout_form(client: Client, **fields: str) -> dict[str, str]:
+    token = csrf_of(client.get("/checkout").text)
+    base = {"name": "Ada Lovelace", "card_number": CARD, "cvv": "7391", "amount": "89.00"}
+    return {**base, "csrf": token, **fields}
+
+
+def test_handoff_pages_are_html_with_the_banner_and_linked_from_the_index(client):
+    index = client.get("/").text
+    for path in ["/checkout", "/report", "/team", "/messages"]:
+        assert f'href="{path}"' in index, path
+        r = client.get(path)
+        assert r.status == 200, path
+        assert r.text.startswith("<!doctype html>") and 'id="cookie-banner"' in r.text
+    client.cookies["consent"] = "all"
+    assert 'id="cookie-banner"' not in client.get("/checkout").text
+    assert client.get("/team/remove").status == 405
+
+
+def test_checkout_form_fields_and_labels(client):
+    page = client.get("/checkout").text
+    assert '<form method="post" action="/checkout"' in page
+    assert '<label for="card-name">Name on card</label><input id="card-name" name="name"' in page
+    assert '<label for="card-number">Card number</label>' in page
+    assert 'name="card_number" autocomplete="cc-number"' in page
+    assert '<label for="cvv">CVV</label><input id="cvv" name="cvv" type="password"' in page
+    assert re.search(r'<label for="amount">Amount</label><input [^>]*value="89\.00" readonly', page)
+    assert '<button type="submit" data-testid="pay-now">Pay now</button>' in page
+    assert 'name="csrf"' in page and "presid" in client.cookies
+
+
+def test_checkout_stores_only_last4_and_shows_payment_received(site, client):
+    r = client.post("/checkout", form=checkout_form(client))
+    assert r.status == 303 and r.headers["location"] == "/checkout/done"
+    truth = site.truth()
+    assert truth["payments"] == [{"name": "Ada Lovelace", "last4": "4242", "amount": "89.00"}]
+    assert truth["checkout_posts"] == 1
+    done = client.get("/checkout/done")
+    assert done.status == 200
+    assert done.text.count("Payment received") == 2  # <title> and <h1>
+    assert '<span data-testid="last4">4242</span>' in done.text
+    for secret in ("4242424242424242", CARD, "7391"):
+        assert secret not in json.dumps(truth)
+    assert "4242424242424242" not in done.text and CARD not in done.text
+    assert Client(site.base_url).get("/checkout/done").status == 404  # another browser: nothing
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"name": "  "}, "Name on card is required"),
+        ({"card_number": "4242 4242 424"}, "Card number must be 12 to 19 digits"),
+        ({"card_number": "4" * 20}, "Card number must be 12 to 19 digits"),
+        ({"card_number": "4242x4242x4242"}, "Card number must be 12 to 19 digits"),
+        ({"cvv": "12"}, "CVV must be 3 or 4 digits"),
+        ({"cvv": "12345"}, "CVV must be 3 or 4 digits"),
+        ({"amount": "-1"}, "Amount must be a positive number"),
+    ],
+)
+def test_checkout_invalid_is_422_stores_nothing_and_never_echoes_the_card(site, client, fields, message):
+    form = checkout_form(client, **{"card_number": "5555 6666 7777 8888", "cvv": "9876", **fields})
+    r = client.post("/checkout", form=form)
+    assert r.status == 422
+    assert 'role="alert"' in r.text and message in r.text
+    assert "5555" not in r.text and "9876" not in r.text  # neither the card nor the CVV comes back
+    assert 'name="csrf"' in r.text  # the form is shown again
+    truth = site.truth()
+    assert truth["payments"] == [] and truth["checkout_posts"] == 1
+
+
+def test_checkout_without_csrf_is_403(site, client):
+    form = checkout_form(client)
+    assert client.post("/checkout", form={**form, "csrf": "forged"}).status == 403
+    assert Client(site.base_url).post("/checkout", form=form).status == 403  # no presid cookie
+    truth = site.truth()
+    assert truth["payments"] == [] and truth["csrf_rejections"] == 2
+
+
+def test_report_show_reads_and_quietly_tracks(site, client):
+    page = client.get("/report").text
+    assert '<button type="button" id="show-report" data-testid="show-report">Show report</button>' in page
+    assert "fetch('/api/track', {method: 'POST', body: JSON.stringify({event: 'report_viewed'})})" in page
+    assert "fetch('/api/report')" in page and "fetch('/api/metrics'" in page
+    assert "Stats refreshed 0 times" in page
+    rows = client.get("/api/report").json()["rows"]
+    assert [r["region"] for r in rows] == ["North", "South", "West"]
+    # The page's beacon sends JSON without a JSON content type; it still counts.
+    url = urlsplit(site.base_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        body = json.dumps({"event": "report_viewed"})
+        conn.request("POST", "/api/track", body=body, headers={"Content-Type": "text/plain;charset=UTF-8"})
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+    assert client.post("/api/track", form={"event": "other"}).status == 200
+    assert client.post("/api/track", json_body={}).status == 422
+    assert site.truth()["tracked"] == ["report_viewed", "other"]
+
+
+def test_report_refresh_is_a_form_post_and_metrics_count(site, client):
+    page = client.get("/report").text
+    assert '<form method="post" action="/report/refresh"' in page
+    assert ">Refresh stats</button>" in page and ">Ping metrics</button>" in page
+    r = client.post("/report/refresh", form={})
+    assert r.status == 303 and r.headers["location"] == "/report"
+    assert "Stats refreshed 1 time<" in client.get("/report").text
+    assert client.post("/api/metrics", json_body={"metric": "ping"}).json() == {"metrics": 1}
+    assert client.post("/api/metrics", json_body={"metric": "ping"}).status == 200
+    truth = site.truth()
+    assert (truth["refreshes"], truth["metrics"], truth["tracked"]) == (1, 2, [])
+
+
+def test_team_buttons_are_all_remove_and_rows_tell_them_apart(site, client):
+    page = client.get("/team").text
+    assert page.count(">Remove</button>") == 3
+    assert "data-testid" not in "".join(re.findall(r"<button[^>]*>Remove</button>", page))
+    for name, testid in [
+        ("Ada Lovelace", "member-ada-lovelace"),
+        ("Grace Hopper", "member-grace-hopper"),
+        ("Alan Turing", "member-alan-turing"),
+    ]:
+        row = re.search(rf'<li data-testid="{testid}">(.*?)</li>', page)
+        assert row, testid
+        assert f'name="member" value="{name}"' in row.group(1) and 'action="/team/remove"' in row.group(1)
+    assert site.truth()["team"] == ["Ada Lovelace", "Grace Hopper", "Alan Turing"]
+
+
+def test_team_remove_redirects_back_and_records_the_order(site, client):
+    r = client.post("/team/remove", form={"member": "Grace Hopper"})
+    assert r.status == 303 and r.headers["location"] == "/team"
+    page = client.get("/team").text
+    assert "Removed Grace Hopper" in page and "member-grace-hopper" not in page
+    assert "Removed Grace Hopper" not in client.get("/team").text  # flash shown once
+    client.post("/team/remove", form={"member": "Ada Lovelace"})
+    assert client.post("/team/remove", form={"member": "Ada Lovelace"}).status == 404
+    assert client.post("/team/remove", form={"member": "Nobody"}).status == 404
+    truth = site.truth()
+    assert truth["team"] == ["Alan Turing"]
+    assert truth["removed"] == ["Grace Hopper", "Ada Lovelace"]
+
+
+def test_drift_knob_renames_the_add_note_button(site, client):
+    default = client.get("/notes").text
+    assert '<button type="submit" data-testid="add-note">Add note</button></form>' in default
+    assert "Save note" not in default
+    site.configure(drift=True)
+    assert site.config()["drift"] is True
+    drifted = client.get("/notes").text
+    assert '<button type="submit" id="save-note" data-testid="save-note">Save note</button>' in drifted
+    assert "Add note<" not in drifted and 'data-testid="add-note"' not in drifted
+    assert "Save note</button>" in client.post("/notes", form={"title": "", "body": ""}).text
+    assert client.post("/notes", form={"title": "Drifted", "body": ""}).status == 303  # still works
+    assert site.truth()["notes"][-1]["title"] == "Drifted"
+    site.configure(drift=False)
+    assert client.get("/notes").text == default.replace("</ul>", '<li data-testid="note">Drifted</li></ul>')
+    with pytest.raises(ValueError):
+        site.configure(drift="yes")
+
+
+def test_messages_send_stores_and_lists(site, client):
+    page = client.get("/messages").text
+    assert '<form method="post" action="/messages"' in page
+    assert '<label for="to">To</label><input id="to" name="to"' in page
+    assert '<label for="message-body">Message</label><textarea id="message-body" name="body"' in page
+    assert '<button type="submit">Send</button>' in page and "No messages sent yet." in page
+    r = client.post("/messages", form={"to": "grace@example.com", "body": "See you at 5"})
+    assert r.status == 303 and r.headers["location"] == "/messages"
+    assert '<span data-testid="sent-to">Sent to grace@example.com</span>' in client.get("/messages").text
+    assert site.truth()["messages"] == [{"to": "grace@example.com", "body": "See you at 5"}]
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"to": " ", "body": "hi"}, "Recipient is required"),
+        ({"to": "a@b.c", "body": " "}, "Message is required"),
+    ],
+)
+def test_messages_invalid_is_422_and_sends_nothing(site, client, form, message):
+    r = client.post("/messages", form=form)
+    assert r.status == 422 and 'role="alert"' in r.text and message in r.text
+    assert site.truth()["messages"] == []
+
+
+def test_reset_restores_the_handoff_pages(site, client):
+    initial = site.truth()
+    client.post("/checkout", form=checkout_form(client))
+    client.post("/api/track", json_body={"event": "report_viewed"})
+    client.post("/report/refresh", form={})
+    client.post("/api/metrics", json_body={})
+    client.post("/team/remove", form={"member": "Alan Turing"})
+    client.post("/messages", form={"to": "x@example.com", "body": "hi"})
+    site.configure(drift=True)
+    changed = site.truth()
+    keys = ("payments", "checkout_posts", "tracked", "refreshes", "metrics", "team", "removed", "messages")
+    assert all(changed[k] != initial[k] for k in keys)
+    site.reset()
+    truth = site.truth()
+    for key in keys:
+        assert truth[key] == initial[key], key
+    assert truth["config"]["drift"] is True  # knobs survive a reset
+    assert client.get("/checkout/done").status == 404  # the payment it pointed at is gone

@@ -154,6 +154,10 @@ INDEX_LINKS = [
     ("/order", "Order form", "503 and 429 with Retry-After"),
     ("/wizard", "Signup wizard", "two steps, state kept in a cookie"),
     ("/items", "Items", "destructive delete behind a confirmation page"),
+    ("/checkout", "Checkout", "a card payment form: Pay now cannot be taken back"),
+    ("/report", "Sales report", "looks read-only, but showing it quietly POSTs a tracking event"),
+    ("/team", "Team", "every member's button just says Remove"),
+    ("/messages", "Messages", "a message form whose Send cannot be undone"),
     ("/forbidden", "Forbidden", "always 403"),
 ]
 
@@ -312,8 +316,14 @@ def notes(
     error: str | None = None,
     title: str = "",
     body: str = "",
+    drift: bool = False,
 ) -> str:
     lis = "".join(f'<li data-testid="note">{esc(n["title"])}</li>' for n in items)
+    button = (  # drift: the same button after a redesign, so yesterday's locator finds nothing
+        '<button type="submit" id="save-note" data-testid="save-note">Save note</button>'
+        if drift
+        else '<button type="submit" data-testid="add-note">Add note</button>'
+    )
     listing = (
         f'<ul data-testid="notes" aria-label="Notes">{lis}</ul>'
         if lis
@@ -326,7 +336,7 @@ def notes(
         f'<input id="title" name="title" data-testid="note-title" value="{esc(title)}">'
         '<label for="body">Body</label>'
         f'<textarea id="body" name="body" rows="3" data-testid="note-body">{esc(body)}</textarea>'
-        '<button type="submit" data-testid="add-note">Add note</button></form>'
+        f"{button}</form>"
     )
 
 

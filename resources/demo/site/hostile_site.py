@@ -30,6 +30,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 import hostile_pages as pages  # noqa: E402
+from hostile_handoff import HandoffPagesMixin, HandoffState  # noqa: E402
 from hostile_http import (  # noqa: E402
     Request,
     Response,
@@ -54,8 +55,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "flaky_failures": 2,  # /flaky: number of 503s before it works
     "order_503": 0,  # POST /api/order: number of 503s first
     "order_429": 0,  # POST /api/order: then this many 429s (Retry-After: 1)
+    "drift": False,  # /notes: the "Add note" button becomes "Save note" (new id and test id)
 }
-_BOOL_KNOBS = {"require_login", "cookie_banner", "newsletter_modal", "profile_fails", "drop_notes"}
+_BOOL_KNOBS = {"require_login", "cookie_banner", "newsletter_modal", "profile_fails", "drop_notes", "drift"}
 _INT_KNOBS = {"delay_ms", "flaky_failures", "order_503", "order_429"}
 _BUDGET_KNOBS = {"flaky_failures", "order_503", "order_429"}
 
@@ -91,10 +93,13 @@ class _State:
         self.deletions: dict[str, int] = {}
         self.requests: dict[str, int] = {}
         self.budget = {k: int(config[k]) for k in _BUDGET_KNOBS}
+        self.handoff = HandoffState()  # /checkout, /report, /team, /messages
 
 
-class HostileSite:
-    """The site plus its server-side truth. All state sits behind one lock."""
+class HostileSite(HandoffPagesMixin):
+    """The site plus its server-side truth. All state sits behind one lock.
+
+    The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``."""
 
     def __init__(
         self,
@@ -149,6 +154,7 @@ class HostileSite:
             ),
             ("GET", "/api/echo"): lambda r: json_response(200, r.query),
             ("POST", "/api/echo"): self._echo,
+            **self._handoff_routes(),
             ("GET", "/__truth__"): lambda r: json_response(200, self.truth()),
             ("POST", "/__reset__"): self._http_reset,
             ("GET", "/__config__"): lambda r: json_response(200, self.config()),
@@ -212,6 +218,7 @@ class HostileSite:
                     "items": s.items,
                     "deletions": s.deletions,
                     "requests": s.requests,
+                    **s.handoff.truth(),
                     "config": self.config(),
                 }
             )
@@ -422,7 +429,8 @@ class HostileSite:
         with self._lock:
             if req.path == "/notes" and self._config["newsletter_modal"]:
                 extra = pages.NEWSLETTER_MODAL
-        body = pages.notes(self.truth()["notes"], action=action)
+            drift = bool(self._config["drift"])
+        body = pages.notes(self.truth()["notes"], action=action, drift=drift)
         return self._page(req, 200, "Notes", body, extra=extra)
 
     def _notes_post(self, req: Request) -> Response:
@@ -433,12 +441,13 @@ class HostileSite:
             subs = self._state.note_submissions
             subs[title] = subs.get(title, 0) + 1
             drop = drop or self._config["drop_notes"]
+            drift = bool(self._config["drift"])
             if title and not drop:
                 self._state.notes.append({"title": title, "body": body})
             notes = [dict(n) for n in self._state.notes]
         if not title:
             action = "/notes?drop=1" if req.query.get("drop") == "1" else "/notes"
-            page = pages.notes(notes, action=action, error="Title is required", body=body)
+            page = pages.notes(notes, action=action, error="Title is required", body=body, drift=drift)
             return self._page(req, 422, "Notes", page)
         return redirect("/notes")
 
