@@ -34,7 +34,7 @@ def _browser(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.cli import demo, infocmds, runcmds
+    from app.cli import demo, handoffcmds, infocmds, runcmds
 
     parser = argparse.ArgumentParser(
         prog="flightdeck", description="Run web tasks in real Chromium, judged by evidence."
@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep waiting while a handoff is open (answer from another terminal)",
     )
+    p.add_argument(
+        "--ask-missing",
+        action="store_true",
+        help="start without the required inputs not given; the run asks for them when it needs them",
+    )
     _common(p)
     _browser(p)
 
@@ -77,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         p = command(name, functools.partial(runcmds.cmd_answer_like, decision=decision), text)
         p.add_argument("target", metavar="RUN|HANDOFF")
         p.add_argument("--comment", help="recorded with the decision")
+        if decision == "approve":
+            p.add_argument(
+                "--set",
+                action="append",
+                metavar="FIELD=VALUE",
+                help="edit a value before approving (a form field by name, or `value` of a fill)",
+            )
         p.add_argument("--by", help="who decides (default: the OS user)")
         p.add_argument("--no-resume", action="store_true", help="only record the decision")
         _common(p)
@@ -88,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         "answer a question (clarification handoff) and continue",
     )
     p.add_argument("target", metavar="RUN|HANDOFF")
-    p.add_argument("value")
+    p.add_argument("value", nargs="?", help="the answer: a choice, a value, or a new target selector")
+    p.add_argument("--point", metavar="X,Y", help="missing target: the element at these page coordinates")
+    p.add_argument("--target", dest="new_target", metavar="SELECTOR", help="missing target: use this one")
     p.add_argument("--by", help="who answers (default: the OS user)")
     p.add_argument("--no-resume", action="store_true", help="only record the answer")
     _common(p)
@@ -115,7 +129,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN")
     _common(p, json_flag=False)
 
-    p = command("inbox", infocmds.cmd_inbox, "list open handoffs: what is waiting for a person")
+    p = command("inbox", handoffcmds.cmd_inbox, "list open handoffs: what is waiting for a person")
+    _common(p)
+
+    p = command("takeover", handoffcmds.cmd_takeover, "take over a run's page at its next safe point")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--by", help="who takes over (default: the OS user)")
+    _common(p, json_flag=False)
+
+    p = command("handback", handoffcmds.cmd_handback, "hand a taken-over run back to the engine")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--by", help="who hands back (default: the OS user)")
+    _common(p, json_flag=False)
+
+    p = command("learned", handoffcmds.cmd_learned, "list (or forget) targets people chose for tasks")
+    p.add_argument("task", nargs="?", help="only this task")
+    p.add_argument("--forget", metavar="TASK", help="forget what was learned for TASK")
+    p.add_argument("--step", help="with --forget: only this step")
     _common(p)
 
     p = command("doctor", infocmds.cmd_doctor, "check browser, database, keyring and display, with fixes")

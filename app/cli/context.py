@@ -41,4 +41,7 @@ async def engine(args: argparse.Namespace, db: Database, sinks: Sequence[EventSi
     try:
         yield eng
     finally:
-        await provider.close()
+        try:
+            await eng.close()
+        finally:
+            await provider.close()

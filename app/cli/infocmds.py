@@ -10,10 +10,10 @@ from typing import Any
 
 from app.cli import exitcodes
 from app.cli.context import database
-from app.cli.output import ICONS, handoff_json, print_json, print_summary, run_summary
+from app.cli.output import ICONS, print_json, print_summary, run_summary
 from app.domain.states import RunStatus
 from app.engine.service import control_run
-from app.store import Database, count_runs, events, handoffs, runs
+from app.store import Database, count_runs, events, runs
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -117,19 +117,6 @@ def cmd_pause(args: argparse.Namespace) -> int:
 def _resolve(db: Database, text: str) -> str:
     with db.session(readonly=True) as s:
         return runs.resolve_run_id(s, text)
-
-
-def cmd_inbox(args: argparse.Namespace) -> int:
-    with database(args) as db, db.session(readonly=True) as s:
-        items = [handoff_json(h) for h in handoffs.list_handoffs(s, status="open")]
-    if args.json:
-        print_json(items)
-        return exitcodes.OK
-    if not items:
-        print("inbox empty: nothing needs you")
-    for h in items:
-        print(f"{h['id']}  {h['kind']:<13} run {h['run_id']}  {h['question']}")
-    return exitcodes.OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -112,7 +112,11 @@ def handoff_json(h: Any) -> dict[str, Any]:
         "payload": h.payload,
         "answer": h.answer,
         "answered_by": h.answered_by,
+        "comment": h.comment,
         "created_at": h.created_at.isoformat() if h.created_at else None,
+        "deadline": h.deadline.isoformat() if h.deadline else None,
+        "default_answer": h.default_answer,
+        "action_hash": h.action_hash,
     }
 
 

@@ -61,7 +61,9 @@ def _with_site(text: str, site: str) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     task, text = load_task_file(args.task, args.site)
-    inputs = resolve_inputs(task, parse_inputs(args.input or [], args.task))
+    inputs = resolve_inputs(
+        task, parse_inputs(args.input or [], args.task), allow_missing=getattr(args, "ask_missing", False)
+    )
     with database(args) as db:
         return asyncio.run(_run_new(args, db, task, text, inputs))
 
@@ -80,25 +82,11 @@ async def _run_new(
 async def _drive(args: argparse.Namespace, db: Database, eng: Engine, run_id: str) -> int:
     """Run until the run finishes; with --wait keep going while a person answers elsewhere."""
     try:
-        result = await eng.run(run_id)
-        while getattr(args, "wait", False) and result.status is RunStatus.WAITING:
-            await _wait_for_answer(db, run_id)
-            result = await eng.run(run_id)
+        await eng.drive(run_id, wait=getattr(args, "wait", False))
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: flightdeck resume {run_id}", file=sys.stderr)
         return exitcodes.INTERRUPTED
     return _finish(args, db, run_id)
-
-
-async def _wait_for_answer(db: Database, run_id: str, poll: float = 0.25) -> None:
-    # Polling the database is what lets an answer come from another terminal or the console.
-    while True:
-        with db.session(readonly=True) as s:
-            run = runs.get_run(s, run_id)
-            open_h = handoffs.list_handoffs(s, run_id=run_id, status="open")
-        if run is None or RunStatus(run.status) is not RunStatus.WAITING or not open_h:
-            return
-        await asyncio.sleep(poll)
 
 
 def _finish(args: argparse.Namespace, db: Database, run_id: str) -> int:
@@ -149,7 +137,10 @@ def cmd_answer_like(args: argparse.Namespace, decision: str) -> int:
             payload = dict(h.payload or {})
         answer: dict[str, Any] = {"decision": decision}
         if decision == "answer":
-            answer["value"] = _checked_answer(args.value, payload, handoff_id)
+            answer.update(_answer_from_args(args, payload, handoff_id))
+        edits = getattr(args, "set", None)
+        if edits:
+            answer["values"] = _checked_edits(edits, payload, handoff_id)
 
         async def go() -> int:
             async with engine(args, db, [] if args.json else [ProgressPrinter()]) as eng:
@@ -169,6 +160,61 @@ def cmd_answer_like(args: argparse.Namespace, decision: str) -> int:
                 return await _drive(args, db, eng, run_id)
 
         return asyncio.run(go())
+
+
+def _invalid(handoff_id: str, field: str, problem: str, fix: str) -> TaskValidationError:
+    return TaskValidationError([ValidationIssue(f"handoff {handoff_id}", None, field, problem, fix)])
+
+
+def _answer_from_args(args: argparse.Namespace, payload: dict[str, Any], handoff_id: str) -> dict[str, Any]:
+    """`answer H VALUE`, `answer H --point X,Y` or `answer H --target SELECTOR`."""
+    accepts = payload.get("accepts") or []
+    if args.point:
+        if "point" not in accepts:
+            raise _invalid(
+                handoff_id, "--point", "this question is not about a missing target", "answer VALUE"
+            )
+        try:
+            x, y = (float(v) for v in args.point.split(","))
+        except ValueError:
+            raise _invalid(
+                handoff_id, "--point", f"'{args.point}' is not X,Y", "e.g. --point 640,212"
+            ) from None
+        return {"point": [x, y]}
+    if args.new_target:
+        if "target" not in accepts:
+            raise _invalid(
+                handoff_id, "--target", "this question is not about a missing target", "answer VALUE"
+            )
+        return {"target": args.new_target}
+    if args.value is None:
+        raise _invalid(handoff_id, "value", "no answer given", "answer HANDOFF VALUE")
+    choices = payload.get("choices")
+    if "target" in accepts and choices and args.value not in choices:
+        return {"target": args.value}  # a new selector typed as the answer
+    return {"value": _checked_answer(args.value, payload, handoff_id)}
+
+
+def _checked_edits(pairs: list[str], payload: dict[str, Any], handoff_id: str) -> dict[str, str]:
+    """--set NAME=VALUE: only fields the preview showed, never a masked (secret) one."""
+    fields = {f["name"]: f for f in payload.get("fields") or []}
+    editable = set(fields) | set(payload.get("values") or {})
+    edits: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise _invalid(handoff_id, "--set", f"'{pair}' is not FIELD=VALUE", "e.g. --set amount=10.00")
+        if name not in editable:
+            raise _invalid(
+                handoff_id,
+                "--set",
+                f"'{name}' is not a value of this action",
+                "edit one of: " + (", ".join(sorted(editable)) or "(nothing to edit)"),
+            )
+        if fields.get(name, {}).get("masked"):
+            raise _invalid(handoff_id, "--set", f"'{name}' is a secret field", "secrets are not edited here")
+        edits[name] = value
+    return edits
 
 
 def _checked_answer(value: str, payload: dict[str, Any], handoff_id: str) -> Any:

@@ -15,6 +15,8 @@ class Checkpoint:
     unchanged_streak: int = 0  # consecutive actions that left the page fingerprint unchanged
     last_url: str | None = None  # where the page was at the last completed step
     elapsed: float = 0.0  # seconds spent running before the current process took over
+    # step id → target (JSON) a person chose for it: used instead of the task file's target
+    learned: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

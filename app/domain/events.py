@@ -28,6 +28,20 @@ class EventType(StrEnum):
     OUTPUT_EXTRACTED = "output.extracted"
     HANDOFF_OPENED = "handoff.opened"
     HANDOFF_ANSWERED = "handoff.answered"
+    HANDOFF_EXPIRED = "handoff.expired"  # its deadline passed: the default answer applied
+    HANDOFF_CANCELLED = "handoff.cancelled"
+    APPROVAL_USED = "approval.used"  # the approval that let an action fire
+    APPROVAL_VOID = "approval.void"  # the page/target/values changed since it was given
+    IRREVERSIBLE_RECOGNISED = "step.irreversible"  # the approval policy's rules matched
+    POLICY_NOTICE = "policy.notice"  # e.g. approvals switched off by the task
+    REQUEST_HELD = "request.held"  # network guard (G6)
+    REQUEST_RELEASED = "request.released"
+    REQUEST_BLOCKED = "request.blocked"
+    TARGET_LEARNED = "target.learned"
+    TARGET_SUBSTITUTED = "target.substituted"  # a learned/answered target used instead
+    TAKEOVER_STARTED = "takeover.started"
+    TAKEOVER_INPUT = "takeover.input"
+    TAKEOVER_ENDED = "takeover.ended"
     RATE_LIMITED = "rate.limited"
 
 

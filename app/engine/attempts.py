@@ -15,6 +15,7 @@ from app.domain.retry import RetryPolicy
 from app.domain.states import AttemptOutcome, RunStatus
 from app.domain.task import Action, Effect, Step, Task
 from app.engine.faults import crash_point
+from app.engine.guard import RequestGuard
 from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, Fingerprint
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
@@ -40,6 +41,8 @@ class StepResult:
     attempts: int = 0
     checks: list[CheckResult] = field(default_factory=list)
     duration_ms: float = 0.0
+    skipped: bool = False  # the operator chose to skip the step
+    by_operator: bool = False  # done by the person (takeover, verification), not by the engine
 
 
 class StepExecutor:
@@ -56,6 +59,7 @@ class StepExecutor:
         limiter: SiteRateLimiter,
         budget: Budget,
         progress: NoProgressDetector,
+        guard: RequestGuard | None = None,
     ) -> None:
         self.task = task
         self.run_id = run_id
@@ -65,19 +69,23 @@ class StepExecutor:
         self.limiter = limiter
         self.budget = budget
         self.progress = progress
+        self.guard = guard
         self._last_fp: Fingerprint | None = None
         self._last_shot: tuple[str | None, str] | None = None  # (fingerprint, sha) of the latest screenshot
         self._new_artifacts: list[tuple[str, int]] = []  # recorded with the attempt's commit
 
-    def retry_policy(self, step: Step) -> RetryPolicy:
+    def retry_policy(self, step: Step, irreversible: bool = False) -> RetryPolicy:
         policy = (step.retry or self.task.policy.retry).to_policy()
-        if step.effect is Effect.IRREVERSIBLE:
+        if irreversible or step.effect is Effect.IRREVERSIBLE:
             # Re-firing needs a fresh approval: never retried automatically once dispatched.
             return RetryPolicy(maximum_attempts=1)
         return policy
 
-    async def run_step(self, index: int, step: Step, first_attempt: int = 1) -> StepResult:
-        policy = self.retry_policy(step)
+    async def run_step(
+        self, index: int, step: Step, first_attempt: int = 1, *, irreversible: bool = False
+    ) -> StepResult:
+        """`irreversible`: approved as such (declared, or recognised by the approval policy)."""
+        policy = self.retry_policy(step, irreversible)
         started = time.monotonic()
         number = first_attempt  # attempt number, as recorded
         tries = 0  # attempts that count against the retry policy
@@ -174,6 +182,8 @@ class StepExecutor:
         outcome: ActionOutcome | None = None
         checks: list[CheckResult] = []
         failure: StepFailure | None = None
+        if self.guard is not None:
+            await self.guard.arm(self.session, index, step)
         try:
             outcome = await self.session.act(step, timeout=timeout)
             if mutating:
@@ -182,8 +192,11 @@ class StepExecutor:
             failure = exc
         except Exception as exc:  # a browser crash is not the task's fault; retry decides
             failure = StepFailure(FailureClass.TRANSIENT, f"{type(exc).__name__}: {exc}")
+        blocked = self.guard.failure() if self.guard is not None else None
+        if blocked is not None:
+            failure = blocked  # the operator's no decides the step, whatever the page did next
         early_shot: asyncio.Task[str | None] | None = None
-        if outcome is not None:
+        if outcome is not None and blocked is None:
             failure = judge_network(outcome)
             expect = effective_expectation(step)
             if every and (expect is None or expect.after_reload is None):

@@ -197,7 +197,6 @@ class BrowserSession(Protocol):
         """Navigate without recording (re-establishing state on resume)."""
         ...
 
-
     async def inspect(self, target: Target, *, timeout: float) -> TargetInfo:
         """Describe the one element `target` means, without acting on it.
 

@@ -84,6 +84,11 @@ class NoProgressDetector:
     def reset_repeats(self) -> None:
         self.checkpoint.recent_actions = []
 
+    def reset(self) -> None:
+        """A person looked at the run and chose to go on: start counting again."""
+        self.checkpoint.recent_actions = []
+        self.checkpoint.unchanged_streak = 0
+
     def check(self) -> None:
         cp = self.checkpoint
         recent = cp.recent_actions

@@ -14,19 +14,25 @@ from sqlalchemy.orm import Session
 from app.domain.checkpoint import Checkpoint
 from app.domain.errors import FailureClass, FlightdeckError, StepFailure
 from app.domain.events import EventType
-from app.domain.states import TERMINAL, AttemptOutcome, RunStatus, StepStatus, can_transition
-from app.domain.task import Action, AskArgs, Effect, ExtractArgs, GotoArgs, Step, Task, load_task
+from app.domain.states import TERMINAL, RunStatus, StepStatus, can_transition
+from app.domain.task import AskArgs, ExtractArgs, Step, Target, Task, load_task
+from app.domain.task.spec import coerce_input
 from app.domain.task.templating import TemplateError, render
 from app.engine import faults
-from app.engine.approvals import action_hash, approval_preview, needs_approval
-from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult, dispatches_intent
-from app.engine.ports import MUTATING_METHODS, BrowserProvider, BrowserSession
+from app.engine.approvals import ApprovalGate
+from app.engine.asking import Clarifier, learned_key
+from app.engine.attempts import StepExecutor, StepResult, dispatches_intent
+from app.engine.desk import Answer, HandoffDesk, Park, park
+from app.engine.guard import RequestGuard, Waiter
+from app.engine.ports import BrowserProvider, BrowserSession
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import EventSink, RunRecorder, RunStopped
+from app.engine.recovery import RecoveryMixin
 from app.engine.validate import effective_expectation
-from app.store import ArtifactStore, Database, attempts, handoffs, leases, runs
-from app.store.models import Handoff, Run, StepRecord
+from app.engine.waiting import SessionPool
+from app.store import ArtifactStore, Database, attempts, get_learned, handoffs, leases, runs
+from app.store.models import HandoffStatus, Run, StepRecord
 
 log = logging.getLogger("flightdeck.engine")
 
@@ -42,14 +48,7 @@ class RunResult:
     open_handoffs: list[str] = field(default_factory=list)
 
 
-class _Park(Exception):
-    """The run must wait for a person (a handoff was opened)."""
-
-    def __init__(self, handoff_id: str) -> None:
-        self.handoff_id = handoff_id
-
-
-class RunLoop:
+class RunLoop(RecoveryMixin):
     def __init__(
         self,
         *,
@@ -60,6 +59,9 @@ class RunLoop:
         run_id: str,
         owner: str,
         sinks: list[EventSink],
+        waiter: Waiter,
+        pool: SessionPool | None = None,
+        keep: bool = False,
     ) -> None:
         self.db = db
         self.provider = provider
@@ -69,7 +71,11 @@ class RunLoop:
         self.owner = owner
         self.recorder = RunRecorder(db, run_id, owner, sinks)
         self.session: BrowserSession | None = None
-        self._handoffs: list[Handoff] | None = None
+        self.waiter = waiter
+        self.pool = pool
+        self.keep = keep  # keep the live page (and the lease) when the run parks
+        self.kept = False  # it did: the run waits in this process
+        self.stop_requested: str | None = None  # in-process takeover/pause: stop at the next step
         self._attempt_numbers: dict[int, int] | None = None
 
     # ----------------------------------------------------------------- lifecycle
@@ -82,15 +88,29 @@ class RunLoop:
             checkpoint = Checkpoint.from_json(run.checkpoint)
             start_status = RunStatus(run.status)
         self.recorder.prime()
+        self.desk = HandoffDesk(
+            db=self.db, run_id=self.run_id, task=task, recorder=self.recorder, artifacts=self.artifacts
+        )
         heartbeat = asyncio.create_task(self._heartbeat())
+        live = self.pool.take(self.run_id) if self.pool is not None else None
         try:
-            await self._transition(RunStatus.RUNNING, "resumed" if checkpoint.next_step else "started")
-            self.session = await self.provider.open_session(
+            fresh = start_status is RunStatus.QUEUED and checkpoint.next_step == 0
+            await self._transition(RunStatus.RUNNING, "started" if fresh else "resumed")
+            if fresh and task.policy.approval == "none":
+                # An explicit opt-out of approvals is part of the record (issue: policy modes).
+                self.recorder.emit(
+                    EventType.POLICY_NOTICE, approval="none", note="approvals are off for this task"
+                )
+            self.session = live or await self.provider.open_session(
                 base_url=task.site, timeout=task.policy.step_timeout
             )
-            await self._loop(task, inputs, checkpoint, recovering=start_status != RunStatus.QUEUED)
-        except _Park:
-            pass
+            self.desk.session = self.session
+            # A live page kept from before the run parked is exactly where the run left it.
+            await self._loop(task, inputs, checkpoint, rebuild=live is None and not fresh)
+        except Park:
+            # Usually the handoff's own transaction moved the run to waiting already.
+            with contextlib.suppress(RunStopped):
+                await self._transition(RunStatus.WAITING, "waiting for a person")
         except RunStopped:
             pass
         finally:
@@ -100,10 +120,20 @@ class RunLoop:
             try:
                 await self.recorder.close()  # everything submitted is durable before we let go
             finally:
-                if self.session is not None:
-                    with contextlib.suppress(Exception):
-                        await self.session.close()
-                self._release()
+                status = self.recorder.status
+                if (
+                    self.keep
+                    and self.pool is not None
+                    and self.session is not None
+                    and status in (RunStatus.WAITING, RunStatus.PAUSED)
+                ):
+                    self.pool.put(self.run_id, self.session)  # the lease stays: the engine renews it
+                    self.kept = True
+                else:
+                    if self.session is not None:
+                        with contextlib.suppress(Exception):
+                            await self.session.close()
+                    self._release()
         return self.result()
 
     def result(self) -> RunResult:
@@ -157,10 +187,13 @@ class RunLoop:
             raise RunStopped
 
     # ----------------------------------------------------------------- the loop
-    async def _loop(self, task: Task, inputs: dict[str, Any], cp: Checkpoint, recovering: bool) -> None:
+    async def _loop(self, task: Task, inputs: dict[str, Any], cp: Checkpoint, rebuild: bool) -> None:
         assert self.session is not None
         budget = Budget(task.policy, cp)
         progress = NoProgressDetector(task.policy, cp)
+        self.gate = ApprovalGate(self.desk, task.policy, task.site)
+        self.guard = RequestGuard(self.desk, task.policy, self.waiter)
+        self.clarifier = Clarifier(self.desk, list(task.policy.ask_on), task.policy.question_timeout)
         executor = StepExecutor(
             task=task,
             run_id=self.run_id,
@@ -170,38 +203,99 @@ class RunLoop:
             limiter=self.limiter,
             budget=budget,
             progress=progress,
+            guard=self.guard,
         )
-        if cp.next_step < len(task.steps) and (
-            (recovering and cp.next_step > 0) or self._has_pending_intent()
-        ):
-            try:
-                await self._reestablish(task, inputs, cp, executor)
-            except StepFailure as failure:
-                index = min(cp.next_step, len(task.steps) - 1)
-                await self._fail(index, task.steps[index], StepResult(ok=False, failure=failure), cp)
-                return
+        self._learn_from_earlier_runs(task, cp)
+        needs_rebuild = cp.next_step < len(task.steps) and (rebuild or self._has_pending_intent())
+        if needs_rebuild and not await self._rebuild(task, inputs, cp, executor):
+            return
         while cp.next_step < len(task.steps):
             if self.recorder.status is not RunStatus.RUNNING:  # cancelled or paused meanwhile
                 raise RunStopped
             index = cp.next_step
+            if self.stop_requested == "takeover":
+                self.stop_requested = None
+                await self._open_takeover(index, task.steps[index], "the operator took over")
+            step: Step | None = None
             try:
-                step = self._render(task.steps[index], inputs, cp)
+                step = await self._render_or_ask(task, index, inputs, cp)
                 result = await self._run_one(task, index, step, cp, executor, inputs)
             except StepFailure as failure:  # budgets, no progress, template errors
                 result = StepResult(ok=False, failure=failure)
             cp.elapsed = budget.elapsed
             if not result.ok:
+                assert result.failure is not None
+                if step is not None and self.clarifier.asks_about(result.failure):
+                    await self.clarifier.ask(index, step, result.failure)
                 await self._fail(index, task.steps[index], result, cp)
                 return
             await self._complete(index, task.steps[index], result, cp)
         await self._transition(RunStatus.SUCCEEDED, "all steps succeeded", checkpoint=cp)
 
+    async def _rebuild(
+        self, task: Task, inputs: dict[str, Any], cp: Checkpoint, executor: StepExecutor
+    ) -> bool:
+        """Re-establish the page after an interruption; ask the person when it cannot be done.
+        False: the run failed (the person said so)."""
+        index = min(cp.next_step, len(task.steps) - 1)
+        step = task.steps[index]
+        chosen = await self.clarifier.resolution(index, step, kind="recovery")
+        if chosen is not None and chosen.kind == "fail":
+            assert chosen.failure is not None
+            await self._fail(index, step, StepResult(ok=False, failure=chosen.failure), cp)
+            return False
+        if chosen is not None and chosen.kind == "takeover":
+            await self._open_takeover(index, step, "rebuild the page, then hand back")
+        if chosen is not None and chosen.kind == "skip":
+            return True  # the person says the page is fine as it is
+        try:
+            await self._reestablish(task, inputs, cp, executor)
+        except StepFailure as failure:
+            if not task.policy.ask_on:
+                await self._fail(index, step, StepResult(ok=False, failure=failure), cp)
+                return False
+            await self.clarifier.ask(index, self._render(step, inputs, cp), failure, reason="recovery")
+        return True
+
+    def _learn_from_earlier_runs(self, task: Task, cp: Checkpoint) -> None:
+        """Targets people chose for this task before: use them (and say so in the record)."""
+        with self.db.session(readonly=True) as s:
+            for step in task.steps:
+                if step.target is None or step.id in cp.learned:
+                    continue
+                row = get_learned(s, task.name, step.id, learned_key(step.target))
+                if row is not None:
+                    cp.learned[step.id] = dict(row.target)
+                    self.recorder.emit(
+                        EventType.TARGET_SUBSTITUTED,
+                        step=step.id,
+                        original=step.target.describe(),
+                        target=Target.model_validate(row.target).describe(),
+                        learned_in_run=row.source_run_id,
+                        by=row.learned_by,
+                    )
+
+    async def _render_or_ask(self, task: Task, index: int, inputs: dict[str, Any], cp: Checkpoint) -> Step:
+        """The step with inputs, outputs and learned targets filled in. An input the run was not
+        given (an agent or the console may start a run without it) is asked for."""
+        template = task.steps[index]
+        while True:
+            try:
+                return self._render(template, inputs, cp)
+            except StepFailure as failure:
+                missing = getattr(failure.__cause__, "missing", None)
+                if missing is None or missing not in task.inputs:
+                    raise
+                if not await self._missing_input(task, index, template, missing, inputs):
+                    raise
+
     def _render(self, step: Step, inputs: dict[str, Any], cp: Checkpoint) -> Step:
         try:
             data = step.model_dump(mode="json", exclude={"args", "expect"})
-            rendered_args = render(
-                step.args.model_dump(mode="json", exclude_defaults=True), inputs, cp.outputs
-            )
+            args_data = step.args.model_dump(mode="json", exclude_defaults=True)
+            if step.id in cp.learned and "target" in args_data:
+                args_data["target"] = cp.learned[step.id]
+            rendered_args = render(args_data, inputs, cp.outputs)
             rendered_expect = (
                 render(step.expect.model_dump(mode="json", exclude_defaults=True), inputs, cp.outputs)
                 if step.expect
@@ -212,6 +306,47 @@ class RunLoop:
         except (TemplateError, ValueError) as exc:
             raise StepFailure(FailureClass.PERMANENT, f"step {step.id}: {exc}") from exc
 
+    async def _missing_input(
+        self, task: Task, index: int, step: Step, name: str, inputs: dict[str, Any]
+    ) -> bool:
+        """Ask for input `name`, or take the answer already given. False: asking is pointless."""
+        spec = task.inputs[name]
+        for h in self.desk.of("clarification", index):
+            if (h.payload or {}).get("input") != name:
+                continue
+            if h.status is HandoffStatus.OPEN:
+                park(h.id)
+            if h.status is not HandoffStatus.ANSWERED:
+                return False  # expired or cancelled unanswered: the step cannot be rendered
+            if (h.payload or {}).get("used"):
+                continue
+            answer = Answer(h)
+            value = coerce_input(spec.type, answer.data.get("value"))
+            inputs[name] = value
+
+            def change(s: Any, run: Run, value: Any = value) -> None:
+                run.inputs = {**(run.inputs or {}), name: value}
+
+            self.recorder.stage(change)
+            await self.desk.consume(answer)
+            return True
+        context = await self.desk.context(index, step, screenshot=False)
+        payload = {
+            **context,
+            "reason": "missing_input",
+            "input": name,
+            "type": spec.type,
+            "description": spec.description,
+            "choices": None,
+        }
+        question = f"Step {step.id} needs the input '{name}' ({spec.type})" + (
+            f": {spec.description}" if spec.description else ""
+        )
+        handoff_id = await self.desk.open(
+            index, "clarification", question, payload, timeout=task.policy.question_timeout
+        )
+        park(handoff_id)
+
     async def _run_one(
         self,
         task: Task,
@@ -221,6 +356,7 @@ class RunLoop:
         executor: StepExecutor,
         inputs: dict[str, Any],
     ) -> StepResult:
+        assert self.session is not None
         self.recorder.emit(
             EventType.STEP_STARTED,
             step=step.id,
@@ -230,14 +366,42 @@ class RunLoop:
             summary=step.summary(),
         )
         self.recorder.stage(lambda s, run: _mark_step(s, self.run_id, index, StepStatus.RUNNING))
-        if step.action is Action.ASK:
+        if step.action.value == "ask":
             return await self._answer_or_ask(index, step, cp)
+        for kind in ("takeover", "clarification", "recovery"):
+            waiting = self.desk.open_one(kind, index)
+            if waiting is not None:
+                park(waiting.id)
         verified = await self._verification_answer(index)
         if verified is not None:
             return verified
-        if needs_approval(step, task.policy):
-            await self._gate_approval(index, step)
-        result = await executor.run_step(index, step, first_attempt=self._next_attempt_number(index))
+        handed_back = await self._handed_back(index, step, executor)
+        if handed_back is not None:
+            return handed_back
+        chosen = await self.clarifier.resolution(index, step)
+        if chosen is not None:
+            if chosen.kind == "skip":
+                return StepResult(ok=True, skipped=True)
+            if chosen.kind == "fail":
+                return StepResult(ok=False, failure=chosen.failure)
+            if chosen.kind == "takeover":
+                await self._open_takeover(index, step, "the operator chose to take over")
+            if chosen.kind == "target" and chosen.target is not None:
+                cp.learned[step.id] = chosen.target.model_dump(mode="json", exclude_defaults=True)
+                step = self._render(task.steps[index], inputs, cp)
+            executor.progress.reset()  # the person looked: a fresh start for the loop detector
+        approved = await self.gate.check(index, step, self.session, executor.budget.timeout_for(step))
+        if approved is not None:
+            step = approved.step
+            if approved.fields and step.target is not None:
+                await self.session.fill_fields(
+                    step.target, approved.fields, timeout=executor.budget.timeout_for(step)
+                )
+        result = await executor.run_step(
+            index, step, first_attempt=self._next_attempt_number(index), irreversible=approved is not None
+        )
+        if self.guard.stopped:
+            raise RunStopped
         if result.ok and isinstance(step.args, ExtractArgs) and result.outcome is not None:
             cp.outputs[step.args.into] = result.outcome.value
             self.recorder.emit(
@@ -247,6 +411,36 @@ class RunLoop:
                 value=_preview(result.outcome.value),
             )
         return result
+
+    async def _handed_back(self, index: int, step: Step, executor: StepExecutor) -> StepResult | None:
+        """After a takeover: did the person do the step? Judged by its expectation, read-only."""
+        answer = self.desk.unused("takeover", index)
+        if answer is None:
+            return None
+        await self.desk.consume(answer)
+        self.recorder.emit(EventType.TAKEOVER_ENDED, step=step.id, index=index, by=answer.by)
+        expect = effective_expectation(step)
+        checkable = expect.model_copy(update={"request": []}) if expect else None
+        if checkable is None or checkable.is_empty() or self.session is None:
+            return None  # nothing to judge by: the step runs again (an approval still gates it)
+        checks = await self.session.check(
+            checkable, None, timeout=min(2.0, executor.budget.timeout_for(step))
+        )
+        if checks and all(c.ok for c in checks):
+            return StepResult(ok=True, attempts=0, checks=checks, by_operator=True)
+        return None
+
+    async def _open_takeover(self, index: int, step: Step, why: str) -> NoReturn:
+        context = await self.desk.context(index, step)
+        payload = {**context, "reason": why, "choices": ["hand_back"]}
+        handoff_id = await self.desk.open(
+            index,
+            "takeover",
+            f"You have the page of step {step.id} ({step.summary()}). Hand back when done.",
+            payload,
+        )
+        self.recorder.emit(EventType.TAKEOVER_STARTED, step=step.id, index=index, handoff_id=handoff_id)
+        park(handoff_id)
 
     # ----------------------------------------------------------------- outcomes
     async def _complete(
@@ -260,19 +454,27 @@ class RunLoop:
     ) -> None:
         cp.next_step = index + 1
         cp.last_url = self.session.url if self.session else cp.last_url
+        status = StepStatus.SKIPPED if result.skipped else StepStatus.SUCCEEDED
+        notes: dict[str, Any] = {}
+        if verified_after_recovery:
+            notes["verified_after_recovery"] = True
+        if result.by_operator:
+            notes["by_operator"] = True
+        if result.skipped:
+            notes["skipped_by_operator"] = True
         self.recorder.emit(
             EventType.STEP_FINISHED,
             step=step.id,
             index=index,
-            status=StepStatus.SUCCEEDED.value,
+            status=status.value,
             attempts=result.attempts,
             duration_ms=round(result.duration_ms, 1),
-            **({"verified_after_recovery": True} if verified_after_recovery else {}),
+            **notes,
         )
 
         def change(s: Session, run: Run) -> None:
             record = _step_record(s, self.run_id, index)
-            record.status = StepStatus.SUCCEEDED
+            record.status = status
             record.attempts = result.attempts
             record.failure_class = None
             record.error = None
@@ -281,7 +483,7 @@ class RunLoop:
             record.evidence = _evidence(result)
             run.checkpoint = cp.to_json()
 
-        if verified_after_recovery:
+        if verified_after_recovery or result.by_operator or result.skipped:
             await self.recorder.commit(change)
         elif dispatches_intent(step):
             # Its intent is durable; should this outcome be lost to a crash, recovery checks
@@ -329,197 +531,6 @@ class RunLoop:
 
         await self.recorder.commit(change)
 
-    # ----------------------------------------------------------------- handoffs
-    async def _gate_approval(self, index: int, step: Step) -> None:
-        """Fire only with an approval bound to exactly this action; otherwise park (G4)."""
-        wanted = action_hash(step)
-        found = self._handoffs_of("approval", index)
-        for h in sorted(found, key=lambda h: h.created_at, reverse=True):
-            if h.status == "open" and h.action_hash == wanted:
-                await self._park(h.id, "waiting for approval")
-            if h.status == "answered" and h.action_hash == wanted and not (h.payload or {}).get("used"):
-                answer = (h.answer or {}).get("decision")
-                if answer == "approve":
-                    await self._consume(h.id, with_intent=True)
-                    return
-                raise StepFailure(
-                    FailureClass.DENIED,
-                    f"the operator denied {step.summary()}" + (f": {h.comment}" if h.comment else ""),
-                    {"handoff": h.id, "by": h.answered_by},
-                )
-        url = self.session.url if self.session else ""
-        handoff_id = await self._open_handoff(
-            index,
-            "approval",
-            f"Approve: {step.description or step.summary()}?",
-            approval_preview(step, url),
-            wanted,
-        )
-        await self._park(handoff_id, "waiting for approval")
-
-    async def _verification_answer(self, index: int) -> StepResult | None:
-        """The operator said whether an interrupted action happened: done → complete the step;
-        not done → fall through to a fresh approval/attempt (never re-fired without one)."""
-        found = [
-            h
-            for h in self._handoffs_of("verification", index)
-            if h.status == "answered" and not (h.payload or {}).get("used")
-        ]
-        for h in found:
-            await self._consume(h.id)
-            if (h.answer or {}).get("decision") in ("approve", "done"):
-                return StepResult(ok=True, attempts=0)
-        return None
-
-    def _handoffs_of(self, kind: str, index: int) -> list[Handoff]:
-        """This run's handoffs, read once per execution: while the run is running none can be
-        open (an open one parks it), so answers cannot change under us."""
-        if self._handoffs is None:
-            with self.db.session(readonly=True) as s:
-                self._handoffs = list(handoffs.list_handoffs(s, run_id=self.run_id, status=None))
-        return [h for h in self._handoffs if h.kind == kind and h.step_index == index]
-
-    async def _consume(self, handoff_id: str, *, with_intent: bool = False) -> None:
-        """Mark an answer used. An approval is used up by the intent commit of the action it
-        allows — same transaction — so a crash in between neither loses nor reuses it."""
-
-        def change(s: Session, run: Run) -> None:
-            h = handoffs.get_handoff(s, handoff_id)
-            assert h is not None
-            h.payload = {**(h.payload or {}), "used": True}
-
-        if with_intent:
-            self.recorder.stage(change)
-        else:
-            await self.recorder.commit(change)
-        for h in self._handoffs or []:
-            if h.id == handoff_id:
-                h.payload = {**(h.payload or {}), "used": True}
-
-    async def _answer_or_ask(self, index: int, step: Step, cp: Checkpoint) -> StepResult:
-        args = step.args
-        assert isinstance(args, AskArgs)
-        found = self._handoffs_of("clarification", index)
-        for h in found:
-            if h.status == "open":
-                await self._park(h.id, "waiting for an answer")
-            if h.status == "answered":
-                value = (h.answer or {}).get("value")
-                if args.into:
-                    cp.outputs[args.into] = value
-                return StepResult(ok=True, attempts=1)
-        payload = {"question": args.question, "choices": args.choices, "type": args.type, "into": args.into}
-        handoff_id = await self._open_handoff(index, "clarification", args.question, payload, None)
-        await self._park(handoff_id, "waiting for an answer")
-
-    async def _open_handoff(
-        self, index: int, kind: str, question: str, payload: dict[str, Any], hash_: str | None
-    ) -> str:
-        def change(s: Session, run: Run) -> str:
-            h = handoffs.open_handoff(
-                s,
-                run_id=self.run_id,
-                step_index=index,
-                kind=kind,
-                question=question,
-                payload=payload,
-                action_hash=hash_,
-            )
-            _mark_step(s, self.run_id, index, StepStatus.WAITING)
-            return h.id
-
-        handoff_id: str = await self.recorder.commit(change)
-        return handoff_id
-
-    async def _park(self, handoff_id: str, reason: str) -> NoReturn:
-        await self._transition(RunStatus.WAITING, reason)
-        raise _Park(handoff_id)
-
-    # ----------------------------------------------------------------- recovery
-    def _has_pending_intent(self) -> bool:
-        with self.db.session(readonly=True) as s:
-            return bool(attempts.pending_intents(s, self.run_id))
-
-    async def _reestablish(
-        self, task: Task, inputs: dict[str, Any], cp: Checkpoint, executor: StepExecutor
-    ) -> None:
-        """After a crash: rebuild page state without redoing completed writes (G1, G3).
-
-        Read steps since the last navigation are re-executed (they only rebuild page state:
-        the form values a crash threw away); completed writes are skipped. A write caught
-        between dispatch and outcome is checked by its expectation instead of being re-fired.
-        """
-        start = cp.next_step
-        while start > 0 and task.steps[start].action is not Action.GOTO:
-            start -= 1
-        self.recorder.emit(EventType.RUN_RECOVERED, from_step=start, next_step=cp.next_step)
-        replay_error: StepFailure | None = None
-        try:
-            await self._replay(task, inputs, cp, executor, start, record=True)
-        except StepFailure as exc:
-            # The interrupted action may itself be why the page cannot be rebuilt (the
-            # deleted item's link is gone): find out whether it happened before giving up.
-            replay_error = exc
-        await self.recorder.commit()
-        interrupted_step = cp.next_step
-        redo = await self._settle_intent(task, inputs, cp, executor)
-        if replay_error is not None and (redo or cp.next_step == interrupted_step):
-            raise replay_error  # the step must run, and its page cannot be rebuilt
-        if redo:
-            # The check reloaded the page: rebuild the form state before doing the step.
-            await self._replay(task, inputs, cp, executor, start, record=False)
-
-    async def _replay(
-        self,
-        task: Task,
-        inputs: dict[str, Any],
-        cp: Checkpoint,
-        executor: StepExecutor,
-        start: int,
-        *,
-        record: bool,
-    ) -> None:
-        assert self.session is not None
-        changed_server = self._steps_that_changed_the_server(start, cp.next_step)
-        skipped = False
-        for index in range(start, cp.next_step):
-            step = self._render(task.steps[index], inputs, cp)
-            if index in changed_server or step.effect is Effect.IRREVERSIBLE or step.action is Action.ASK:
-                skipped = True
-                if record:
-                    self.recorder.emit(
-                        EventType.STEP_SKIPPED,
-                        step=step.id,
-                        index=index,
-                        reason="completed before the interruption; not redone",
-                    )
-                continue
-            timeout = executor.budget.timeout_for(step)
-            if isinstance(step.args, GotoArgs):
-                await self.session.goto(step.args.url, timeout=timeout)
-                continue
-            for _ in range(MAX_DISMISSALS + 1):
-                try:
-                    outcome = await self.session.act(step, timeout=timeout)
-                    break
-                except StepFailure as failure:
-                    # A fresh browser context meets the cookie banner again.
-                    if failure.failure_class is not FailureClass.OBSTRUCTION or not (
-                        await self.session.dismiss_obstructions(list(task.policy.obstructions))
-                    ):
-                        raise StepFailure(
-                            failure.failure_class,
-                            f"could not re-establish the page after the interruption: "
-                            f"step {step.id}: {failure.message}",
-                            failure.details,
-                        ) from None
-            if isinstance(step.args, ExtractArgs):
-                cp.outputs[step.args.into] = outcome.value
-        if skipped and cp.last_url and self.session.url != cp.last_url:
-            # A skipped write may have moved the run to another page (a wizard's next page):
-            # go where the run was at its last checkpoint.
-            await self.session.goto(cp.last_url, timeout=executor.budget.timeout_for(task.steps[0]))
-
     def _next_attempt_number(self, index: int) -> int:
         """Attempts are numbered across interruptions: a resumed step continues the count."""
         if self._attempt_numbers is None:
@@ -530,97 +541,46 @@ class RunLoop:
                     self._attempt_numbers[a.step_index] = max(known, a.number)
         return self._attempt_numbers.get(index, 0) + 1
 
-    def _steps_that_changed_the_server(self, start: int, end: int) -> set[int]:
-        """Completed steps whose successful attempt sent a mutating request.
+    # ----------------------------------------------------------------- handoffs
+    async def _verification_answer(self, index: int) -> StepResult | None:
+        """The operator said whether an interrupted action happened: done → complete the step;
+        not done → fall through to a fresh approval/attempt (never re-fired without one)."""
+        answer = self.desk.unused("verification", index)
+        if answer is None:
+            return None
+        await self.desk.consume(answer)
+        said = answer.decision or str(answer.data.get("value", ""))
+        if said in ("approve", "done", "yes"):
+            return StepResult(ok=True, attempts=0, by_operator=True)
+        return None
 
-        Judged by evidence, not by the declared effect: a `write` click that only followed a
-        link sent nothing mutating, so replaying it is safe and rebuilds the page state.
-        """
-        with self.db.session(readonly=True) as s:
-            found = [a for a in attempts.list_attempts(s, self.run_id) if start <= a.step_index < end]
-        return {
-            a.step_index
-            for a in found
-            if a.outcome is AttemptOutcome.UNKNOWN
-            or any(str(r.get("method", "")).upper() in MUTATING_METHODS for r in (a.requests or []))
-        }
-
-    async def _settle_intent(
-        self, task: Task, inputs: dict[str, Any], cp: Checkpoint, executor: StepExecutor
-    ) -> bool:
-        """The step at next_step may have fired before the crash. Find out, never guess.
-
-        Returns True when the step proved not done after a reload, so it must be done now.
-        """
-        with self.db.session(readonly=True) as s:
-            pending = [a for a in attempts.pending_intents(s, self.run_id) if a.step_index == cp.next_step]
-            tried = attempts.list_attempts(s, self.run_id, cp.next_step)
-        if cp.next_step >= len(task.steps):
-            return False
-        index = cp.next_step
-        if not pending:
-            last = max(tried, key=lambda a: a.number, default=None)
-            step = task.steps[index]
-            if (
-                last is not None
-                and last.outcome is AttemptOutcome.SUCCEEDED
-                and step.effect is not Effect.READ
-            ):
-                # The outcome was committed, only the checkpoint after it was lost: done.
-                await self._complete(
-                    index, step, StepResult(ok=True, attempts=last.number), cp, verified_after_recovery=True
+    async def _answer_or_ask(self, index: int, step: Step, cp: Checkpoint) -> StepResult:
+        args = step.args
+        assert isinstance(args, AskArgs)
+        for h in self.desk.of("clarification", index):
+            if h.status is HandoffStatus.OPEN:
+                park(h.id)
+            if h.status is HandoffStatus.EXPIRED and h.answer is None:
+                raise StepFailure(
+                    FailureClass.DENIED, f"nobody answered {args.question!r} before the deadline"
                 )
-            return False
-        step = self._render(task.steps[index], inputs, cp)
-        expect = effective_expectation(step)
-        checkable = expect.model_copy(update={"request": []}) if expect else None
-        found: list[dict[str, Any]] = []
-        held = False
-        if checkable is not None and not checkable.is_empty():
-            checks = (
-                await self.session.check(checkable, None, timeout=executor.budget.timeout_for(step))
-                if self.session
-                else []
-            )
-            found = [c.to_json() for c in checks]
-            held = all(c.ok for c in checks)
-
-        def close_attempts(s: Session, run: Run) -> None:
-            for row in attempts.pending_intents(s, self.run_id):
-                attempts.finish_attempt(
-                    s,
-                    row,
-                    outcome=AttemptOutcome.UNKNOWN,
-                    failure_class=FailureClass.AMBIGUOUS_OUTCOME.value,
-                    error="interrupted after dispatch; outcome not recorded",
-                    after_fp=None,
-                    requests=[],
-                    checks=found,
-                    screenshot_before=None,
-                    screenshot_after=None,
-                )
-
-        await self.recorder.commit(close_attempts)
-        if held:
-            result = StepResult(ok=True, attempts=len(pending))
-            await self._complete(index, step, result, cp, verified_after_recovery=True)
-            return False
-        if step.effect is Effect.WRITE and checkable is not None and not checkable.is_empty():
-            return True  # proven not done: safe to do it now
+            if h.status in (HandoffStatus.ANSWERED, HandoffStatus.EXPIRED):
+                value = Answer(h).data.get("value")
+                if args.into:
+                    cp.outputs[args.into] = value
+                return StepResult(ok=True, attempts=1)
+        context = await self.desk.context(index, step, screenshot=False)
         payload = {
-            "step": step.id,
-            "summary": step.summary(),
-            "checks": found,
-            "question": "Did this action happen?",
+            **context,
+            "question": args.question,
+            "choices": args.choices,
+            "type": args.type,
+            "into": args.into,
         }
-        handoff_id = await self._open_handoff(
-            index,
-            "verification",
-            f"The run was interrupted right after '{step.summary()}' was sent. Did it happen?",
-            payload,
-            action_hash(step),
+        handoff_id = await self.desk.open(
+            index, "clarification", args.question, payload, timeout=self.desk.task.policy.question_timeout
         )
-        await self._park(handoff_id, "outcome unknown after interruption")
+        park(handoff_id)
 
 
 def _step_record(s: Session, run_id: str, index: int) -> StepRecord:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import logging
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,10 +15,11 @@ from app.domain.events import EventType
 from app.domain.states import TERMINAL, RunStatus
 from app.domain.task import Task
 from app.engine.owner import new_owner_id, owner_is_dead
-from app.engine.ports import BrowserProvider
+from app.engine.ports import BrowserProvider, InputEvent
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import EventSink
 from app.engine.runner import LEASE_TTL, RunLoop, RunResult
+from app.engine.waiting import DEFAULT_IDLE_LIMIT_S, AnswerWatcher, SessionPool
 from app.store import ArtifactStore, Database, events, handoffs, leases, runs
 
 log = logging.getLogger("flightdeck.engine")
@@ -31,6 +34,39 @@ def control_run(db: Database, run_id: str, to: RunStatus, reason: str) -> None:
         runs.transition(s, run, to, reason=reason)
         if to is RunStatus.CANCELLED:
             handoffs.cancel_open_handoffs(s, run_id, reason=reason)
+
+
+def open_takeover(db: Database, run_id: str, *, by: str) -> str:
+    """Open a takeover handoff for a running or waiting run, from any process. A running run
+    goes to `waiting` in the same transaction; its owner stops before its next step."""
+    with db.session() as s, s.begin():
+        run = runs.get_run(s, run_id)
+        if run is None:
+            raise LookupError(f"no run {run_id}")
+        status = RunStatus(run.status)
+        if status not in (RunStatus.RUNNING, RunStatus.WAITING):
+            raise FlightdeckError(
+                f"run {run_id} is {status}; only a running or waiting run can be taken over"
+            )
+        existing = [h for h in handoffs.list_handoffs(s, run_id=run_id) if h.kind == "takeover"]
+        if existing:
+            return existing[0].id
+        index = int((run.checkpoint or {}).get("next_step", 0))
+        index = min(index, max(0, run.step_count - 1))
+        h = handoffs.open_handoff(
+            s,
+            run_id=run_id,
+            step_index=index,
+            kind="takeover",
+            question=f"{by} took over the page. Hand back when done.",
+            payload={"reason": "the operator took over", "by": by, "choices": ["hand_back"]},
+        )
+        events.append_event(
+            s, run_id, EventType.TAKEOVER_STARTED, {"handoff_id": h.id, "by": by, "index": index}
+        )
+        if status is RunStatus.RUNNING:
+            runs.transition(s, run, RunStatus.WAITING, reason=f"taken over by {by}")
+        return h.id
 
 
 class RunBusy(FlightdeckError):
@@ -48,14 +84,38 @@ class Engine:
         *,
         concurrency: int = 4,
         sinks: Iterable[EventSink] = (),
+        idle_limit: float | None = None,
     ) -> None:
         self.db = db
         self.provider = provider
         self.artifacts = artifacts
         self.limiter = SiteRateLimiter()
+        self.concurrency = concurrency
         self.slots = asyncio.Semaphore(concurrency)
         self.sinks = list(sinks)
         self.owner = new_owner_id()
+        if idle_limit is None:
+            idle_limit = float(os.environ.get("FLIGHTDECK_IDLE_LIMIT", DEFAULT_IDLE_LIMIT_S))
+        self.pool = SessionPool(idle_limit)
+        self.watcher = AnswerWatcher(db)
+        self._loops: dict[str, RunLoop] = {}  # runs executing in this process
+        self._parked: set[str] = set()  # runs waiting in this process: we hold their lease
+        self._keeper: asyncio.Task[None] | None = None
+
+    @property
+    def busy_slots(self) -> int:
+        return len(self._loops)
+
+    async def close(self) -> None:
+        """Let go of waiting runs (they stay waiting in the database) and their pages."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+        await self.watcher.close()
+        await self.pool.close()
+        for run_id in list(self._parked):
+            self._let_go(run_id)
 
     # ----------------------------------------------------------------- submit
     def submit(self, task: Task, task_text: str, inputs: dict[str, Any]) -> str:
@@ -72,9 +132,14 @@ class Engine:
             return run.id
 
     # ----------------------------------------------------------------- run
-    async def run(self, run_id: str) -> RunResult:
-        """Run (or continue) a run in this process until it finishes or must wait."""
+    async def run(self, run_id: str, *, keep: bool = False) -> RunResult:
+        """Run (or continue) a run in this process until it finishes or must wait.
+
+        `keep`: when it parks, keep its live page and its lease here (this process will wait
+        for the answer and continue it: `drive`). Otherwise let go; anyone may continue it.
+        """
         async with self.slots:  # a waiting run has returned its slot (DESIGN: durable waiting)
+            self._parked.discard(run_id)
             self._claim(run_id)
             loop = RunLoop(
                 db=self.db,
@@ -84,14 +149,78 @@ class Engine:
                 run_id=run_id,
                 owner=self.owner,
                 sinks=self.sinks,
+                waiter=self.watcher.wait,
+                pool=self.pool,
+                keep=keep,
             )
+            self._loops[run_id] = loop
             try:
-                return await loop.execute()
+                result = await loop.execute()
             except BaseException:
                 # Whatever happened (Ctrl-C included), the run stays resumable: mark it
                 # interrupted so `resume` knows it did not finish.
+                await self.pool.drop(run_id)
                 self._interrupt(run_id, "the process stopped mid-run")
                 raise
+            finally:
+                self._loops.pop(run_id, None)
+            if loop.kept:
+                self._parked.add(run_id)
+                self._ensure_keeper()
+            return result
+
+    async def drive(self, run_id: str, *, wait: bool = True) -> RunResult:
+        """Run to the end. With `wait`, a run that must wait for a person waits here (holding
+        no slot, its page kept live) and continues as soon as the answer arrives, from
+        whichever process or console it comes."""
+        result = await self.run(run_id, keep=wait)
+        while wait and result.status in (RunStatus.WAITING, RunStatus.PAUSED):
+            if result.status is RunStatus.PAUSED or not result.open_handoffs:
+                break  # paused: resumed by a person, not by an answer
+            await self.watcher.wait_any(result.open_handoffs)
+            if not self._still_ours(run_id):
+                break  # another process continued it meanwhile
+            result = await self.run(run_id, keep=wait)
+        if run_id in self._parked and result.status not in (RunStatus.WAITING, RunStatus.PAUSED):
+            self._let_go(run_id)
+        return result
+
+    def _still_ours(self, run_id: str) -> bool:
+        with self.db.session(readonly=True) as s:
+            run = runs.get_run(s, run_id)
+            return bool(
+                run is not None and run.owner in (None, self.owner) and RunStatus(run.status) not in TERMINAL
+            )
+
+    def _ensure_keeper(self) -> None:
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_parked())
+
+    async def _keep_parked(self) -> None:
+        """Renew the leases of runs waiting here (others then leave them to us) and close
+        pages idle past the limit. One small write per LEASE_TTL/3 for all of them."""
+        while self._parked:
+            await asyncio.sleep(LEASE_TTL / 3)
+            for run_id in await self.pool.reap():
+                self._let_go(run_id)
+            parked = list(self._parked)
+            lost = await asyncio.to_thread(self._renew_parked, parked)
+            for run_id in lost:
+                self._parked.discard(run_id)
+                await self.pool.drop(run_id)
+
+    def _renew_parked(self, parked: list[str]) -> list[str]:
+        lost = []
+        with self.db.session() as s, s.begin():
+            for run_id in parked:
+                if not leases.heartbeat(s, run_id, self.owner, LEASE_TTL):
+                    lost.append(run_id)
+        return lost
+
+    def _let_go(self, run_id: str) -> None:
+        self._parked.discard(run_id)
+        with contextlib.suppress(Exception), self.db.session() as s, s.begin():
+            leases.release(s, run_id, self.owner)
 
     def _claim(self, run_id: str) -> None:
         with self.db.session() as s, s.begin():
@@ -148,13 +277,62 @@ class Engine:
     def answer(
         self, handoff_id: str, answer: dict[str, Any], *, by: str | None = None, comment: str | None = None
     ) -> bool:
-        """Record a person's answer. Answering twice is a no-op (G4); returns False then."""
+        """Record a person's answer. Answering twice is a no-op (G4); returns False then.
+        A run waiting in this process continues at once."""
         with self.db.session() as s, s.begin():
-            return handoffs.answer_handoff(
+            changed = handoffs.answer_handoff(
                 s, handoff_id, answer=answer, by=by or getpass.getuser(), comment=comment
             )
+        if changed:
+            self.watcher.wake()
+        return changed
+
+    # ----------------------------------------------------------------- takeover
+    def take_over(self, run_id: str, *, by: str | None = None) -> str:
+        """Ask for the run's page: the run stops at its next safe point (between steps) and
+        waits on a `takeover` handoff; its id is returned. Hand back with `hand_back`."""
+        handoff_id = open_takeover(self.db, run_id, by=by or getpass.getuser())
+        loop = self._loops.get(run_id)
+        if loop is not None:
+            loop.stop_requested = "takeover"
+        return handoff_id
+
+    def hand_back(self, run_id: str, *, by: str | None = None) -> bool:
+        """End a takeover: the run re-checks the current step's expectation and goes on."""
+        with self.db.session(readonly=True) as s:
+            open_h = [h for h in handoffs.list_handoffs(s, run_id=run_id) if h.kind == "takeover"]
+        if not open_h:
+            return False
+        return self.answer(open_h[0].id, {"decision": "hand_back"}, by=by)
+
+    async def send_input(self, run_id: str, event: InputEvent, *, by: str | None = None) -> dict[str, Any]:
+        """Operator input to a taken-over run's page; recorded as an event (secrets redacted)."""
+        session = self.pool.peek(run_id)
+        if session is None:
+            raise FlightdeckError(f"run {run_id} has no live page in this process to take over")
+        with self.db.session(readonly=True) as s:
+            taking = [h for h in handoffs.list_handoffs(s, run_id=run_id) if h.kind == "takeover"]
+        if not taking:
+            raise FlightdeckError(f"run {run_id} is not taken over; take it over first")
+        record = await session.send_input(event)
+        who = by or getpass.getuser()
+
+        def write() -> None:
+            with self.db.session() as s, s.begin():
+                events.append_event(
+                    s, run_id, EventType.TAKEOVER_INPUT, {**record, "by": who, "handoff_id": taking[0].id}
+                )
+
+        await asyncio.to_thread(write)
+        return record
+
+    def live_session(self, run_id: str) -> Any:
+        """The live page of a run waiting in this process (for live views), or None."""
+        return self.pool.peek(run_id)
 
     def open_handoffs(self, run_id: str | None = None) -> list[Any]:
+        with self.db.session() as s, s.begin():
+            handoffs.expire_due(s)  # a deadline that passed applies its default first
         with self.db.session(readonly=True) as s:
             return list(handoffs.list_handoffs(s, run_id=run_id, status="open"))
 

@@ -23,6 +23,7 @@ from app.store.errors import LeaseLost
 from app.store.events import append_event, append_events, list_events, verify_events
 from app.store.handoffs import (
     answer_handoff,
+    cancel_handoff,
     cancel_open_handoffs,
     expire_due,
     get_handoff,
@@ -30,6 +31,7 @@ from app.store.handoffs import (
     open_handoff,
     resolve_handoff_id,
 )
+from app.store.learned import forget_learned, get_learned, learn_target, list_learned
 from app.store.leases import claim, fenced, heartbeat, orphaned_runs, release
 from app.store.models import (
     Artifact,
@@ -69,6 +71,7 @@ __all__ = [
     "answer_handoff",
     "append_event",
     "append_events",
+    "cancel_handoff",
     "cancel_open_handoffs",
     "claim",
     "count_runs",
@@ -79,14 +82,18 @@ __all__ = [
     "expire_due",
     "fenced",
     "finish_attempt",
+    "forget_learned",
     "get_handoff",
+    "get_learned",
     "get_run",
     "get_step",
     "get_steps",
     "heartbeat",
+    "learn_target",
     "list_attempts",
     "list_events",
     "list_handoffs",
+    "list_learned",
     "list_runs",
     "mark_intent",
     "models",

@@ -16,9 +16,8 @@ from app.store.events import append_event
 from app.store.models import Handoff, HandoffKind, HandoffStatus
 from app.store.types import utcnow
 
-# Not (yet) in domain EventType: an open handoff closed without an answer.
-HANDOFF_EXPIRED = "handoff.expired"
-HANDOFF_CANCELLED = "handoff.cancelled"
+HANDOFF_EXPIRED = EventType.HANDOFF_EXPIRED
+HANDOFF_CANCELLED = EventType.HANDOFF_CANCELLED
 
 
 def open_handoff(
@@ -150,6 +149,15 @@ def expire_due(s: Session, now: datetime | None = None) -> list[Handoff]:
             )
             expired.append(handoff)
     return expired
+
+
+def cancel_handoff(s: Session, handoff_id: str, *, reason: str = "") -> bool:
+    """Close one open handoff without an answer (it no longer applies)."""
+    handoff = s.get(Handoff, handoff_id)
+    if handoff is None or not _close(s, handoff_id, HandoffStatus.CANCELLED, comment=reason or None):
+        return False
+    append_event(s, handoff.run_id, HANDOFF_CANCELLED, {"handoff_id": handoff_id, "reason": reason})
+    return True
 
 
 def cancel_open_handoffs(s: Session, run_id: str, *, reason: str = "") -> list[Handoff]:

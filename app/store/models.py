@@ -207,3 +207,20 @@ class SessionProfile(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)  # storage state; encrypted by its owner
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LearnedTarget(Base):
+    """A target a person chose or pointed at for a task's step; later runs of the task use it
+    (issue: clarifications). Keyed by the task and step and the target as written, so editing
+    the task file's target forgets what was learned for the old one."""
+
+    __tablename__ = "learned_targets"
+
+    task_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    step_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    original: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the written target
+    target: Mapped[dict[str, Any]] = mapped_column()  # the learned Target, as JSON
+    source_run_id: Mapped[str | None] = mapped_column(String(32))
+    handoff_id: Mapped[str | None] = mapped_column(String(32))
+    learned_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

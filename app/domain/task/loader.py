@@ -210,6 +210,7 @@ def _load_steps(raw: Any, out: _Collector, site: str | None) -> list[tuple[int, 
                     "action": action,
                     "args": args,
                     "effect": item.get("effect", DEFAULT_EFFECT[action]),
+                    "effect_declared": "effect" in item,
                     "expect": item.get("expect"),
                     "timeout": item.get("timeout"),
                     "retry": item.get("retry"),
@@ -284,10 +285,10 @@ def _refs(value: Any, path: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def resolve_inputs(task: Task, given: dict[str, Any]) -> dict[str, Any]:
+def resolve_inputs(task: Task, given: dict[str, Any], *, allow_missing: bool = False) -> dict[str, Any]:
     """Inputs for a run, or TaskValidationError naming the input and the fix."""
     try:
-        return task.resolve_inputs(given)
+        return task.resolve_inputs(given, allow_missing=allow_missing)
     except ValueError as exc:
         names = ", ".join(f"--input {n}=…" for n, s in task.inputs.items() if s.required)
         raise TaskValidationError(

@@ -231,6 +231,9 @@ class Step(BaseModel):
     action: Action
     args: ActionArgs
     effect: Effect
+    # Written in the task file (not the action's default): the approval policy's rules then
+    # leave it alone; the author said what this step does.
+    effect_declared: bool = False
     expect: Expectation | None = None
     timeout: float | None = Field(default=None, gt=0)
     retry: RetrySpec | None = None
@@ -314,6 +317,21 @@ class NoProgress(BaseModel):
     max_unchanged: int = Field(default=8, ge=2)  # consecutive actions leaving the page unchanged
 
 
+class ApprovalRules(BaseModel):
+    """What else counts as irreversible, besides `effect: irreversible` (README: approvals)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    words: list[str] = []  # button/link words, added to the built-in list
+    form_methods: list[str] = []  # form methods (incl. a hidden `_method`), added to DELETE
+    urls: list[str] = []  # url patterns of the link, form action or expected request
+    defaults: bool = True  # false: only this task's own rules apply
+
+
+# Failures that become a question for the person instead of ending the run.
+AskableFailure = Literal["ambiguous_target", "missing_target", "stuck", "unexpected"]
+ASKABLE: tuple[AskableFailure, ...] = ("ambiguous_target", "missing_target", "stuck", "unexpected")
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     retry: RetrySpec = RetrySpec()
@@ -322,6 +340,17 @@ class Policy(BaseModel):
     max_steps: int = Field(default=200, ge=1)  # attempts of all steps together
     rate_limit: RateLimit = RateLimit()
     approval: Literal["irreversible", "all-writes", "none"] = "irreversible"
+    approval_rules: ApprovalRules = ApprovalRules()
+    # How long an approval waits for a person (seconds; null: forever), and what then applies.
+    approval_timeout: float | None = Field(default=3600.0, gt=0)
+    approval_default: Literal["deny", "approve"] = "deny"
+    # Network guard (G6): mutating requests during `read` steps are held for approval unless
+    # their URL matches one of these patterns.
+    network_guard: bool = True
+    allow_requests: list[str] = []
+    # Which failures ask the person (the rest stop the run), and how long a question waits.
+    ask_on: list[AskableFailure] = list(ASKABLE)
+    question_timeout: float | None = Field(default=None, gt=0)
     no_progress: NoProgress = NoProgress()
     obstructions: list[Target] = []  # extra overlays to dismiss, besides the built-in ones
     # all: before/after JPEG of every attempt; auto: of irreversible actions, plus the page
@@ -349,8 +378,9 @@ class Task(BaseModel):
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
 
-    def resolve_inputs(self, given: dict[str, Any]) -> dict[str, Any]:
-        """Declared inputs with defaults applied and types coerced. Raises ValueError."""
+    def resolve_inputs(self, given: dict[str, Any], *, allow_missing: bool = False) -> dict[str, Any]:
+        """Declared inputs with defaults applied and types coerced. Raises ValueError.
+        `allow_missing`: a required input may be absent (the run asks for it when needed)."""
         unknown = sorted(set(given) - set(self.inputs))
         if unknown:
             raise ValueError(f"unknown input(s): {', '.join(unknown)}")
@@ -360,6 +390,6 @@ class Task(BaseModel):
                 values[name] = coerce_input(spec.type, given[name])
             elif spec.default is not None:
                 values[name] = coerce_input(spec.type, spec.default)
-            elif spec.required:
+            elif spec.required and not allow_missing:
                 raise ValueError(f"missing required input '{name}'")
         return values

@@ -14,7 +14,9 @@ TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]
 
 
 class TemplateError(Exception):
-    pass
+    def __init__(self, message: str, missing: str | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing  # the undefined name (an input the run may still be given)
 
 
 def references(text: str) -> Iterator[str]:
@@ -29,13 +31,13 @@ def lookup(ref: str, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> A
         if table is None:
             raise TemplateError(f"'{{{{ {ref} }}}}': use inputs.NAME or outputs.NAME")
         if name not in table:
-            raise TemplateError(f"'{{{{ {ref} }}}}' is not defined")
+            raise TemplateError(f"'{{{{ {ref} }}}}' is not defined", name if scope == "inputs" else None)
         return table[name]
     if ref in inputs:
         return inputs[ref]
     if ref in outputs:
         return outputs[ref]
-    raise TemplateError(f"'{{{{ {ref} }}}}' is not defined")
+    raise TemplateError(f"'{{{{ {ref} }}}}' is not defined", ref)
 
 
 def render(value: Any, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:

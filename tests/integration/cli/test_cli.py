@@ -105,7 +105,9 @@ def test_tampering_with_an_event_breaks_verification(cli: Cli, site: Any) -> Non
 def test_stuck_run_exits_4(cli: Cli, site: Any, tmp_path: Path) -> None:
     steps = "\n".join("  - fill: {target: {label: Title}, value: same}" for _ in range(5))
     task = tmp_path / "loop.yaml"
-    task.write_text(f"name: loop\nsite: {site.base_url}\nsteps:\n  - goto: /notes\n{steps}\n")
+    task.write_text(
+        f"name: loop\nsite: {site.base_url}\npolicy: {{ask_on: []}}\nsteps:\n  - goto: /notes\n{steps}\n"
+    )
     result = cli("run", str(task))
     assert result.code == 4, result.out + result.err
     assert "stuck" in result.out

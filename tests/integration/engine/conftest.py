@@ -49,4 +49,7 @@ async def harness(
     h: Harness
     engine = Engine(db, provider, ArtifactStore(tmp_path / "artifacts"), sinks=[lambda e: h.events.append(e)])
     h = Harness(engine, site, db)
-    yield h  # the `provider` fixture closes the browser
+    try:
+        yield h  # the `provider` fixture closes the browser
+    finally:
+        await engine.close()

@@ -65,6 +65,7 @@ async def test_silently_dropped_form_is_caught_and_not_retried(harness: Harness)
         """
         name: silent-drop
         site: SITE
+        policy: {ask_on: []}  # stop, don't ask: this test is about catching it
         steps:
           - goto: /notes/drop
           - fill: {target: {label: Title}, value: "Dropped"}
@@ -111,6 +112,7 @@ async def test_503_then_201_is_retried_with_backoff_and_stored_once(harness: Har
           - fill: {target: {label: Quantity}, value: "3"}
           - id: place
             click: {role: button, name: Place order}
+            effect: write  # declared: the approval rules (the word "order") leave it alone
             expect:
               request: {method: POST, url: "**/api/order", status: 201}
         """
@@ -218,11 +220,20 @@ async def test_denied_irreversible_step_never_fires(harness: Harness) -> None:
     assert harness.site.truth()["deletions"] == {}
 
 
-async def test_repeating_an_action_that_changes_nothing_stops_as_stuck(harness: Harness) -> None:
+async def test_repeating_an_action_that_changes_nothing_asks_then_stops_as_stuck(harness: Harness) -> None:
     steps = "\n".join("  - fill: {target: {label: Title}, value: same}" for _ in range(5))
-    result = await harness.run(f"name: loop\nsite: SITE\nsteps:\n  - goto: /notes\n{steps}\n")
+    run_id = harness.submit(f"name: loop\nsite: SITE\nsteps:\n  - goto: /notes\n{steps}\n")
+    waiting = await harness.engine.run(run_id)
+    assert waiting.status is RunStatus.WAITING
+    (question,) = harness.engine.open_handoffs(run_id)
+    assert question.kind == "clarification" and question.payload["reason"] == "stuck"
+    assert question.payload["choices"] == ["retry", "skip", "fail", "takeover"]
+    assert question.payload["attempts"] and question.payload["screenshot"]
+    harness.engine.answer(question.id, {"value": "fail"}, by="tester")
+    result = await harness.engine.run(run_id)
     assert result.status is RunStatus.FAILED
     assert result.failure_class == "stuck"
+    assert "the operator chose to fail it" in (result.error or "")
 
 
 async def test_budget_max_steps_stops_the_run(harness: Harness) -> None:

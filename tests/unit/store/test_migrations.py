@@ -9,13 +9,22 @@ from sqlalchemy import inspect, text
 from app.store import Database
 from app.store.models import Base
 
-TABLES = {"runs", "steps", "attempts", "events", "handoffs", "artifacts", "session_profiles"}
+TABLES = {
+    "runs",
+    "steps",
+    "attempts",
+    "events",
+    "handoffs",
+    "artifacts",
+    "session_profiles",
+    "learned_targets",
+}
 
 
 def test_migrations_create_the_schema_and_record_head(db: Database) -> None:
     with db.engine.connect() as conn:
         assert set(inspect(conn).get_table_names()) >= TABLES
-        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
 
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:
@@ -57,3 +66,19 @@ def test_database_creates_missing_parent_directory(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{target}")
     db.dispose()
     assert target.is_file()
+
+
+def test_a_database_at_the_first_schema_upgrades_to_learned_targets(db_url: str) -> None:
+    # A database created by an earlier release (schema 0001) gains the new table on open.
+    first = Database(db_url, migrate=False)
+    first.upgrade("0001")
+    with first.engine.connect() as conn:
+        assert "learned_targets" not in inspect(conn).get_table_names()
+    first.dispose()
+    second = Database(db_url)
+    try:
+        with second.engine.connect() as conn:
+            assert "learned_targets" in inspect(conn).get_table_names()
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+    finally:
+        second.dispose()
