@@ -30,7 +30,7 @@ class RequestGuard:
         self.desk = desk
         self.policy = policy
         self.waiter = waiter
-        self._armed = False
+        self._armed: bool | None = None  # unknown: a kept page may still carry an old guard
         self._step: tuple[int, Step] | None = None
         self.blocked: list[tuple[HeldRequest, str]] = []  # (request, why) during this attempt
         self.stopped = False  # the run was cancelled/paused while a request was held
@@ -41,9 +41,15 @@ class RequestGuard:
         self._step = (index, step)
         self.blocked = []
         want = self.policy.network_guard and step.effect is Effect.READ
-        if want != self._armed:
+        if want is not self._armed:
             await session.guard(self._decide if want else None, list(self.policy.allow_requests))
             self._armed = want
+
+    async def disarm(self, session: BrowserSession) -> None:
+        """Before the page is parked: this guard's run loop is ending."""
+        if self._armed is not False:
+            await session.guard(None, [])
+            self._armed = False
 
     def failure(self) -> StepFailure | None:
         if not self.blocked:

@@ -126,6 +126,7 @@ class RunLoop(RecoveryMixin):
                     and self.pool is not None
                     and self.session is not None
                     and status in (RunStatus.WAITING, RunStatus.PAUSED)
+                    and await self._disarmed()
                 ):
                     self.pool.put(self.run_id, self.session)  # the lease stays: the engine renews it
                     self.kept = True
@@ -135,6 +136,17 @@ class RunLoop(RecoveryMixin):
                             await self.session.close()
                     self._release()
         return self.result()
+
+    async def _disarmed(self) -> bool:
+        """The page may be kept: this loop's network guard is off it (False: the page broke)."""
+        guard = getattr(self, "guard", None)
+        if guard is None or self.session is None:
+            return True
+        try:
+            await guard.disarm(self.session)
+        except Exception:
+            return False
+        return True
 
     def result(self) -> RunResult:
         with self.db.session(readonly=True) as s:

@@ -174,10 +174,17 @@ class Engine:
         no slot, its page kept live) and continues as soon as the answer arrives, from
         whichever process or console it comes."""
         result = await self.run(run_id, keep=wait)
-        while wait and result.status in (RunStatus.WAITING, RunStatus.PAUSED):
-            if result.status is RunStatus.PAUSED or not result.open_handoffs:
-                break  # paused: resumed by a person, not by an answer
-            await self.watcher.wait_any(result.open_handoffs)
+        idle_rounds = 0
+        while wait and result.status is RunStatus.WAITING:
+            if result.open_handoffs:
+                await self.watcher.wait_any(result.open_handoffs)
+                idle_rounds = 0
+            else:
+                # Answered before we looked (or closed some other way): continue now, but
+                # never spin on a run that keeps waiting without a question.
+                idle_rounds += 1
+                if idle_rounds > 1:
+                    break
             if not self._still_ours(run_id):
                 break  # another process continued it meanwhile
             result = await self.run(run_id, keep=wait)
