@@ -40,6 +40,20 @@ class Resolution:
     answer: Answer | None = None
 
 
+def kind_of(failure: StepFailure) -> str | None:
+    """Which question a failure raises, if any. A page that did not turn out as expected (the
+    checks failed, whatever the retries made of it) is the "unexpected page" question."""
+    named = ASKED_CLASSES.get(failure.failure_class)
+    if named is not None:
+        return named
+    if "failed_checks" in failure.details and failure.failure_class in (
+        FailureClass.TRANSIENT,
+        FailureClass.NO_EFFECT,
+    ):
+        return "unexpected"
+    return None
+
+
 def learned_key(target: Target) -> dict[str, Any]:
     return target.model_dump(mode="json", exclude_defaults=True)
 
@@ -61,15 +75,14 @@ class Clarifier:
         self.timeout = timeout
 
     def asks_about(self, failure: StepFailure) -> bool:
-        name = ASKED_CLASSES.get(failure.failure_class)
-        return name is not None and name in self.ask_on
+        return (kind_of(failure) or "") in self.ask_on
 
     async def ask(
         self, index: int, step: Step, failure: StepFailure, *, reason: str | None = None
     ) -> NoReturn:
         """Open the question for this failure and park the run."""
         desk = self.desk
-        kind = reason or ASKED_CLASSES[failure.failure_class]
+        kind = reason or kind_of(failure) or "unexpected"
         context = await desk.context(index, step, screenshot=kind != "ambiguous_target")
         payload: dict[str, Any] = {
             **context,

@@ -221,6 +221,7 @@ class RunLoop(RecoveryMixin):
         needs_rebuild = cp.next_step < len(task.steps) and (rebuild or self._has_pending_intent())
         if needs_rebuild and not await self._rebuild(task, inputs, cp, executor):
             return
+        cleared: set[int] = set()
         while cp.next_step < len(task.steps):
             if self.recorder.status is not RunStatus.RUNNING:  # cancelled or paused meanwhile
                 raise RunStopped
@@ -237,12 +238,36 @@ class RunLoop(RecoveryMixin):
             cp.elapsed = budget.elapsed
             if not result.ok:
                 assert result.failure is not None
+                if step is not None and await self._cleared_overlays(task, index, step, result, cleared):
+                    continue  # an overlay may have hidden the target: one more try, then ask
                 if step is not None and self.clarifier.asks_about(result.failure):
                     await self.clarifier.ask(index, step, result.failure)
                 await self._fail(index, task.steps[index], result, cp)
                 return
             await self._complete(index, task.steps[index], result, cp)
         await self._transition(RunStatus.SUCCEEDED, "all steps succeeded", checkpoint=cp)
+
+    async def _cleared_overlays(
+        self, task: Task, index: int, step: Step, result: StepResult, cleared: set[int]
+    ) -> bool:
+        """Before asking where a missing target is: a banner or modal may be covering it, and
+        the person would be pointing at the overlay. Dismiss known ones once per step."""
+        failure = result.failure
+        if (
+            failure is None
+            or failure.failure_class is not FailureClass.MISSING_TARGET
+            or index in cleared
+            or self.session is None
+            or not self.clarifier.asks_about(failure)
+        ):
+            return False
+        cleared.add(index)
+        dismissed = await self.session.dismiss_obstructions(list(task.policy.obstructions))
+        if dismissed:
+            self.recorder.emit(
+                EventType.OBSTRUCTION_DISMISSED, step=step.id, index=index, dismissed=dismissed
+            )
+        return bool(dismissed)
 
     async def _rebuild(
         self, task: Task, inputs: dict[str, Any], cp: Checkpoint, executor: StepExecutor
@@ -439,6 +464,9 @@ class RunLoop(RecoveryMixin):
             checkable, None, timeout=min(2.0, executor.budget.timeout_for(step))
         )
         if checks and all(c.ok for c in checks):
+            for h in self.desk.of("approval", index):
+                if h.status is HandoffStatus.OPEN:  # the person did it: nothing left to approve
+                    await self.desk.void(h, "done by the operator during a takeover")
             return StepResult(ok=True, attempts=0, checks=checks, by_operator=True)
         return None
 
