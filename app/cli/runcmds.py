@@ -147,8 +147,13 @@ def cmd_answer_like(args: argparse.Namespace, decision: str) -> int:
                 changed = eng.answer(handoff_id, answer, by=args.by, comment=getattr(args, "comment", None))
                 if not changed:
                     print(f"handoff {handoff_id} was already answered; nothing changed", file=sys.stderr)
-                if getattr(args, "no_resume", False) or eng.run_owner_alive(run_id):
-                    # Someone (run --wait, the console) owns the run and will pick the answer up.
+                if eng.run_owner_alive(run_id):
+                    # Someone (run --wait, the console) holds the run and picks the answer up.
+                    if not args.json:
+                        print(f"✓ recorded; run {run_id} continues in the process waiting for it")
+                        return exitcodes.OK
+                    return _finish(args, db, run_id)
+                if getattr(args, "no_resume", False):
                     return _finish(args, db, run_id)
                 with db.session(readonly=True) as s:
                     run = runs.get_run(s, run_id)

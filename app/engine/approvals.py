@@ -86,6 +86,9 @@ class Approved:
     step: Step
     fields: dict[str, str] = field(default_factory=dict)
     handoff_id: str | None = None
+    # The page as the person saw it when approving, proven unchanged since by the action hash:
+    # the "before" evidence of the action, without a second screenshot on the way to firing.
+    screenshot: str | None = None
 
 
 class ApprovalGate:
@@ -171,7 +174,8 @@ class ApprovalGate:
             by=by,
             edited=sorted([*fields, *(["value"] if fired is not step else [])]),
         )
-        return Approved(fired, fields, answer.id)
+        shot = (answer.handoff.payload or {}).get("screenshot")
+        return Approved(fired, fields, answer.id, shot if isinstance(shot, str) and not fields else None)
 
     async def _preview(
         self, index: int, step: Step, url: str, info: TargetInfo | None, reason: str

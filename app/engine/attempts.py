@@ -82,9 +82,18 @@ class StepExecutor:
         return policy
 
     async def run_step(
-        self, index: int, step: Step, first_attempt: int = 1, *, irreversible: bool = False
+        self,
+        index: int,
+        step: Step,
+        first_attempt: int = 1,
+        *,
+        irreversible: bool = False,
+        before_shot: str | None = None,
     ) -> StepResult:
-        """`irreversible`: approved as such (declared, or recognised by the approval policy)."""
+        """`irreversible`: approved as such (declared, or recognised by the approval policy).
+        `before_shot`: a screenshot of the page as it is now (the approval's), if there is one."""
+        if before_shot is not None:
+            self._last_shot = (None, before_shot)
         policy = self.retry_policy(step, irreversible)
         started = time.monotonic()
         number = first_attempt  # attempt number, as recorded

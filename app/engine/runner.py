@@ -435,7 +435,11 @@ class RunLoop(RecoveryMixin):
                     step.target, approved.fields, timeout=executor.budget.timeout_for(step)
                 )
         result = await executor.run_step(
-            index, step, first_attempt=self._next_attempt_number(index), irreversible=approved is not None
+            index,
+            step,
+            first_attempt=self._next_attempt_number(index),
+            irreversible=approved is not None,
+            before_shot=approved.screenshot if approved is not None else None,
         )
         if self.guard.stopped:
             raise RunStopped

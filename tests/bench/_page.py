@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -35,8 +36,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, "text/html", PAGE)
 
     def do_POST(self) -> None:
+        arrived = time.perf_counter()
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.posts += 1  # type: ignore[attr-defined]
+        self.server.arrivals.append(arrived)  # type: ignore[attr-defined]
         self._send(201, "application/json", json.dumps(json.loads(body or b"{}")).encode())
 
     def _send(self, status: int, kind: str, body: bytes) -> None:
@@ -55,6 +58,7 @@ class BenchSite:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.posts = 0  # type: ignore[attr-defined]
+        self.server.arrivals = []  # type: ignore[attr-defined]  # perf_counter() of each POST
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -125,3 +125,29 @@ def test_killed_while_waiting_then_approved_from_another_terminal(
     approved = cli("approve", run_id)
     assert approved.code == 0, approved.out + approved.err
     assert site.truth()["deletions"] == {"1": 1}
+
+
+def test_a_waiting_run_continues_in_its_own_process_when_approved_elsewhere(
+    cli: Cli, site: Any, tmp_path: Path
+) -> None:
+    site.configure(cookie_banner=False)
+    task = tmp_path / "task.yaml"
+    task.write_text(task_text(site.base_url))
+    waiter = cli.popen("run", str(task), "--wait")
+    assert waiter.stdout is not None and waiter.stderr is not None
+    run_id = ""
+    for line in waiter.stdout:
+        if line.startswith("▶ run "):
+            run_id = line.split()[2]
+        if line.strip().startswith("? approval"):
+            break
+    inbox = cli("inbox").out
+    assert "approval" in inbox and 'target: button "Yes, delete"' in inbox
+    approved = cli("approve", run_id, "--comment", "checked")
+    assert approved.code == 0, approved.out + approved.err
+    assert "continues in the process waiting for it" in approved.out
+    rest, _ = waiter.communicate(timeout=60)
+    waiter.stderr.close()
+    assert waiter.returncode == 0, rest
+    assert "✓ delete" in rest and "recovering" not in rest  # the live page, not a replay
+    assert site.truth()["deletions"] == {"1": 1}
