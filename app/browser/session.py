@@ -8,21 +8,28 @@ is still happening. Only when something is (a request, a navigation) does it wai
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import time
 
 from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
-from app.browser import actions, obstructions
+from app.browser import actions, forms, highlight, obstructions, targeting
 from app.browser.actions import ActionContext
+from app.browser.capture import viewport_jpeg
 from app.browser.checks import ExpectationChecker
 from app.browser.classify import classify
 from app.browser.fingerprint import PageState, is_navigation_race, read_state
 from app.browser.network import ActionWindow, PageObserver
 from app.domain.task import Action, Expectation, Step, Target
-from app.engine.ports import ActionOutcome, CheckResult, Fingerprint
+from app.engine.ports import (
+    ActionOutcome,
+    Box,
+    Candidate,
+    CheckResult,
+    Fingerprint,
+    TargetInfo,
+)
 
 # Evidence is worth a little time past the step timeout: a click that found its target at the
 # last moment still gets to see the navigation it started.
@@ -31,7 +38,6 @@ MIN_SETTLE_S = 2.0
 # for at most BUSY_CAP_S (a response the page never finishes reading must not hang a step).
 BUSY_POLL_S = 0.01
 BUSY_CAP_S = 1.0
-_SCREENSHOT_MS = 5000.0
 # How old the previous action's "after" may be to stand in for the next "before".
 _RECENT_S = 0.25
 
@@ -175,28 +181,14 @@ class PlaywrightSession:
         if not self._screenshots:
             return b""
         try:
-            # A mask costs ~13 ms per shot even with nothing to mask; counting costs ~4.
-            passwords = self._page.locator("input[type=password]")
-            if await passwords.count():
-                return await self._page.screenshot(
-                    type="jpeg",
-                    quality=50,
-                    scale="css",
-                    full_page=False,
-                    mask=[passwords],
-                    timeout=_SCREENSHOT_MS,
-                )
-            # Nothing to mask: CDP's capture tuned for speed is ~30% cheaper than
-            # page.screenshot (measured 32 vs 47 ms at 1280×800), and this is per step.
-            if self._cdp is None:
-                self._cdp = await self._context.new_cdp_session(self._page)
-            shot = await self._cdp.send(
-                "Page.captureScreenshot",
-                {"format": "jpeg", "quality": 50, "optimizeForSpeed": True},
-            )
-            return base64.b64decode(shot["data"])
+            return await viewport_jpeg(self._page, self._cdp_session)
         except PlaywrightError as exc:
             raise classify(exc, what="screenshot", page_url=self._page.url) from None
+
+    async def _cdp_session(self) -> CDPSession:
+        if self._cdp is None:
+            self._cdp = await self._context.new_cdp_session(self._page)
+        return self._cdp
 
     async def dismiss_obstructions(self, extra: list[Target]) -> list[str]:
         self._recent = None
@@ -215,6 +207,29 @@ class PlaywrightSession:
             await actions.goto(ctx, url)
         except PlaywrightError as exc:
             raise classify(exc, what=f"goto {url}", page_url=self._page.url) from None
+
+    # ------------------------------------------------------------------ handoffs
+
+    async def inspect(self, target: Target, *, timeout: float) -> TargetInfo:
+        return await targeting.inspect(self._page, target, deadline=time.monotonic() + timeout)
+
+    async def candidates(self, target: Target, *, limit: int = 10) -> list[Candidate]:
+        return await targeting.candidates(self._page, target, limit=limit)
+
+    async def target_at(self, x: float, y: float) -> Candidate | None:
+        return await targeting.target_at(self._page, x, y)
+
+    async def highlight(self, boxes: list[Box], labels: list[str] | None = None) -> bytes:
+        """Viewport JPEG with `boxes` outlined, password fields masked (also when screenshots
+        are off: an operator asked to look needs the picture)."""
+        try:
+            return await highlight.highlight(self._page, self._cdp_session, boxes, labels)
+        except PlaywrightError as exc:
+            raise classify(exc, what="highlight", page_url=self._page.url) from None
+
+    async def fill_fields(self, target: Target, values: dict[str, str], *, timeout: float) -> None:
+        self._recent = None
+        await forms.fill_fields(self._page, target, values, deadline=time.monotonic() + timeout)
 
     async def storage_state(self) -> dict[str, object]:
         """Cookies and local storage, for saving a session profile."""

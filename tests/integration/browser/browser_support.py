@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
-from app.browser import PlaywrightSession
+from app.browser import PlaywrightProvider, PlaywrightSession
 from app.domain.task import Action, Expectation, Step
 from app.domain.task.spec import ARGS_MODEL, DEFAULT_EFFECT
 from app.engine.ports import ActionOutcome, CheckResult
+
+RGB = tuple[int, int, int]
 
 
 def build_step(action: str, args: Any) -> Step:
@@ -44,3 +47,23 @@ async def expect_ok(
     results = await check(session, expect, outcome, timeout=timeout)
     assert results and all(r.ok for r in results), results
     return results
+
+
+async def pixels(provider: PlaywrightProvider, jpeg: bytes, points: list[tuple[float, float]]) -> list[RGB]:
+    """The colours of a JPEG at `points`, decoded by a browser (no imaging library needed)."""
+    viewer = await provider.open_session(base_url=None, timeout=5)
+    try:
+        src = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+        found = await viewer.page.evaluate(
+            """async ([src, points]) => {
+                const img = new Image(); img.src = src; await img.decode();
+                const c = document.createElement('canvas');
+                c.width = img.width; c.height = img.height;
+                const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+                return points.map(([x, y]) => Array.from(g.getImageData(x, y, 1, 1).data).slice(0, 3));
+            }""",
+            [src, [[int(x), int(y)] for x, y in points]],
+        )
+    finally:
+        await viewer.close()
+    return [(r, g, b) for r, g, b in found]

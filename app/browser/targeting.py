@@ -1,0 +1,176 @@
+"""Reading targets without acting on them: what one target means (`inspect`), everything a target
+matches (`candidates`) and what is under a point (`target_at`), each with a locator that matches
+exactly that element.
+
+A derived locator is only returned after Playwright itself found that it matches one element, and
+the same one (checked against an element handle in one round trip). Handles live only for the
+few round trips of one call: pages re-render (locators.py), a re-rendered node fails the check and
+the next kind of locator is tried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from playwright.async_api import ElementHandle, JSHandle, Page
+from playwright.async_api import Error as PlaywrightError
+
+from app.browser.classify import classify
+from app.browser.describe import DESCRIBE_ALL_JS, DESCRIBE_HELPERS, DESCRIBE_JS, target_info
+from app.browser.locators import build_locator, remaining, resolve
+from app.domain.errors import FailureClass, StepFailure
+from app.domain.task import Target
+from app.engine.ports import Candidate, TargetInfo
+
+_IS_EXACTLY_JS = "(els, el) => els.length === 1 && els[0] === el"
+
+# Under a point: the element hit, or the control it belongs to (the text inside a button, the
+# icon inside a link, the label of a checkbox). Open shadow roots are entered.
+_AT_POINT_JS = (
+    "([x, y]) => {"
+    + DESCRIBE_HELPERS
+    + r"""
+  const INTERACTIVE = 'button, a[href], area[href], input, select, textarea, summary, label, '
+    + '[contenteditable=""], [contenteditable="true"], [role=button], [role=link], '
+    + '[role=checkbox], [role=radio], [role=switch], [role=tab], [role=menuitem], '
+    + '[role=menuitemcheckbox], [role=menuitemradio], [role=option], [role=combobox], '
+    + '[role=textbox], [role=searchbox], [role=slider], [role=spinbutton], [role=treeitem]';
+  let hit = document.elementFromPoint(x, y);
+  while (hit && hit.shadowRoot) {
+    const inner = hit.shadowRoot.elementFromPoint(x, y);
+    if (!inner || inner === hit) break;
+    hit = inner;
+  }
+  if (!hit || hit === document.documentElement || hit === document.body) return null;
+  let el = hit.closest(INTERACTIVE) || hit;
+  // A styled checkbox hides its input behind the label: keep the label then.
+  if (el.tagName === 'LABEL' && el.control && boxOf(el.control)) el = el.control;
+  return el;
+}"""
+)
+
+# A css path from the nearest ancestor with a unique id; the last resort of `target_at`.
+_CSS_PATH_JS = r"""(el) => {
+  const parts = [];
+  for (let n = el; n && n.nodeType === 1; n = n.parentElement) {
+    if (n.id && document.querySelectorAll('#' + CSS.escape(n.id)).length === 1) {
+      parts.unshift('#' + CSS.escape(n.id));
+      break;
+    }
+    const tag = CSS.escape(n.tagName.toLowerCase());
+    if (n === document.documentElement) { parts.unshift(tag); break; }
+    let i = 1;
+    for (let s = n.previousElementSibling; s; s = s.previousElementSibling) {
+      if (s.tagName === n.tagName) i++;
+    }
+    parts.unshift(tag + ':nth-of-type(' + i + ')');
+  }
+  return parts.join(' > ');
+}"""
+
+
+async def inspect(page: Page, target: Target, *, deadline: float) -> TargetInfo:
+    """See BrowserSession.inspect: the same resolving as an action, then one read."""
+    found = await resolve(page, target, deadline=deadline)
+    try:
+        raw = await found.locator.evaluate(DESCRIBE_JS, timeout=remaining(deadline))
+    except PlaywrightError as exc:
+        raise classify(exc, what=target.describe(), page_url=page.url) from None
+    return target_info(raw)
+
+
+async def candidates(page: Page, target: Target, *, limit: int) -> list[Candidate]:
+    """See BrowserSession.candidates. Nothing is waited for: it describes the page as it is."""
+    locator = build_locator(page, target)
+    try:
+        handles = await locator.element_handles()
+        try:
+            raws: list[dict[str, Any]] = await page.evaluate(DESCRIBE_ALL_JS, handles) if handles else []
+            order = sorted(range(len(raws)), key=lambda i: not raws[i]["visible"])[:limit]
+            derived = await asyncio.gather(*(_derive(page, handles[i], raws[i]) for i in order))
+        finally:
+            await _dispose(*handles)
+    except PlaywrightError as exc:
+        raise classify(exc, what=target.describe(), page_url=page.url) from None
+    return [
+        Candidate(
+            index=position,
+            info=target_info(raws[i]),
+            # The original target narrowed to this match still means exactly this element.
+            target=derived_target or _nth(target, i),
+        )
+        for position, (i, derived_target) in enumerate(zip(order, derived, strict=True))
+    ]
+
+
+async def target_at(page: Page, x: float, y: float, *, attempts: int = 3) -> Candidate | None:
+    """See BrowserSession.target_at. A node re-rendered while its locator was being checked is
+    looked up again (at most `attempts` times)."""
+    try:
+        for _ in range(attempts):
+            handle = await page.evaluate_handle(_AT_POINT_JS, [x, y])
+            element = handle.as_element()
+            if element is None:
+                await _dispose(handle)
+                return None
+            try:
+                raw = await element.evaluate(DESCRIBE_JS)
+                found = await _derive(page, element, raw, css_path=True)
+            finally:
+                await _dispose(element)
+            if found is not None:
+                return Candidate(index=0, info=target_info(raw), target=found)
+    except PlaywrightError as exc:
+        raise classify(exc, what=f"element at ({x:g}, {y:g})", page_url=page.url) from None
+    raise StepFailure(
+        FailureClass.TRANSIENT,
+        f"the element at ({x:g}, {y:g}) kept changing while a locator was derived for it",
+        {"point": [x, y]},
+    )
+
+
+def _nth(target: Target, index: int) -> Target:
+    """`target` narrowed to its `index`-th match (a target with nth already means one element)."""
+    return target if target.nth is not None else target.model_copy(update={"nth": index})
+
+
+def _robust_targets(raw: dict[str, Any]) -> list[Target]:
+    """Locators for the described element, most robust first (none verified yet)."""
+    found: list[Target] = []
+    if raw["testId"]:
+        found.append(Target(test_id=raw["testId"]))
+    if raw["role"] and raw["text"]:
+        found.append(Target(role=raw["role"], name=raw["text"], exact=True))
+    if raw["label"]:
+        found.append(Target(label=raw["label"], exact=True))
+    if raw["placeholder"]:
+        found.append(Target(placeholder=raw["placeholder"], exact=True))
+    if raw["ownText"]:
+        found.append(Target(text=raw["ownText"], exact=True))
+    return found
+
+
+async def _derive(
+    page: Page, element: ElementHandle, raw: dict[str, Any], *, css_path: bool = False
+) -> Target | None:
+    """The most robust target that Playwright resolves to exactly `element`, or None."""
+    targets = _robust_targets(raw)
+    if css_path:
+        targets.append(Target(css=await element.evaluate(_CSS_PATH_JS)))
+    verdicts = await asyncio.gather(*(_is_exactly(page, t, element) for t in targets))
+    return next((t for t, ok in zip(targets, verdicts, strict=True) if ok), None)
+
+
+async def _is_exactly(page: Page, target: Target, element: ElementHandle) -> bool:
+    try:
+        return bool(await build_locator(page, target).evaluate_all(_IS_EXACTLY_JS, element))
+    except PlaywrightError:
+        return False  # e.g. a role Playwright does not know: not a usable locator
+
+
+async def _dispose(*handles: JSHandle) -> None:
+    for handle in handles:
+        with contextlib.suppress(PlaywrightError):
+            await handle.dispose()
