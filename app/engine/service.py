@@ -185,19 +185,31 @@ class Engine:
                 idle_rounds += 1
                 if idle_rounds > 1:
                     break
-            if not self._still_ours(run_id):
-                break  # another process continued it meanwhile
+            status = self._status_if_ours(run_id)
+            if status is not RunStatus.WAITING:
+                break  # cancelled or paused meanwhile, or another process continued it
             result = await self.run(run_id, keep=wait)
-        if run_id in self._parked and result.status not in (RunStatus.WAITING, RunStatus.PAUSED):
-            self._let_go(run_id)
-        return result
+        status = self._status_if_ours(run_id)
+        if status is None or status in TERMINAL:
+            await self.pool.drop(run_id)  # nothing will continue here: free the page and the lease
+            if run_id in self._parked:
+                self._let_go(run_id)
+        return self._result(run_id) if status is not result.status else result
 
-    def _still_ours(self, run_id: str) -> bool:
+    def _status_if_ours(self, run_id: str) -> RunStatus | None:
+        """The run's status, or None when another process holds it."""
         with self.db.session(readonly=True) as s:
             run = runs.get_run(s, run_id)
-            return bool(
-                run is not None and run.owner in (None, self.owner) and RunStatus(run.status) not in TERMINAL
-            )
+            if run is None or run.owner not in (None, self.owner):
+                return None
+            return RunStatus(run.status)
+
+    def _result(self, run_id: str) -> RunResult:
+        with self.db.session(readonly=True) as s:
+            run = runs.get_run(s, run_id)
+            assert run is not None
+            open_ids = [h.id for h in handoffs.list_handoffs(s, run_id=run_id, status="open")]
+            return RunResult(run_id, RunStatus(run.status), run.failure_class, run.error, open_ids)
 
     def _ensure_keeper(self) -> None:
         if self._keeper is None or self._keeper.done():

@@ -180,3 +180,31 @@ async def _first_open(harness: Harness, run_id: str) -> Any:
             if found:
                 return found[0]
             await asyncio.sleep(0.05)
+
+
+async def test_cancelling_a_waiting_run_ends_its_wait_and_frees_its_page(harness: Harness) -> None:
+    run_id = harness.submit(checkout())
+    drive = asyncio.create_task(harness.engine.drive(run_id, wait=True))
+    await _first_open(harness, run_id)
+    harness.engine.cancel(run_id)
+    result = await asyncio.wait_for(drive, 30)
+    assert result.status is RunStatus.CANCELLED
+    assert harness.engine.live_session(run_id) is None
+    assert harness.site.truth()["payments"] == []
+    with harness.db.session(readonly=True) as s:
+        (h,) = handoffs.list_handoffs(s, run_id=run_id, status=None)
+        assert h.status == "cancelled"
+
+
+async def test_a_run_paused_while_waiting_is_not_continued_by_the_answer(harness: Harness) -> None:
+    run_id = harness.submit(checkout())
+    drive = asyncio.create_task(harness.engine.drive(run_id, wait=True))
+    approval = await _first_open(harness, run_id)
+    harness.engine.pause(run_id)
+    harness.engine.answer(approval.id, {"decision": "approve"}, by="tester")
+    result = await asyncio.wait_for(drive, 30)
+    assert result.status is RunStatus.PAUSED
+    assert harness.site.truth()["payments"] == []  # paused: resumed by a person, not by the answer
+    resumed = await harness.engine.drive(run_id, wait=False)
+    assert resumed.status is RunStatus.SUCCEEDED, resumed.error
+    assert len(harness.site.truth()["payments"]) == 1
