@@ -73,7 +73,8 @@ def js_truthy(value: Any) -> bool:
     return bool(value)
 
 
-def _request_matches(pattern: str, url: str, base_url: str | None) -> bool:
+def request_url_matches(pattern: str, url: str, base_url: str | None) -> bool:
+    """Whether a request's URL matches a pattern of an expectation (or of a guard's allowlist)."""
     if match_pattern(pattern, url, base_url):
         return True
     # "/api/order" should match "/api/order?x=1": compare without the query unless the pattern
@@ -315,7 +316,7 @@ class ExpectationChecker:
                 r
                 for r in requests
                 if (rc.method is None or r.method.upper() == rc.method)
-                and _request_matches(rc.url, r.url, self._base_url)
+                and request_url_matches(rc.url, r.url, self._base_url)
             ]
             hit = next((r for r in same if r.status in rc.status), None)
             if hit is not None:

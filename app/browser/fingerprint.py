@@ -16,6 +16,7 @@ from typing import Any
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
+from app.browser.masking import SECRET_FIELD_JS
 from app.engine.ports import Fingerprint
 
 # Installed in every document before any page script. The page knows synchronously what an
@@ -84,10 +85,16 @@ INIT_SCRIPT = """
 })();
 """
 
-_STATE_BODY = """
+_STATE_BODY = (
+    SECRET_FIELD_JS
+    + """
   const parts = [document.body ? document.body.innerText : ''];
+  const secrets = [];
+  let passwords = 0;
   for (const el of document.querySelectorAll('input, textarea, select')) {
     const type = (el.type || '').toLowerCase();
+    if (isSecretField(el)) secrets.push(el.getAttribute('name') || el.id || '');
+    if (type === 'password') passwords++;
     if (type === 'hidden') continue;
     let v;
     if (type === 'password') v = el.value ? 'password:set' : 'password:empty';
@@ -104,10 +111,11 @@ _STATE_BODY = """
   fd.nav += fd.submits.filter((e) => !e.defaultPrevented).length;
   fd.submits = [];
   const state = [fd.doc, fd.nav, fd.spa, fd.net, Array.from(fd.pending.keys()),
-                 parts.join('\\u0000')];
+                 parts.join('\\u0000'), secrets, passwords];
 """
+)
 
-# page.evaluate(PAGE_STATE_JS) -> [doc, nav, spa, net, pending, text]
+# page.evaluate(PAGE_STATE_JS) -> [doc, nav, spa, net, pending, text, secrets, passwords]
 PAGE_STATE_JS = "() => {" + _STATE_BODY + "  return state;\n}"
 
 # locator.evaluate_all(MATCHES_AND_STATE_JS) -> [count, candidates|null, state]:
@@ -136,11 +144,26 @@ class PageState:
     net: int  # fetch / XHR calls
     pending: tuple[int, ...]  # numbers of the calls whose responses the page still awaits
     text: str
+    # Names of the document's secret fields (masking.py) and how many password inputs it has:
+    # what the network guard and screenshots go by while a held navigation keeps the page from
+    # being read (guard.py).
+    secret_names: tuple[str, ...] = ()
+    passwords: int = 0
 
     @classmethod
     def from_js(cls, url: str, raw: Any) -> PageState:
-        doc, nav, spa, net, pending, text = raw
-        return cls(url, str(doc), int(nav), int(spa), int(net), tuple(pending), str(text))
+        doc, nav, spa, net, pending, text, secrets, passwords = raw
+        return cls(
+            url,
+            str(doc),
+            int(nav),
+            int(spa),
+            int(net),
+            tuple(pending),
+            str(text),
+            tuple(secrets),
+            int(passwords),
+        )
 
     def fingerprint(self) -> Fingerprint:
         digest = hashlib.sha256(self.text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
@@ -80,6 +81,7 @@ class PageObserver:
         self._page = page
         self._window: ActionWindow | None = None
         self._open: dict[Request, tuple[RequestRecord, float, ActionWindow]] = {}
+        self._paused = 0
         page.on("request", self._on_request)
         page.on("response", self._on_response)
         page.on("requestfinished", self._on_finished)
@@ -100,6 +102,16 @@ class PageObserver:
         }
         self._window = ActionWindow()
         return self._window
+
+    @contextlib.contextmanager
+    def unobserved(self) -> Iterator[None]:
+        """Flightdeck's own housekeeping inside (bringing a page back after a blocked
+        navigation): its requests and navigations are not the action's doing."""
+        self._paused += 1
+        try:
+            yield
+        finally:
+            self._paused -= 1
 
     def freeze(self) -> None:
         if self._window is not None:
@@ -167,7 +179,7 @@ class PageObserver:
 
     def _on_request(self, request: Request) -> None:
         window = self._window
-        if window is None or request.url.startswith(_SKIPPED_SCHEMES):
+        if window is None or self._paused or request.url.startswith(_SKIPPED_SCHEMES):
             return
         record = RequestRecord(
             method=request.method,
@@ -229,7 +241,7 @@ class PageObserver:
 
     def _on_framenavigated(self, frame: Frame) -> None:
         window = self._window
-        if window is None or not self._is_main_frame(frame):
+        if window is None or self._paused or not self._is_main_frame(frame):
             return
         if window.nav == "requested":
             window.nav = "committed"
@@ -237,7 +249,7 @@ class PageObserver:
 
     def _on_domcontentloaded(self, _page: Page) -> None:
         window = self._window
-        if window is not None and window.nav == "committed":
+        if window is not None and not self._paused and window.nav == "committed":
             window.nav = "loaded"
             window.touch()
 

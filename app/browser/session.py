@@ -16,11 +16,13 @@ from playwright.async_api import Error as PlaywrightError
 
 from app.browser import actions, forms, highlight, obstructions, targeting
 from app.browser.actions import ActionContext
-from app.browser.capture import viewport_jpeg
+from app.browser.capture import cdp_jpeg, viewport_jpeg
 from app.browser.checks import ExpectationChecker
 from app.browser.classify import classify
 from app.browser.fingerprint import PageState, is_navigation_race, read_state
+from app.browser.guard import NetworkGuard
 from app.browser.network import ActionWindow, PageObserver
+from app.domain.errors import FailureClass, StepFailure
 from app.domain.task import Action, Expectation, Step, Target
 from app.engine.ports import (
     ActionOutcome,
@@ -28,6 +30,7 @@ from app.engine.ports import (
     Candidate,
     CheckResult,
     Fingerprint,
+    RequestDecider,
     TargetInfo,
 )
 
@@ -62,6 +65,11 @@ class PlaywrightSession:
         # "before" when it follows straight on (the engine takes a few ms in between).
         self._recent: tuple[PageState, float] | None = None
         self._cdp: CDPSession | None = None
+        # The last state read of the page (any age): what is known of it while it cannot be read.
+        self._known: PageState | None = None
+        self._guard = NetworkGuard(
+            context, page, base_url, known=self._known_state, unobserved=self._unobserved
+        )
 
     @property
     def page(self) -> Page:
@@ -83,6 +91,8 @@ class PlaywrightSession:
         """
         if step.action is Action.ASK:
             raise ValueError("`ask` steps are answered by the engine, not the browser")
+        await self._guard.recovered()
+        holds = self._guard.holds
         started = time.monotonic()
         deadline = started + timeout
         window = self._observer.begin()
@@ -95,9 +105,10 @@ class PlaywrightSession:
             result = await actions.run(ctx, step)
         except PlaywrightError as exc:
             raise classify(exc, what=step.summary(), page_url=self._page.url) from None
+        self._known = result.before
         try:
             if result.side_effects:
-                after = await self._after(window, result.before, deadline)
+                after = await self._settled(window, result.before, deadline, timeout, holds)
             elif step.action is Action.WAIT_FOR:
                 after = await read_state(self._page, deadline=deadline + MIN_SETTLE_S)
             else:
@@ -109,6 +120,7 @@ class PlaywrightSession:
             failure.details["dispatched"] = True
             raise failure from None
         self._recent = (after, time.monotonic())
+        self._known = after
         return ActionOutcome(
             before=result.before.fingerprint(),
             after=after.fingerprint(),
@@ -119,6 +131,24 @@ class PlaywrightSession:
             value=result.value,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
+
+    async def _settled(
+        self, window: ActionWindow, before: PageState, deadline: float, timeout: float, holds: int
+    ) -> PageState:
+        """`_after`, not counting the time a person spends deciding on a request the action
+        sent (or the page takes to come back from a denied navigation): the step gets its full
+        `timeout` again once that is over."""
+        try:
+            after: PageState | None = await self._after(window, before, deadline)
+        except PlaywrightError as exc:
+            # A held navigation kept the page from being read until the deadline had passed.
+            if self._guard.holds == holds or not is_navigation_race(exc):
+                raise
+            after = None
+        if after is not None and not self._guard.busy:
+            return after
+        await self._guard.quiet()
+        return await self._after(window, before, time.monotonic() + timeout)
 
     async def _after(self, window: ActionWindow, before: PageState, deadline: float) -> PageState:
         """The page after an action, once whatever the action started has finished.
@@ -163,6 +193,7 @@ class PlaywrightSession:
     async def check(
         self, expect: Expectation, outcome: ActionOutcome | None, *, timeout: float
     ) -> list[CheckResult]:
+        await self._guard.recovered()
         deadline = time.monotonic() + timeout
         if expect.after_reload is not None:
             self._recent = None  # the reload replaces the page
@@ -170,10 +201,12 @@ class PlaywrightSession:
         return await self._checker.check(expect, requests, deadline=deadline)
 
     async def fingerprint(self) -> Fingerprint:
+        self._readable("fingerprint")
         try:
             state = await read_state(self._page, deadline=time.monotonic() + MIN_SETTLE_S)
         except PlaywrightError as exc:
             raise classify(exc, what="fingerprint", page_url=self._page.url) from None
+        self._known = state
         return state.fingerprint()
 
     async def screenshot(self) -> bytes:
@@ -181,6 +214,12 @@ class PlaywrightSession:
         if not self._screenshots:
             return b""
         try:
+            if self._guard.navigation_held:
+                # Only CDP's capture answers now, and it masks nothing: a page known to have no
+                # password field is shot as it is; any other gets no picture (G7 first).
+                known = self._known_state()
+                no_passwords = known is not None and known.url == self._page.url and not known.passwords
+                return await cdp_jpeg(self._cdp_session) if no_passwords else b""
             return await viewport_jpeg(self._page, self._cdp_session)
         except PlaywrightError as exc:
             raise classify(exc, what="screenshot", page_url=self._page.url) from None
@@ -200,7 +239,9 @@ class PlaywrightSession:
             raise classify(exc, what="dismiss obstructions", page_url=self._page.url) from None
 
     async def goto(self, url: str, *, timeout: float) -> None:
+        await self._guard.recovered()
         self._recent = None
+        self._known = None
         self._observer.freeze()
         ctx = ActionContext(self._page, self._base_url, time.monotonic() + timeout)
         try:
@@ -209,27 +250,61 @@ class PlaywrightSession:
             raise classify(exc, what=f"goto {url}", page_url=self._page.url) from None
 
     # ------------------------------------------------------------------ handoffs
+    # None of these waits for a held request: the decider itself may call them (a preview).
+    # While a navigation is held the page cannot be read at all (guard.py): they fail at once
+    # rather than wait for a decision that may be waiting for them.
 
     async def inspect(self, target: Target, *, timeout: float) -> TargetInfo:
+        await self._guard.recovered()
+        self._readable(target.describe())
         return await targeting.inspect(self._page, target, deadline=time.monotonic() + timeout)
 
     async def candidates(self, target: Target, *, limit: int = 10) -> list[Candidate]:
+        await self._guard.recovered()
+        self._readable(target.describe())
         return await targeting.candidates(self._page, target, limit=limit)
 
     async def target_at(self, x: float, y: float) -> Candidate | None:
+        await self._guard.recovered()
+        self._readable(f"element at ({x:g}, {y:g})")
         return await targeting.target_at(self._page, x, y)
 
     async def highlight(self, boxes: list[Box], labels: list[str] | None = None) -> bytes:
         """Viewport JPEG with `boxes` outlined, password fields masked (also when screenshots
-        are off: an operator asked to look needs the picture)."""
+        are off: an operator asked to look needs the picture). Empty while a navigation is held:
+        nothing can be drawn on the page then."""
+        if self._guard.navigation_held:
+            return b""
         try:
             return await highlight.highlight(self._page, self._cdp_session, boxes, labels)
         except PlaywrightError as exc:
             raise classify(exc, what="highlight", page_url=self._page.url) from None
 
     async def fill_fields(self, target: Target, values: dict[str, str], *, timeout: float) -> None:
+        await self._guard.recovered()
+        self._readable(target.describe())
         self._recent = None
         await forms.fill_fields(self._page, target, values, deadline=time.monotonic() + timeout)
+
+    async def guard(self, decide: RequestDecider | None, allow: list[str]) -> None:
+        try:
+            await self._guard.configure(decide, allow)
+        except PlaywrightError as exc:
+            raise classify(exc, what="network guard", page_url=self._page.url) from None
+
+    def _readable(self, what: str) -> None:
+        if self._guard.navigation_held:
+            raise StepFailure(
+                FailureClass.TRANSIENT,
+                f"{what}: the page cannot be read while its navigation waits for a decision",
+                {"navigation_held": True},
+            )
+
+    def _known_state(self) -> PageState | None:
+        return self._known
+
+    def _unobserved(self, page: Page) -> contextlib.AbstractContextManager[object]:
+        return self._observer.unobserved() if page == self._page else contextlib.nullcontext()
 
     async def storage_state(self) -> dict[str, object]:
         """Cookies and local storage, for saving a session profile."""
