@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
@@ -22,6 +23,7 @@ from app.browser.classify import classify
 from app.browser.fingerprint import PageState, is_navigation_race, read_state
 from app.browser.guard import NetworkGuard
 from app.browser.network import ActionWindow, PageObserver
+from app.browser.operator_input import OperatorInput
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.task import Action, Expectation, Step, Target
 from app.engine.ports import (
@@ -30,6 +32,7 @@ from app.engine.ports import (
     Candidate,
     CheckResult,
     Fingerprint,
+    InputEvent,
     RequestDecider,
     TargetInfo,
 )
@@ -70,6 +73,7 @@ class PlaywrightSession:
         self._guard = NetworkGuard(
             context, page, base_url, known=self._known_state, unobserved=self._unobserved
         )
+        self._input = OperatorInput(page, self._cdp_session)
 
     @property
     def page(self) -> Page:
@@ -291,6 +295,13 @@ class PlaywrightSession:
             await self._guard.configure(decide, allow)
         except PlaywrightError as exc:
             raise classify(exc, what="network guard", page_url=self._page.url) from None
+
+    async def send_input(self, event: InputEvent) -> dict[str, Any]:
+        self._recent = None
+        try:
+            return await self._input.send(event)
+        except PlaywrightError as exc:
+            raise classify(exc, what=f"operator {event.kind}", page_url=self._page.url) from None
 
     def _readable(self, what: str) -> None:
         if self._guard.navigation_held:
