@@ -125,6 +125,16 @@ DESCRIBE_HELPERS = (
     const text = squash(el.innerText);
     return text.length <= 80 ? text : '';
   };
+  // Ancestors a locator can be narrowed to (nearest first): the row of a list of "Remove" buttons.
+  const scopesOf = (el) => {
+    const found = [];
+    for (let n = el.parentElement; n && n !== document.body && found.length < 3; n = n.parentElement) {
+      const testId = n.getAttribute('data-testid');
+      if (testId) found.push({testId});
+      else if (/^[A-Za-z][\w-]*$/.test(n.id)) found.push({id: n.id});
+    }
+    return found;
+  };
   const describe = (el) => {
     const tag = el.tagName.toLowerCase();
     const role = roleOf(el);
@@ -147,7 +157,7 @@ DESCRIBE_HELPERS = (
       visible: box !== null && style.visibility !== 'hidden',
       id: el.id || '', name: el.getAttribute('name') || '', type: el.getAttribute('type') || '',
       testId: el.getAttribute('data-testid') || '', label: isControl(el) ? labelOf(el) : '',
-      placeholder: el.getAttribute('placeholder') || '', ownText: ownText(el),
+      placeholder: el.getAttribute('placeholder') || '', ownText: ownText(el), scopes: scopesOf(el),
     };
   };
 """

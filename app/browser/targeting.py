@@ -89,7 +89,9 @@ async def candidates(page: Page, target: Target, *, limit: int) -> list[Candidat
         try:
             raws: list[dict[str, Any]] = await page.evaluate(DESCRIBE_ALL_JS, handles) if handles else []
             order = sorted(range(len(raws)), key=lambda i: not raws[i]["visible"])[:limit]
-            derived = await asyncio.gather(*(_derive(page, handles[i], raws[i]) for i in order))
+            derived = await asyncio.gather(
+                *(_derive(page, handles[i], raws[i], original=target) for i in order)
+            )
         finally:
             await _dispose(*handles)
     except PlaywrightError as exc:
@@ -136,8 +138,8 @@ def _nth(target: Target, index: int) -> Target:
     return target if target.nth is not None else target.model_copy(update={"nth": index})
 
 
-def _robust_targets(raw: dict[str, Any]) -> list[Target]:
-    """Locators for the described element, most robust first (none verified yet)."""
+def _own_targets(raw: dict[str, Any]) -> list[Target]:
+    """Locators for the described element by its own features, most robust first."""
     found: list[Target] = []
     if raw["testId"]:
         found.append(Target(test_id=raw["testId"]))
@@ -152,15 +154,42 @@ def _robust_targets(raw: dict[str, Any]) -> list[Target]:
     return found
 
 
+def _scoped_targets(raw: dict[str, Any], own: list[Target], original: Target | None) -> list[Target]:
+    """The same locators narrowed to an ancestor with a test id or id (nearest first): the one
+    "Remove" button inside `member-grace-hopper`. Unlike nth, it never drifts onto another row
+    when the rows change."""
+    found: list[Target] = []
+    for hint in raw["scopes"]:
+        scope = Target(test_id=hint["testId"]) if "testId" in hint else Target(css="#" + hint["id"])
+        found += [t.model_copy(update={"within": scope}) for t in own]
+        if original is not None:
+            # Keep the original's own narrowing outside the new one.
+            outer = scope.model_copy(update={"within": original.within})
+            found.append(original.model_copy(update={"within": outer, "nth": None}))
+    return found
+
+
 async def _derive(
-    page: Page, element: ElementHandle, raw: dict[str, Any], *, css_path: bool = False
+    page: Page,
+    element: ElementHandle,
+    raw: dict[str, Any],
+    *,
+    original: Target | None = None,
+    css_path: bool = False,
 ) -> Target | None:
-    """The most robust target that Playwright resolves to exactly `element`, or None."""
-    targets = _robust_targets(raw)
+    """The most robust target that Playwright resolves to exactly `element`, or None. Tried in
+    tiers (own features, then narrowed to an ancestor, then a css path): a tier costs one round
+    trip per locator, all at once, and is only tried when the one before found nothing."""
+    own = _own_targets(raw)
+    tiers: list[list[Target]] = [own, _scoped_targets(raw, own, original)]
     if css_path:
-        targets.append(Target(css=await element.evaluate(_CSS_PATH_JS)))
-    verdicts = await asyncio.gather(*(_is_exactly(page, t, element) for t in targets))
-    return next((t for t, ok in zip(targets, verdicts, strict=True) if ok), None)
+        tiers.append([Target(css=await element.evaluate(_CSS_PATH_JS))])
+    for targets in tiers:
+        verdicts = await asyncio.gather(*(_is_exactly(page, t, element) for t in targets))
+        found = next((t for t, ok in zip(targets, verdicts, strict=True) if ok), None)
+        if found is not None:
+            return found
+    return None
 
 
 async def _is_exactly(page: Page, target: Target, element: ElementHandle) -> bool:

@@ -151,7 +151,7 @@ async def test_inspect_waits_for_the_target_and_fails_like_act(
 
 ROWS_PAGE = """<!doctype html><title>Invoices</title>
 <ul>
-  <li data-row=a>Invoice A <button>Delete</button></li>
+  <li data-row=a data-testid=row-a>Invoice A <span><button>Delete</button></span></li>
   <li data-row=hidden style="display: none">Invoice H <button>Delete</button></li>
   <li data-row=b>Invoice B <button data-testid=delete-b>Delete</button></li>
   <li data-row=c>Invoice C <button aria-label="Delete invoice C">Delete</button></li>
@@ -176,7 +176,8 @@ async def test_candidates_visible_first_each_with_a_locator_for_exactly_it(
     # Robust locators where one is unique; the original narrowed with nth otherwise.
     assert found[1].target == Target(test_id="delete-b")
     assert found[2].target == Target(role="button", name="Delete invoice C", exact=True)
-    assert found[0].target == Target(css="li button", nth=0)
+    # No feature of its own: narrowed to the row (which, unlike nth, cannot drift to another row).
+    assert found[0].target == Target(role="button", name="Delete", exact=True, within=Target(test_id="row-a"))
     assert found[3].target == Target(css="li button", nth=1)
     assert found[2].info.description == 'button "Delete invoice C"'
 
@@ -187,6 +188,10 @@ async def test_candidates_visible_first_each_with_a_locator_for_exactly_it(
     ]
     assert await static_session.candidates(Target(css="li button"), limit=2) == found[:2]
     assert await static_session.candidates(Target(css="table")) == []
+
+    # Row A goes away: its locator now finds nothing rather than another row's button.
+    await static_session.page.evaluate("document.querySelector('[data-row=a]').remove()")
+    assert await build_locator(static_session.page, found[0].target).count() == 0
 
 
 POINT_PAGE = """<!doctype html><title>Point</title>
