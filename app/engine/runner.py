@@ -441,6 +441,8 @@ class RunLoop(RecoveryMixin):
             irreversible=approved is not None,
             before_shot=approved.screenshot if approved is not None else None,
         )
+        if self._attempt_numbers is not None and result.attempts:
+            self._attempt_numbers[index] = result.attempts  # the step may be tried again in this execution
         if self.guard.stopped:
             raise RunStopped
         if result.ok and isinstance(step.args, ExtractArgs) and result.outcome is not None:

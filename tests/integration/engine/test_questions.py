@@ -58,11 +58,20 @@ async def test_ambiguous_target_asks_with_numbered_candidates_and_learns_the_pic
         (row,) = list_learned(s, "remove-member")
         assert row.step_id == "remove" and row.source_run_id == run_id
 
-    # The next run of the task uses the learned target: no question this time.
-    second = harness.submit(REMOVE.replace("steps:", "policy: {approval: none}\nsteps:"))
+        learned_target = dict(row.target)
+    assert learned_target.get("within"), learned_target  # Grace's row, not "the 2nd Remove"
+
+    # The next run of the task uses the learned target: it means Grace, who is gone now, so it
+    # asks where the target is instead of removing whoever is second in the list.
+    second = harness.submit(
+        REMOVE.replace("steps:", "policy: {step_timeout: 1, retry: {maximum_attempts: 1}}\nsteps:")
+    )
     result = await harness.engine.run(second)
-    assert result.status is RunStatus.FAILED  # Grace is gone: her row no longer exists
+    assert result.status is RunStatus.WAITING
+    (question,) = harness.engine.open_handoffs(second)
+    assert question.payload["reason"] == "missing_target"
     assert harness.events_of(second, EventType.TARGET_SUBSTITUTED)
+    assert harness.site.truth()["removed"] == ["Grace Hopper"]
 
 
 async def test_missing_target_is_answered_by_pointing_at_the_element(harness: Harness) -> None:
