@@ -228,6 +228,15 @@ class PlaywrightSession:
         except PlaywrightError as exc:
             raise classify(exc, what="screenshot", page_url=self._page.url) from None
 
+    async def set_frozen(self, frozen: bool) -> None:
+        """Freeze a parked page's timers and scripts (CDP page lifecycle, as for a background
+        tab), so that waiting costs no CPU; thaw it before the run goes on."""
+        cdp = await self._cdp_session()
+        try:
+            await cdp.send("Page.setWebLifecycleState", {"state": "frozen" if frozen else "active"})
+        except PlaywrightError as exc:
+            raise classify(exc, what="freeze" if frozen else "thaw", page_url=self._page.url) from None
+
     async def _cdp_session(self) -> CDPSession:
         if self._cdp is None:
             self._cdp = await self._context.new_cdp_session(self._page)

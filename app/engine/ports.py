@@ -233,6 +233,10 @@ class BrowserSession(Protocol):
         recorded: text typed into a password or secret field is replaced by "••••"."""
         ...
 
+    async def set_frozen(self, frozen: bool) -> None:
+        """Freeze (True) or thaw the page: a parked run's page runs no script while it waits."""
+        ...
+
     @property
     def url(self) -> str: ...
 

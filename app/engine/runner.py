@@ -92,7 +92,7 @@ class RunLoop(RecoveryMixin):
             db=self.db, run_id=self.run_id, task=task, recorder=self.recorder, artifacts=self.artifacts
         )
         heartbeat = asyncio.create_task(self._heartbeat())
-        live = self.pool.take(self.run_id) if self.pool is not None else None
+        live = await self.pool.take(self.run_id) if self.pool is not None else None
         try:
             fresh = start_status is RunStatus.QUEUED and checkpoint.next_step == 0
             await self._transition(RunStatus.RUNNING, "started" if fresh else "resumed")
@@ -127,9 +127,9 @@ class RunLoop(RecoveryMixin):
                     and self.session is not None
                     and status in (RunStatus.WAITING, RunStatus.PAUSED)
                     and await self._disarmed()
+                    and await self.pool.put(self.run_id, self.session)
                 ):
-                    self.pool.put(self.run_id, self.session)  # the lease stays: the engine renews it
-                    self.kept = True
+                    self.kept = True  # the lease stays: the engine renews it
                 else:
                     if self.session is not None:
                         with contextlib.suppress(Exception):
@@ -240,7 +240,7 @@ class RunLoop(RecoveryMixin):
                 assert result.failure is not None
                 if step is not None and await self._cleared_overlays(task, index, step, result, cleared):
                     continue  # an overlay may have hidden the target: one more try, then ask
-                if step is not None and self.clarifier.asks_about(result.failure):
+                if step is not None and not result.by_operator and self.clarifier.asks_about(result.failure):
                     await self.clarifier.ask(index, step, result.failure)
                 await self._fail(index, task.steps[index], result, cp)
                 return
@@ -420,7 +420,7 @@ class RunLoop(RecoveryMixin):
             if chosen.kind == "skip":
                 return StepResult(ok=True, skipped=True)
             if chosen.kind == "fail":
-                return StepResult(ok=False, failure=chosen.failure)
+                return StepResult(ok=False, failure=chosen.failure, by_operator=True)
             if chosen.kind == "takeover":
                 await self._open_takeover(index, step, "the operator chose to take over")
             if chosen.kind == "target" and chosen.target is not None:

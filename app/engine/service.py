@@ -326,7 +326,7 @@ class Engine:
 
     async def send_input(self, run_id: str, event: InputEvent, *, by: str | None = None) -> dict[str, Any]:
         """Operator input to a taken-over run's page; recorded as an event (secrets redacted)."""
-        session = self.pool.peek(run_id)
+        session = await self.pool.awake(run_id)
         if session is None:
             raise FlightdeckError(f"run {run_id} has no live page in this process to take over")
         with self.db.session(readonly=True) as s:
@@ -345,9 +345,10 @@ class Engine:
         await asyncio.to_thread(write)
         return record
 
-    def live_session(self, run_id: str) -> Any:
-        """The live page of a run waiting in this process (for live views), or None."""
-        return self.pool.peek(run_id)
+    async def live_session(self, run_id: str) -> Any:
+        """The live page of a run waiting in this process (for live views, takeover), thawed;
+        None when it has none here."""
+        return await self.pool.awake(run_id)
 
     def open_handoffs(self, run_id: str | None = None) -> list[Any]:
         with self.db.session() as s, s.begin():

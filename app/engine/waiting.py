@@ -178,16 +178,42 @@ class SessionPool:
         self.idle_limit = idle_limit
         self._parked: dict[str, tuple[BrowserSession, float]] = {}
 
-    def put(self, run_id: str, session: BrowserSession) -> None:
+    async def put(self, run_id: str, session: BrowserSession) -> bool:
+        """Keep a parked run's page, frozen. False (and nothing kept) if it cannot be frozen:
+        a page that broke is rebuilt on resume rather than trusted."""
+        try:
+            await session.set_frozen(True)
+        except Exception:
+            return False
         self._parked[run_id] = (session, time.monotonic())
+        return True
 
-    def take(self, run_id: str) -> BrowserSession | None:
+    async def take(self, run_id: str) -> BrowserSession | None:
+        """The live page of a parked run, thawed; None if there is none (or it broke)."""
         found = self._parked.pop(run_id, None)
-        return found[0] if found else None
+        if found is None:
+            return None
+        try:
+            await found[0].set_frozen(False)
+        except Exception:
+            with contextlib.suppress(Exception):
+                await found[0].close()
+            return None
+        return found[0]
 
     def peek(self, run_id: str) -> BrowserSession | None:
         found = self._parked.get(run_id)
         return found[0] if found else None
+
+    async def awake(self, run_id: str) -> BrowserSession | None:
+        """A parked page someone wants to look at or drive (live view, takeover): thawed, and
+        kept thawed until the run takes it back."""
+        found = self._parked.get(run_id)
+        if found is None:
+            return None
+        await found[0].set_frozen(False)
+        self._parked[run_id] = (found[0], time.monotonic())
+        return found[0]
 
     def __contains__(self, run_id: object) -> bool:
         return run_id in self._parked
@@ -204,7 +230,8 @@ class SessionPool:
         return old
 
     async def drop(self, run_id: str) -> None:
-        session = self.take(run_id)
+        found = self._parked.pop(run_id, None)
+        session = found[0] if found else None
         if session is not None:
             with contextlib.suppress(Exception):
                 await session.close()

@@ -69,7 +69,7 @@ async def test_an_approval_is_void_when_the_values_change_before_it_is_used(harn
     run_id = harness.submit(checkout())
     await harness.engine.run(run_id, keep=True)  # the page stays live while it waits
     (first,) = harness.engine.open_handoffs(run_id)
-    page = harness.engine.live_session(run_id).page
+    page = (await harness.engine.live_session(run_id)).page
     await page.get_by_label("Name on card").fill("Mallory")  # someone changes the form meanwhile
     harness.engine.answer(first.id, {"decision": "approve"}, by="tester")
     again = await harness.engine.run(run_id, keep=True)
@@ -189,7 +189,7 @@ async def test_cancelling_a_waiting_run_ends_its_wait_and_frees_its_page(harness
     harness.engine.cancel(run_id)
     result = await asyncio.wait_for(drive, 30)
     assert result.status is RunStatus.CANCELLED
-    assert harness.engine.live_session(run_id) is None
+    assert await harness.engine.live_session(run_id) is None
     assert harness.site.truth()["payments"] == []
     with harness.db.session(readonly=True) as s:
         (h,) = handoffs.list_handoffs(s, run_id=run_id, status=None)

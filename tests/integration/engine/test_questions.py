@@ -94,7 +94,9 @@ async def test_missing_target_is_answered_by_pointing_at_the_element(harness: Ha
     assert question.payload["reason"] == "missing_target"
     assert question.payload["accepts"] == ["target", "point"]
     box = (
-        await harness.engine.live_session(run_id).page.get_by_role("button", name="Save note").bounding_box()
+        await (await harness.engine.live_session(run_id))
+        .page.get_by_role("button", name="Save note")
+        .bounding_box()
     )
     harness.engine.answer(
         question.id, {"point": [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2]}, by="tester"
@@ -221,7 +223,7 @@ async def test_takeover_then_hand_back_completes_the_step_done_by_the_person(har
     )
     assert (await harness.engine.run(run_id, keep=True)).status is RunStatus.WAITING  # "Send": approval
     takeover_id = harness.engine.take_over(run_id, by="operator")
-    page = harness.engine.live_session(run_id).page
+    page = (await harness.engine.live_session(run_id)).page
     box = await page.get_by_role("button", name="Send").bounding_box()
     async with page.expect_navigation():
         record = await harness.engine.send_input(
