@@ -19,7 +19,7 @@ from app.engine.ports import BrowserProvider, InputEvent
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import EventSink
 from app.engine.runner import LEASE_TTL, RunLoop, RunResult
-from app.engine.waiting import DEFAULT_IDLE_LIMIT_S, AnswerWatcher, SessionPool
+from app.engine.waiting import DEFAULT_IDLE_LIMIT_S, DEFAULT_MAX_LIVE, AnswerWatcher, SessionPool
 from app.store import ArtifactStore, Database, events, handoffs, leases, runs
 
 log = logging.getLogger("flightdeck.engine")
@@ -85,6 +85,7 @@ class Engine:
         concurrency: int = 4,
         sinks: Iterable[EventSink] = (),
         idle_limit: float | None = None,
+        max_live_waiting: int | None = None,
     ) -> None:
         self.db = db
         self.provider = provider
@@ -96,7 +97,9 @@ class Engine:
         self.owner = new_owner_id()
         if idle_limit is None:
             idle_limit = float(os.environ.get("FLIGHTDECK_IDLE_LIMIT", DEFAULT_IDLE_LIMIT_S))
-        self.pool = SessionPool(idle_limit)
+        if max_live_waiting is None:
+            max_live_waiting = int(os.environ.get("FLIGHTDECK_MAX_LIVE_WAITING", DEFAULT_MAX_LIVE))
+        self.pool = SessionPool(idle_limit, max_live_waiting)
         self.watcher = AnswerWatcher(db)
         self._loops: dict[str, RunLoop] = {}  # runs executing in this process
         self._parked: set[str] = set()  # runs waiting in this process: we hold their lease

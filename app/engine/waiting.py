@@ -35,6 +35,10 @@ POLL_S = 0.05  # answer → action latency budget is 150 ms (README: performance
 QUERY_EVERY_S = 0.25
 # How long a parked run keeps its live page, unless configured (FLIGHTDECK_IDLE_LIMIT).
 DEFAULT_IDLE_LIMIT_S = 900.0
+# How many parked pages stay live at once (FLIGHTDECK_MAX_LIVE_WAITING). Even frozen, an idle
+# page costs Chromium ~1 % of a core (measured, README); beyond this the longest-waiting
+# pages are closed and rebuilt from the checkpoint when their answer comes.
+DEFAULT_MAX_LIVE = 4
 
 
 class AnswerWatcher:
@@ -174,18 +178,24 @@ class _DataVersion:
 class SessionPool:
     """Live pages of parked runs (this process only), closed after `idle_limit` seconds."""
 
-    def __init__(self, idle_limit: float = DEFAULT_IDLE_LIMIT_S) -> None:
+    def __init__(self, idle_limit: float = DEFAULT_IDLE_LIMIT_S, max_live: int = DEFAULT_MAX_LIVE) -> None:
         self.idle_limit = idle_limit
+        self.max_live = max_live
         self._parked: dict[str, tuple[BrowserSession, float]] = {}
 
     async def put(self, run_id: str, session: BrowserSession) -> bool:
         """Keep a parked run's page, frozen. False (and nothing kept) if it cannot be frozen:
         a page that broke is rebuilt on resume rather than trusted."""
+        if self.max_live <= 0:
+            return False
         try:
             await session.set_frozen(True)
         except Exception:
             return False
         self._parked[run_id] = (session, time.monotonic())
+        while len(self._parked) > self.max_live:
+            oldest = min(self._parked, key=lambda rid: self._parked[rid][1])
+            await self.drop(oldest)
         return True
 
     async def take(self, run_id: str) -> BrowserSession | None:
