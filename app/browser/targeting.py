@@ -71,8 +71,29 @@ _CSS_PATH_JS = r"""(el) => {
 }"""
 
 
+# Describe the match when there is exactly one; otherwise only say how many there are.
+_DESCRIBE_ONE_JS = (
+    "(els) => {"
+    + DESCRIBE_HELPERS
+    + "  return els.length === 1 ? describe(els[0]) : {__count: els.length};\n}"
+)
+
+
 async def inspect(page: Page, target: Target, *, deadline: float) -> TargetInfo:
-    """See BrowserSession.inspect: the same resolving as an action, then one read."""
+    """See BrowserSession.inspect: the same resolving as an action, then one read.
+
+    The common case (exactly one match) is one round trip: Playwright's strict locator finds
+    the element and the read runs on it. Only several matches or none go the long way, to
+    resolve them exactly as an action would (one visible of several; missing; ambiguous).
+    """
+    try:
+        # evaluate_all is one protocol call (measured ~6 ms); locator.evaluate waits through
+        # several (~20 ms) even when the element is there.
+        raw = await build_locator(page, target).evaluate_all(_DESCRIBE_ONE_JS)
+        if "__count" not in raw:
+            return target_info(raw)
+    except PlaywrightError:
+        pass
     found = await resolve(page, target, deadline=deadline)
     try:
         raw = await found.locator.evaluate(DESCRIBE_JS, timeout=remaining(deadline))
