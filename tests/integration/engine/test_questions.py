@@ -244,3 +244,34 @@ async def test_takeover_then_hand_back_completes_the_step_done_by_the_person(har
         kinds = {h.id: (h.kind, h.status) for h in handoffs.list_handoffs(s, run_id=run_id, status=None)}
     assert kinds[takeover_id] == ("takeover", "answered")
     assert ("approval", "open") not in kinds.values()  # the pending approval no longer applies
+
+
+async def test_a_page_that_cannot_be_rebuilt_asks_the_person(harness: Harness) -> None:
+    run_id = harness.submit(
+        """
+        name: rebuild
+        site: SITE
+        policy: {step_timeout: 1, retry: {maximum_attempts: 1}}
+        steps:
+          - goto: /notes
+          - wait_for: {test_id: add-note}
+          - ask: {question: "Go on?", choices: ["yes", "no"]}
+          - goto: /shop
+        """
+    )
+    assert (await harness.engine.run(run_id)).status is RunStatus.WAITING  # the ask; page not kept
+    (ask,) = harness.engine.open_handoffs(run_id)
+    harness.site.configure(drift=True)  # the page the run relied on has changed meanwhile
+    harness.engine.answer(ask.id, {"value": "yes"}, by="tester")
+    assert (await harness.engine.run(run_id)).status is RunStatus.WAITING
+    (recovery,) = harness.engine.open_handoffs(run_id)
+    assert recovery.kind == "recovery" and recovery.payload["choices"] == [
+        "retry",
+        "skip",
+        "fail",
+        "takeover",
+    ]
+    assert "add-note" in recovery.question
+    harness.engine.answer(recovery.id, {"value": "skip"}, by="tester")
+    result = await harness.engine.run(run_id)
+    assert result.status is RunStatus.SUCCEEDED, result.error
