@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,19 @@ steps:
     expect:
       after_reload: {{goto: /items, hidden: {{text: Invoice 1001, exact: true}}}}
 """
+
+
+def wait_for_approval(cli: Cli, task: Path) -> tuple[subprocess.Popen[str], str]:
+    """`flightdeck run TASK --wait` in the background, read until it waits for an approval."""
+    waiter = cli.popen("run", str(task), "--wait")
+    assert waiter.stdout is not None
+    run_id = ""
+    for line in waiter.stdout:
+        if line.startswith("▶ run "):
+            run_id = line.split()[2]
+        if line.strip().startswith("? approval"):
+            break
+    return waiter, run_id
 
 
 def crashing(cli: Cli, point: str, *args: str) -> Result:
@@ -109,14 +123,7 @@ def test_killed_while_waiting_then_approved_from_another_terminal(
     site.configure(cookie_banner=False)
     task = tmp_path / "task.yaml"
     task.write_text(task_text(site.base_url))
-    waiter = cli.popen("run", str(task), "--wait")
-    assert waiter.stdout is not None
-    run_id = ""
-    for line in waiter.stdout:
-        if line.startswith("▶ run "):
-            run_id = line.split()[2]
-        if line.strip().startswith("? approval"):
-            break
+    waiter, run_id = wait_for_approval(cli, task)
     waiter.kill()
     waiter.wait(timeout=30)
     waiter.stdout.close()
@@ -133,14 +140,8 @@ def test_a_waiting_run_continues_in_its_own_process_when_approved_elsewhere(
     site.configure(cookie_banner=False)
     task = tmp_path / "task.yaml"
     task.write_text(task_text(site.base_url))
-    waiter = cli.popen("run", str(task), "--wait")
-    assert waiter.stdout is not None and waiter.stderr is not None
-    run_id = ""
-    for line in waiter.stdout:
-        if line.startswith("▶ run "):
-            run_id = line.split()[2]
-        if line.strip().startswith("? approval"):
-            break
+    waiter, run_id = wait_for_approval(cli, task)
+    assert waiter.stderr is not None
     inbox = cli("inbox").out
     assert "approval" in inbox and 'target: button "Yes, delete"' in inbox
     approved = cli("approve", run_id, "--comment", "checked")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,23 @@ class Harness:
         self.site = site
         self.db = db
         self.events: list[Event] = []
+        self._recorded = asyncio.Event()
+
+    def record(self, event: Event) -> None:
+        """The engine's event sink (called on the event loop after each commit)."""
+        self.events.append(event)
+        self._recorded.set()
+
+    async def open_handoff(self, run_id: str, timeout: float = 30) -> Any:
+        """The run's first open handoff, as soon as the run (running in the background) has
+        committed one."""
+        async with asyncio.timeout(timeout):
+            while True:
+                self._recorded.clear()  # before looking: a commit after this wakes us
+                found = self.engine.open_handoffs(run_id)
+                if found:
+                    return found[0]
+                await self._recorded.wait()
 
     def submit(self, text: str, inputs: dict[str, Any] | None = None) -> str:
         task, snapshot = task_from(text, self.site.base_url)
@@ -47,7 +65,7 @@ async def harness(
     site: Any, db: Database, tmp_path: Path, provider: PlaywrightProvider
 ) -> AsyncIterator[Harness]:
     h: Harness
-    engine = Engine(db, provider, ArtifactStore(tmp_path / "artifacts"), sinks=[lambda e: h.events.append(e)])
+    engine = Engine(db, provider, ArtifactStore(tmp_path / "artifacts"), sinks=[lambda e: h.record(e)])
     h = Harness(engine, site, db)
     try:
         yield h  # the `provider` fixture closes the browser

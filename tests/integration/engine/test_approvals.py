@@ -4,7 +4,6 @@ edited, timed out — judged by the server's own truth."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from app.domain.events import EventType
 from app.domain.states import RunStatus
@@ -166,26 +165,17 @@ async def test_a_waiting_run_holds_no_slot(harness: Harness) -> None:
 async def test_answer_from_the_same_process_continues_a_waiting_drive(harness: Harness) -> None:
     run_id = harness.submit(checkout())
     drive = asyncio.create_task(harness.engine.drive(run_id, wait=True))
-    approval = await _first_open(harness, run_id)
+    approval = await harness.open_handoff(run_id)
     harness.engine.answer(approval.id, {"decision": "approve"}, by="tester")
     result = await asyncio.wait_for(drive, 30)
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert len(harness.site.truth()["payments"]) == 1
 
 
-async def _first_open(harness: Harness, run_id: str) -> Any:
-    async with asyncio.timeout(30):
-        while True:
-            found = harness.engine.open_handoffs(run_id)
-            if found:
-                return found[0]
-            await asyncio.sleep(0.05)
-
-
 async def test_cancelling_a_waiting_run_ends_its_wait_and_frees_its_page(harness: Harness) -> None:
     run_id = harness.submit(checkout())
     drive = asyncio.create_task(harness.engine.drive(run_id, wait=True))
-    await _first_open(harness, run_id)
+    await harness.open_handoff(run_id)
     harness.engine.cancel(run_id)
     result = await asyncio.wait_for(drive, 30)
     assert result.status is RunStatus.CANCELLED
@@ -199,7 +189,7 @@ async def test_cancelling_a_waiting_run_ends_its_wait_and_frees_its_page(harness
 async def test_a_run_paused_while_waiting_is_not_continued_by_the_answer(harness: Harness) -> None:
     run_id = harness.submit(checkout())
     drive = asyncio.create_task(harness.engine.drive(run_id, wait=True))
-    approval = await _first_open(harness, run_id)
+    approval = await harness.open_handoff(run_id)
     harness.engine.pause(run_id)
     harness.engine.answer(approval.id, {"decision": "approve"}, by="tester")
     result = await asyncio.wait_for(drive, 30)

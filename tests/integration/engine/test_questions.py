@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from app.domain.events import EventType
 from app.domain.states import RunStatus
@@ -20,16 +19,6 @@ steps:
     click: {role: button, name: Remove}
     expect: {url: /team}
 """
-
-
-async def open_handoff(harness: Harness, run_id: str) -> Any:
-    """The run's first open handoff, once there is one (the run opens it in the background)."""
-    async with asyncio.timeout(30):
-        while True:
-            found = harness.engine.open_handoffs(run_id)
-            if found:
-                return found[0]
-            await asyncio.sleep(0.05)
 
 
 async def test_ambiguous_target_asks_with_numbered_candidates_and_learns_the_pick(harness: Harness) -> None:
@@ -172,7 +161,7 @@ steps:
 async def test_a_write_during_a_read_step_is_held_and_denied(harness: Harness) -> None:
     run_id = harness.submit(GUARDED.replace("POLICY", ""))
     running = asyncio.create_task(harness.engine.run(run_id))
-    held = await open_handoff(harness, run_id)
+    held = await harness.open_handoff(run_id)
     assert held.kind == "approval"
     assert held.payload["request"]["method"] == "POST" and held.payload["request"]["url"].endswith(
         "/api/track"
@@ -191,7 +180,7 @@ async def test_a_write_during_a_read_step_is_held_and_denied(harness: Harness) -
 async def test_an_approved_held_request_goes_through_once(harness: Harness) -> None:
     run_id = harness.submit(GUARDED.replace("POLICY", ""))
     running = asyncio.create_task(harness.engine.run(run_id))
-    held = await open_handoff(harness, run_id)
+    held = await harness.open_handoff(run_id)
     harness.engine.answer(held.id, {"decision": "approve"}, by="tester")
     result = await asyncio.wait_for(running, 30)
     assert result.status is RunStatus.SUCCEEDED, result.error
