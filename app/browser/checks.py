@@ -49,10 +49,21 @@ MIN_AFTER_RELOAD_S = 1.0
 Probe = Callable[[], Awaitable[tuple[bool, str]]]
 
 
+# The detail of a value check on a password field; its name then hides the expected value too.
+SECRET_DETAIL = "password field (value not shown)"
+
+
 @dataclass
 class Condition:
     name: str
     probe: Probe
+    masked_name: str | None = None  # the name to record when the field turns out to be secret
+
+    def result(self, prefix: str, ok: bool, detail: str) -> CheckResult:
+        name = self.name
+        if detail == SECRET_DETAIL and self.masked_name is not None:
+            name = self.masked_name
+        return CheckResult(prefix + name, ok, detail)
 
 
 def _squash(text: str) -> str:
@@ -132,7 +143,7 @@ class ExpectationChecker:
 
     async def _poll(self, conditions: list[Condition], deadline: float, prefix: str) -> list[CheckResult]:
         while True:
-            results = [CheckResult(prefix + c.name, *await self._run(c.probe)) for c in conditions]
+            results = [c.result(prefix, *await self._run(c.probe)) for c in conditions]
             if all(r.ok for r in results) or time.monotonic() >= deadline:
                 return results
             await asyncio.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
@@ -179,7 +190,14 @@ class ExpectationChecker:
         for tc in expect.text:
             out.append(Condition(self._text_name(tc), self._text(tc)))
         for vc in expect.value:
-            out.append(Condition(f'value of {vc.target.describe()} = "{vc.equals}"', self._value(vc)))
+            described = vc.target.describe()
+            out.append(
+                Condition(
+                    f'value of {described} = "{vc.equals}"',
+                    self._value(vc),
+                    masked_name=f'value of {described} = "••••••"',  # G7: a password's value
+                )
+            )
         out += [Condition(f"checked {t.describe()}", self._checked(t, True)) for t in expect.checked]
         out += [Condition(f"unchecked {t.describe()}", self._checked(t, False)) for t in expect.unchecked]
         for cc in expect.count:
@@ -266,7 +284,7 @@ class ExpectationChecker:
                 return False, "no element matches"
             ok = all(v == vc.equals for _, v, _ in states)
             if any(is_password for is_password, _, _ in states):
-                return ok, "password field (value not shown)"  # G7
+                return ok, SECRET_DETAIL  # G7
             values = ", ".join(f'"{_short(v or "", 80)}"' for _, v, _ in states[:3])
             return ok, f"value is {values}"
 

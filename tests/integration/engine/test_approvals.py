@@ -62,6 +62,8 @@ async def test_pay_button_is_recognised_and_previewed_with_secrets_masked(harnes
         (h,) = handoffs.list_handoffs(s, run_id=run_id, status=None)
         shown = str(h.payload)
     assert "4111" not in shown and "'123'" not in shown
+    # The CVV field's check is recorded without its value (it is a password field).
+    assert not any('"123"' in str(e.data) for e in harness.events_of(run_id, EventType.ATTEMPT_FINISHED))
 
 
 async def test_an_approval_is_void_when_the_values_change_before_it_is_used(harness: Harness) -> None:
