@@ -12,7 +12,6 @@ tested against. Mixed into ``HostileSite`` (``hostile_site.py``); their state li
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import threading
 from collections.abc import Callable
@@ -87,6 +86,7 @@ class HandoffPagesMixin:
     _page: Callable[..., Response]
     _error: Callable[..., Response]
     _csrf_for: Callable[[str], str]
+    _csrf_ok: Callable[[Request, dict[str, str]], bool]
 
     def _handoff_routes(self) -> dict[tuple[str, str], Callable[[Request], Response]]:
         return {
@@ -127,10 +127,7 @@ class HandoffPagesMixin:
         form = req.form()
         with self._lock:
             self._hs.checkout_posts += 1
-        pre = req.cookies.get("presid", "")
-        if not pre or not hmac.compare_digest(form.get("csrf", ""), self._csrf_for(pre)):
-            with self._lock:
-                self._state.csrf_rejections += 1
+        if not self._csrf_ok(req, form):
             return self._error(
                 req,
                 403,

@@ -325,6 +325,15 @@ class HostileSite(HandoffPagesMixin):
     def _csrf_for(self, pre: str) -> str:
         return hmac.new(self._secret, pre.encode(), hashlib.sha256).hexdigest()
 
+    def _csrf_ok(self, req: Request, form: dict[str, str]) -> bool:
+        """The form's CSRF token matches its pre-session cookie; a mismatch is counted."""
+        pre = req.cookies.get("presid", "")
+        if pre and hmac.compare_digest(form.get("csrf", ""), self._csrf_for(pre)):
+            return True
+        with self._lock:
+            self._state.csrf_rejections += 1
+        return False
+
     def _login_form(
         self,
         req: Request,
@@ -342,10 +351,7 @@ class HostileSite(HandoffPagesMixin):
 
     def _login(self, req: Request) -> Response:
         form = req.form()
-        pre = req.cookies.get("presid", "")
-        if not pre or not hmac.compare_digest(form.get("csrf", ""), self._csrf_for(pre)):
-            with self._lock:
-                self._state.csrf_rejections += 1
+        if not self._csrf_ok(req, form):
             return self._error(
                 req,
                 403,
