@@ -12,9 +12,9 @@ from typing import Any
 from app.cli import exitcodes
 from app.cli.context import database, engine
 from app.cli.output import ICONS, ProgressPrinter, run_summary
-from app.cli.runcmds import load_task_file
 from app.domain.states import RunStatus
 from app.engine.service import Engine
+from app.engine.taskfiles import load_task_file
 from app.resources import demo_site_dir, demo_tasks_dir
 from app.store import Database, handoffs, runs
 

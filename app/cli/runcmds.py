@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 from typing import Any
 
 from app.cli import exitcodes
@@ -13,9 +12,11 @@ from app.cli.context import database, engine
 from app.cli.output import ProgressPrinter, print_json, print_summary, run_summary
 from app.domain.errors import TaskValidationError, ValidationIssue
 from app.domain.states import TERMINAL, RunStatus
-from app.domain.task import Task, load_task, resolve_inputs
-from app.domain.task.spec import InputType, coerce_input
+from app.domain.task import Task, resolve_inputs
+from app.engine import answers
+from app.engine.answers import invalid
 from app.engine.service import Engine
+from app.engine.taskfiles import load_task_file
 from app.store import Database, handoffs, runs
 
 
@@ -33,30 +34,6 @@ def parse_inputs(pairs: list[str], source: str) -> dict[str, str]:
             )
         values[key.strip()] = value
     return values
-
-
-def load_task_file(path: str, site: str | None = None) -> tuple[Task, str]:
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TaskValidationError(
-            [ValidationIssue(path, None, "(file)", f"cannot read: {exc.strerror or exc}", "check the path")]
-        ) from None
-    task = load_task(text, str(file))
-    if site:
-        task = task.model_copy(update={"site": site.rstrip("/")})
-        text = _with_site(text, site)
-    return task, text
-
-
-def _with_site(text: str, site: str) -> str:
-    """Keep the run's task snapshot consistent with --site (it is re-parsed on resume)."""
-    import yaml
-
-    data = yaml.safe_load(text)
-    data["site"] = site.rstrip("/")
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -140,7 +117,7 @@ def cmd_answer_like(args: argparse.Namespace, decision: str) -> int:
             answer.update(_answer_from_args(args, payload, handoff_id))
         edits = getattr(args, "set", None)
         if edits:
-            answer["values"] = _checked_edits(edits, payload, handoff_id)
+            answer["values"] = answers.checked_edits(_parsed_edits(edits, handoff_id), payload, handoff_id)
 
         async def go() -> int:
             async with engine(args, db, [] if args.json else [ProgressPrinter()]) as eng:
@@ -167,84 +144,36 @@ def cmd_answer_like(args: argparse.Namespace, decision: str) -> int:
         return asyncio.run(go())
 
 
-def _invalid(handoff_id: str, field: str, problem: str, fix: str) -> TaskValidationError:
-    return TaskValidationError([ValidationIssue(f"handoff {handoff_id}", None, field, problem, fix)])
-
-
 def _answer_from_args(args: argparse.Namespace, payload: dict[str, Any], handoff_id: str) -> dict[str, Any]:
     """`answer H VALUE`, `answer H --point X,Y` or `answer H --target SELECTOR`."""
-    accepts = payload.get("accepts") or []
     if args.point:
-        if "point" not in accepts:
-            raise _invalid(
-                handoff_id, "--point", "this question is not about a missing target", "answer VALUE"
-            )
         try:
             x, y = (float(v) for v in args.point.split(","))
         except ValueError:
-            raise _invalid(
+            if "point" not in (payload.get("accepts") or []):
+                raise invalid(
+                    handoff_id, "--point", "this question is not about a missing target", "answer VALUE"
+                ) from None
+            raise invalid(
                 handoff_id, "--point", f"'{args.point}' is not X,Y", "e.g. --point 640,212"
             ) from None
-        return {"point": [x, y]}
+        return answers.point_answer(payload, handoff_id, x, y)
     if args.new_target:
-        if "target" not in accepts:
-            raise _invalid(
-                handoff_id, "--target", "this question is not about a missing target", "answer VALUE"
-            )
-        return {"target": args.new_target}
+        return answers.target_answer(payload, handoff_id, args.new_target)
     if args.value is None:
-        raise _invalid(handoff_id, "value", "no answer given", "answer HANDOFF VALUE")
-    choices = payload.get("choices")
-    if "target" in accepts and choices and args.value not in choices:
-        return {"target": args.value}  # a new selector typed as the answer
-    return {"value": _checked_answer(args.value, payload, handoff_id)}
+        raise invalid(handoff_id, "value", "no answer given", "answer HANDOFF VALUE")
+    return answers.value_answer(payload, handoff_id, args.value)
 
 
-def _checked_edits(pairs: list[str], payload: dict[str, Any], handoff_id: str) -> dict[str, str]:
-    """--set NAME=VALUE: only fields the preview showed, never a masked (secret) one."""
-    fields = {f["name"]: f for f in payload.get("fields") or []}
-    editable = set(fields) | set(payload.get("values") or {})
+def _parsed_edits(pairs: list[str], handoff_id: str) -> dict[str, str]:
+    """--set NAME=VALUE pairs (checked against the preview by `answers.checked_edits`)."""
     edits: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise _invalid(handoff_id, "--set", f"'{pair}' is not FIELD=VALUE", "e.g. --set amount=10.00")
-        if name not in editable:
-            raise _invalid(
-                handoff_id,
-                "--set",
-                f"'{name}' is not a value of this action",
-                "edit one of: " + (", ".join(sorted(editable)) or "(nothing to edit)"),
-            )
-        if fields.get(name, {}).get("masked"):
-            raise _invalid(handoff_id, "--set", f"'{name}' is a secret field", "secrets are not edited here")
+            raise invalid(handoff_id, "--set", f"'{pair}' is not FIELD=VALUE", "e.g. --set amount=10.00")
         edits[name] = value
     return edits
-
-
-def _checked_answer(value: str, payload: dict[str, Any], handoff_id: str) -> Any:
-    """An answer must fit the question: one of its choices, of its declared type."""
-    choices = payload.get("choices")
-    if choices and value not in choices:
-        raise TaskValidationError(
-            [
-                ValidationIssue(
-                    f"handoff {handoff_id}",
-                    None,
-                    "answer",
-                    f"'{value}' is not one of the choices",
-                    "answer with one of: " + ", ".join(map(str, choices)),
-                )
-            ]
-        )
-    kinds: dict[str, InputType] = {"integer": "integer", "number": "number", "boolean": "boolean"}
-    kind = kinds.get(str(payload.get("type")), "string")
-    try:
-        return coerce_input(kind, value)
-    except ValueError as exc:
-        raise TaskValidationError(
-            [ValidationIssue(f"handoff {handoff_id}", None, "answer", str(exc), f"answer with a {kind}")]
-        ) from None
 
 
 def _find_handoff(s: Any, target: str, kinds: tuple[str, ...] | None) -> str:

@@ -39,8 +39,10 @@ class TokenBucket:
 class SiteRateLimiter:
     """One bucket per site (scheme://host:port), shared by every run in this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, ceiling: tuple[float, int] | None = None) -> None:
         self._buckets: dict[str, TokenBucket] = {}
+        # (per_second, burst) no task may exceed on any site: the operator's setting.
+        self.ceiling = ceiling
 
     @staticmethod
     def site_key(url: str | None) -> str:
@@ -54,11 +56,13 @@ class SiteRateLimiter:
         if not key:
             return 0.0
         bucket = self._buckets.get(key)
-        limit = policy.rate_limit
-        if bucket is None or (bucket.rate, bucket.burst) != (limit.per_second, limit.burst):
+        per_second, burst_of = policy.rate_limit.per_second, policy.rate_limit.burst
+        if self.ceiling is not None:
+            per_second, burst_of = min(per_second, self.ceiling[0]), min(burst_of, self.ceiling[1])
+        if bucket is None or (bucket.rate, bucket.burst) != (per_second, burst_of):
             # The strictest policy seen for a site wins; a task cannot loosen another's limit.
-            rate = min(limit.per_second, bucket.rate) if bucket else limit.per_second
-            burst = min(limit.burst, bucket.burst) if bucket else limit.burst
+            rate = min(per_second, bucket.rate) if bucket else per_second
+            burst = min(burst_of, bucket.burst) if bucket else burst_of
             if bucket is None or (rate, burst) != (bucket.rate, bucket.burst):
                 bucket = self._buckets[key] = TokenBucket(rate, burst)
         return await bucket.acquire()

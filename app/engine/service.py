@@ -13,9 +13,9 @@ from typing import Any
 from app.domain.errors import FlightdeckError
 from app.domain.events import EventType
 from app.domain.states import TERMINAL, RunStatus
-from app.domain.task import Task
+from app.domain.task import Task, load_task
 from app.engine.owner import new_owner_id, owner_is_dead
-from app.engine.ports import BrowserProvider, InputEvent
+from app.engine.ports import BrowserProvider, BrowserSession, InputEvent
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import EventSink
 from app.engine.runner import LEASE_TTL, RunLoop, RunResult
@@ -86,11 +86,12 @@ class Engine:
         sinks: Iterable[EventSink] = (),
         idle_limit: float | None = None,
         max_live_waiting: int | None = None,
+        site_limit: tuple[float, int] | None = None,
     ) -> None:
         self.db = db
         self.provider = provider
         self.artifacts = artifacts
-        self.limiter = SiteRateLimiter()
+        self.limiter = SiteRateLimiter(site_limit)  # site_limit: (per second, burst) cap
         self.concurrency = concurrency
         self.slots = asyncio.Semaphore(concurrency)
         self.sinks = list(sinks)
@@ -108,6 +109,23 @@ class Engine:
     @property
     def busy_slots(self) -> int:
         return len(self._loops)
+
+    @property
+    def parked(self) -> frozenset[str]:
+        """Runs waiting for a person in this process (their lease and live page are kept here)."""
+        return frozenset(self._parked)
+
+    def page(self, run_id: str) -> BrowserSession | None:
+        """The live page of a run executing or parked in this process, as it is (a parked one
+        may be frozen); None when it has none here. For live views."""
+        loop = self._loops.get(run_id)
+        if loop is not None and loop.session is not None:
+            return loop.session
+        return self.pool.peek(run_id)
+
+    def live_runs(self) -> list[str]:
+        """Runs with a live page in this process."""
+        return [r for r in {*self._loops, *self._parked} if self.page(r) is not None]
 
     async def close(self) -> None:
         """Let go of waiting runs (they stay waiting in the database) and their pages."""
@@ -295,6 +313,38 @@ class Engine:
 
     def pause(self, run_id: str) -> None:
         control_run(self.db, run_id, RunStatus.PAUSED, "paused by the operator")
+
+    def requeue(self, run_id: str) -> None:
+        """Resume a paused or interrupted run: it goes back to the queue, and whoever schedules
+        runs (the console's dispatcher, `flightdeck resume`) continues it from its checkpoint."""
+        with self.db.session() as s, s.begin():
+            run = runs.get_run(s, run_id)
+            if run is None:
+                raise LookupError(f"no run {run_id}")
+            status = RunStatus(run.status)
+            if status in (RunStatus.PAUSED, RunStatus.INTERRUPTED):
+                runs.transition(s, run, RunStatus.QUEUED, reason="resumed by the operator")
+            elif status is not RunStatus.WAITING:
+                raise FlightdeckError(f"run {run_id} is {status}; only a paused or interrupted run resumes")
+
+    def retry(self, run_id: str) -> str:
+        """A new run of the same task snapshot and inputs (the old run's record stays as it is)."""
+        with self.db.session() as s, s.begin():
+            old = runs.get_run(s, run_id)
+            if old is None:
+                raise LookupError(f"no run {run_id}")
+            task = load_task(old.task_text, old.task_source or f"run {old.id}")
+            new = runs.create_run(
+                s,
+                task_name=old.task_name,
+                task_source=old.task_source,
+                task_text=old.task_text,
+                inputs=dict(old.inputs or {}),
+                site=old.site,
+                steps=[(st.id, st.action.value, st.effect.value, st.summary()) for st in task.steps],
+                parent_run_id=old.id,
+            )
+            return new.id
 
     def answer(
         self, handoff_id: str, answer: dict[str, Any], *, by: str | None = None, comment: str | None = None

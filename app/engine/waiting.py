@@ -48,13 +48,15 @@ class AnswerWatcher:
         self._waiters: dict[str, list[asyncio.Future[Handoff]]] = {}
         self._deadlines: dict[str, datetime] = {}
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
-        self._version: _DataVersion | None = _DataVersion.open(db)
+        self._version: DataVersion | None = DataVersion.open(db)
         self._last_query = 0.0
 
     async def wait(self, handoff_id: str) -> Handoff:
         """Return the handoff once it is no longer open (answered, expired or cancelled)."""
         loop = asyncio.get_running_loop()
+        self._loop = loop
         future: asyncio.Future[Handoff] = loop.create_future()
         self._waiters.setdefault(handoff_id, []).append(future)
         self._deadlines.pop(handoff_id, None)
@@ -81,8 +83,19 @@ class AnswerWatcher:
                 task.cancel()
 
     def wake(self) -> None:
-        """Look now (an answer was just given in this process)."""
-        self._wake.set()
+        """Look now (an answer was just given in this process). Safe from any thread: the
+        console records answers on a worker thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # nobody waits yet: the first wait reads the database anyway
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
 
     @property
     def watching(self) -> int:
@@ -142,7 +155,7 @@ class AnswerWatcher:
         return closed
 
 
-class _DataVersion:
+class DataVersion:
     """SQLite's cheap "did anyone commit?" signal (`PRAGMA data_version`), on a connection of
     its own: the value changes when any other connection commits."""
 
@@ -151,7 +164,7 @@ class _DataVersion:
         self._last = self._read()
 
     @classmethod
-    def open(cls, db: Database) -> _DataVersion | None:
+    def open(cls, db: Database) -> DataVersion | None:
         url = make_url(db.url)
         if not db.is_sqlite or not url.database or url.database == ":memory:":
             return None

@@ -73,6 +73,7 @@ class Run(Base):
     __table_args__ = (
         Index("ix_runs_status_created_at", "status", "created_at"),
         Index("ix_runs_created_at", "created_at"),
+        Index("ix_runs_updated_at", "updated_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_run_id)

@@ -24,7 +24,7 @@ TABLES = {
 def test_migrations_create_the_schema_and_record_head(db: Database) -> None:
     with db.engine.connect() as conn:
         assert set(inspect(conn).get_table_names()) >= TABLES
-        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
 
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:
@@ -79,6 +79,6 @@ def test_a_database_at_the_first_schema_upgrades_to_learned_targets(db_url: str)
     try:
         with second.engine.connect() as conn:
             assert "learned_targets" in inspect(conn).get_table_names()
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
     finally:
         second.dispose()

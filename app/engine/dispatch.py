@@ -1,0 +1,116 @@
+"""The scheduler of a long-lived process (the console, a worker): it starts queued runs as
+slots allow, resumes runs found interrupted, and continues waiting runs whose question was
+answered while nobody held them. Runs waiting in this process are continued by `Engine.drive`
+itself; a waiting run holds no slot (DESIGN: durable waiting)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from sqlalchemy import and_, exists, or_, select
+
+from app.domain.states import RunStatus
+from app.engine.owner import owner_is_dead
+from app.engine.service import Engine, RunBusy
+from app.store.models import Handoff, HandoffStatus, Run
+from app.store.types import utcnow
+
+log = logging.getLogger("flightdeck.engine")
+
+
+class Dispatcher:
+    def __init__(self, engine: Engine, *, poll: float = 1.0) -> None:
+        self.engine = engine
+        self.poll = poll  # a safety net: `wake()` is what normally starts things promptly
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._main: asyncio.Task[None] | None = None
+
+    @property
+    def driving(self) -> frozenset[str]:
+        """Runs this process is running or waiting on."""
+        return frozenset(self._tasks)
+
+    def start(self) -> None:
+        if self._main is None or self._main.done():
+            self._main = asyncio.create_task(self._serve(), name="dispatcher")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop starting runs and stop the ones in flight; they stay resumable."""
+        tasks = [t for t in (self._main, *self._tasks.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._main = None
+        self._tasks.clear()
+
+    async def _serve(self) -> None:
+        while True:
+            try:
+                await self._start_ready()
+            except Exception:  # a locked or unreachable database: try again next round
+                log.exception("dispatcher could not look for runs")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+            self._wake.clear()
+
+    def _busy(self) -> int:
+        """Runs of ours that are executing or about to (not parked on a person)."""
+        parked = self.engine.parked
+        return sum(1 for run_id in self._tasks if run_id not in parked)
+
+    async def _start_ready(self) -> None:
+        room = self.engine.concurrency - self._busy()
+        if room <= 0:
+            return
+        ready = await asyncio.to_thread(self._ready, room + len(self._tasks))
+        for run_id in ready:
+            if room <= 0:
+                break
+            if run_id in self._tasks:
+                continue
+            self._tasks[run_id] = asyncio.create_task(self._drive(run_id), name=f"run-{run_id}")
+            room -= 1
+
+    def _ready(self, limit: int) -> list[str]:
+        """Runs nobody alive holds that can go on now, oldest first."""
+        now = utcnow()
+        answered = and_(
+            Run.status == RunStatus.WAITING,
+            ~exists().where(Handoff.run_id == Run.id, Handoff.status == HandoffStatus.OPEN),
+        )
+        query = (
+            select(Run.id, Run.owner, Run.lease_expires_at)
+            .where(or_(Run.status.in_([RunStatus.QUEUED, RunStatus.INTERRUPTED]), answered))
+            .order_by(Run.created_at)
+            .limit(limit)
+        )
+        with self.engine.db.session(readonly=True) as s:
+            rows = list(s.execute(query))
+        return [run_id for run_id, owner, expires in rows if self._free(owner, expires, now)]
+
+    def _free(self, owner: str | None, expires: datetime | None, now: datetime) -> bool:
+        if owner is None or owner == self.engine.owner:
+            return True
+        return owner_is_dead(owner) or (expires is not None and expires <= now)
+
+    async def _drive(self, run_id: str) -> None:
+        try:
+            await self.engine.drive(run_id, wait=True)
+        except RunBusy:
+            pass  # another process got it first
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("run %s stopped with an error", run_id)
+        finally:
+            self._tasks.pop(run_id, None)
+            self._wake.set()  # a slot is free

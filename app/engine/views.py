@@ -1,0 +1,306 @@
+"""Read models for the console: plain, immutable rows built from the store in one short read
+transaction. The console calls these from a worker thread (never in a Qt slot) and keeps the
+results; nothing here holds a database session open after it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.domain.states import TERMINAL, RunStatus
+from app.store import Database, handoffs
+from app.store.models import Attempt, Handoff, HandoffStatus, Run, StepRecord
+from app.store.types import utcnow
+
+# Columns the queue can sort by, as the console names them.
+SORT_COLUMNS: dict[str, Any] = {
+    "created_at": Run.created_at,
+    "started_at": Run.started_at,
+    "task_name": Run.task_name,
+    "status": Run.status,
+    "site": Run.site,
+    "updated_at": Run.updated_at,
+}
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What the queue shows: statuses (empty: all), a site, free text (task name or run id)."""
+
+    statuses: tuple[RunStatus, ...] = ()
+    site: str = ""
+    text: str = ""
+    sort: str = "created_at"
+    descending: bool = True
+
+    def where(self) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = []
+        if self.statuses:
+            clauses.append(Run.status.in_(list(self.statuses)))
+        if self.site:
+            clauses.append(Run.site == self.site)
+        if self.text.strip():
+            needle = self.text.strip()
+            clauses.append(or_(Run.task_name.contains(needle), Run.id.startswith(needle)))
+        return clauses
+
+    def order(self) -> list[Any]:
+        column = SORT_COLUMNS.get(self.sort, Run.created_at)
+        if self.descending:
+            return [column.desc(), Run.id.desc()]
+        return [column.asc(), Run.id.asc()]
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    task_name: str
+    status: RunStatus
+    site: str
+    steps_done: int
+    step_count: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    failure_class: str | None
+    error: str | None
+    needs_you: int  # open handoffs
+    parent_run_id: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def duration_s(self, now: datetime | None = None) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or (None if self.terminal else (now or utcnow()))
+        return None if end is None else max(0.0, (end - self.started_at).total_seconds())
+
+
+def _rows(s: Session, found: Sequence[Run]) -> list[RunRow]:
+    ids = [r.id for r in found]
+    waiting: dict[str, int] = {}
+    if ids:
+        q = (
+            select(Handoff.run_id, func.count())
+            .where(Handoff.run_id.in_(ids), Handoff.status == HandoffStatus.OPEN)
+            .group_by(Handoff.run_id)
+        )
+        waiting = {run_id: n for run_id, n in s.execute(q)}
+    return [
+        RunRow(
+            id=r.id,
+            task_name=r.task_name,
+            status=RunStatus(r.status),
+            site=r.site or "",
+            steps_done=min(int((r.checkpoint or {}).get("next_step", 0)), r.step_count),
+            step_count=r.step_count,
+            created_at=r.created_at,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            updated_at=r.updated_at,
+            failure_class=r.failure_class,
+            error=r.error,
+            needs_you=waiting.get(r.id, 0),
+            parent_run_id=r.parent_run_id,
+        )
+        for r in found
+    ]
+
+
+def count_runs(db: Database, flt: RunFilter) -> int:
+    with db.session(readonly=True) as s:
+        return s.scalar(select(func.count()).select_from(Run).where(*flt.where())) or 0
+
+
+def page_runs(db: Database, flt: RunFilter, offset: int, limit: int) -> list[RunRow]:
+    """One page of the queue in the filter's order."""
+    with db.session(readonly=True) as s:
+        query = select(Run).where(*flt.where()).order_by(*flt.order()).offset(offset).limit(limit)
+        return _rows(s, list(s.scalars(query)))
+
+
+def runs_by_id(db: Database, run_ids: Sequence[str]) -> list[RunRow]:
+    with db.session(readonly=True) as s:
+        return _rows(s, list(s.scalars(select(Run).where(Run.id.in_(list(run_ids))))))
+
+
+def changed_runs(db: Database, since: datetime, limit: int = 500) -> list[RunRow]:
+    """Runs updated at or after `since` (newest last), using the updated_at index."""
+    with db.session(readonly=True) as s:
+        query = select(Run).where(Run.updated_at >= since).order_by(Run.updated_at).limit(limit)
+        return _rows(s, list(s.scalars(query)))
+
+
+def run_sites(db: Database) -> list[str]:
+    with db.session(readonly=True) as s:
+        return sorted(x for x in s.scalars(select(Run.site).distinct()) if x)
+
+
+@dataclass(frozen=True)
+class AttemptView:
+    number: int
+    outcome: str | None
+    failure_class: str | None
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    requests: list[dict[str, Any]]
+    checks: list[dict[str, Any]]
+    screenshot_before: str | None  # artifact sha256
+    screenshot_after: str | None
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.finished_at is None:
+            return None
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+@dataclass(frozen=True)
+class StepView:
+    index: int
+    step_id: str
+    action: str
+    effect: str
+    summary: str
+    status: str
+    attempts: int
+    failure_class: str | None
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    evidence: dict[str, Any]
+    attempt_list: list[AttemptView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HandoffView:
+    id: str
+    run_id: str
+    task_name: str
+    kind: str
+    status: str
+    question: str
+    payload: dict[str, Any]
+    step_index: int | None
+    deadline: datetime | None
+    default_answer: Any
+    created_at: datetime
+    answer: Any = None
+    answered_by: str | None = None
+
+    def seconds_left(self, now: datetime | None = None) -> float | None:
+        if self.deadline is None:
+            return None
+        return (self.deadline - (now or utcnow())).total_seconds()
+
+
+# Who needs a person most: an action waiting to fire, then an outcome nobody knows, then the rest.
+_URGENCY = {"approval": 0, "verification": 1, "takeover": 2, "clarification": 3, "recovery": 4}
+
+
+def _handoff_view(h: Handoff, task_name: str) -> HandoffView:
+    return HandoffView(
+        id=h.id,
+        run_id=h.run_id,
+        task_name=task_name,
+        kind=str(h.kind),
+        status=str(h.status),
+        question=h.question,
+        payload=dict(h.payload or {}),
+        step_index=h.step_index,
+        deadline=h.deadline,
+        default_answer=h.default_answer,
+        created_at=h.created_at,
+        answer=h.answer,
+        answered_by=h.answered_by,
+    )
+
+
+def urgency(h: HandoffView) -> tuple[float, int, datetime]:
+    """Sort key, most urgent first: the nearest deadline, then the kind, then the oldest."""
+    left = h.seconds_left()
+    return (left if left is not None else float("inf"), _URGENCY.get(h.kind, 9), h.created_at)
+
+
+def open_handoffs(db: Database) -> list[HandoffView]:
+    """Every open handoff, most urgent first. Deadlines that passed apply their default first."""
+    with db.session() as s, s.begin():
+        handoffs.expire_due(s)
+    with db.session(readonly=True) as s:
+        q = (
+            select(Handoff, Run.task_name)
+            .join(Run, Run.id == Handoff.run_id)
+            .where(Handoff.status == HandoffStatus.OPEN)
+        )
+        found = [_handoff_view(h, name) for h, name in s.execute(q)]
+    return sorted(found, key=urgency)
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: RunRow
+    steps: list[StepView]
+    handoffs: list[HandoffView]
+    inputs: dict[str, Any]
+    task_source: str | None
+
+
+def run_detail(db: Database, run_id: str) -> RunDetail | None:
+    """A run with its steps, their attempts (evidence) and its handoffs, for the execution log."""
+    with db.session(readonly=True) as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            return None
+        row = _rows(s, [run])[0]
+        records = list(
+            s.scalars(select(StepRecord).where(StepRecord.run_id == run_id).order_by(StepRecord.index))
+        )
+        attempts: dict[int, list[AttemptView]] = {}
+        for a in s.scalars(
+            select(Attempt).where(Attempt.run_id == run_id).order_by(Attempt.step_index, Attempt.number)
+        ):
+            attempts.setdefault(a.step_index, []).append(
+                AttemptView(
+                    number=a.number,
+                    outcome=str(a.outcome) if a.outcome else None,
+                    failure_class=a.failure_class,
+                    error=a.error,
+                    started_at=a.started_at,
+                    finished_at=a.finished_at,
+                    requests=list(a.requests or []),
+                    checks=list(a.checks or []),
+                    screenshot_before=a.screenshot_before,
+                    screenshot_after=a.screenshot_after,
+                )
+            )
+        steps = [
+            StepView(
+                index=r.index,
+                step_id=r.step_id,
+                action=r.action,
+                effect=r.effect,
+                summary=r.summary,
+                status=str(r.status),
+                attempts=r.attempts,
+                failure_class=r.failure_class,
+                error=r.error,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+                duration_ms=r.duration_ms,
+                evidence=dict(r.evidence or {}),
+                attempt_list=attempts.get(r.index, []),
+            )
+            for r in records
+        ]
+        hs = [_handoff_view(h, run.task_name) for h in handoffs.list_handoffs(s, run_id=run_id)]
+        return RunDetail(row, steps, hs, dict(run.inputs or {}), run.task_source)

@@ -1,0 +1,64 @@
+"""The parts one console process runs on Qt's loop: the database, the browser, the engine, the
+scheduler, the change feed, and the bridge the widgets use. Built once, passed down (no global
+registry); the tests build the same thing against a temporary database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.engine.changes import ChangeFeed
+from app.engine.dispatch import Dispatcher
+from app.engine.service import Engine
+from app.store import ArtifactStore, Database
+from app.ui.bridge import Bridge
+
+
+@dataclass
+class ConsoleOptions:
+    database_url: str | None = None  # None: SQLite in the user data dir
+    artifacts_dir: Path | None = None  # None: <data dir>/artifacts
+    browser_path: str | None = None  # None: discovery (FLIGHTDECK_BROWSER, Playwright's, system)
+    concurrency: int = 4
+    headless: bool = True  # the console shows pages itself (live views)
+    site_limit: tuple[float, int] | None = None  # per-site (actions per second, burst) cap
+
+
+class Console:
+    def __init__(self, options: ConsoleOptions) -> None:
+        from app.browser import PlaywrightProvider
+        from app.store import default_artifacts_dir
+
+        self.options = options
+        self.db = Database(options.database_url)
+        self.provider = PlaywrightProvider(headless=options.headless, browser_path=options.browser_path)
+        self.artifacts = ArtifactStore(options.artifacts_dir or default_artifacts_dir())
+        self.engine = Engine(
+            self.db,
+            self.provider,
+            self.artifacts,
+            concurrency=options.concurrency,
+            site_limit=options.site_limit,
+        )
+        self.feed = ChangeFeed(self.db)
+        self.dispatcher = Dispatcher(self.engine)
+        self.bridge = Bridge(self.engine, self.dispatcher, self.feed)
+
+    def start(self) -> list[str]:
+        """Start watching the database and scheduling runs (needs the running loop). Runs left
+        running by a dead process become interrupted and are resumed; returns their ids."""
+        found = self.engine.recover()
+        self.feed.start()
+        self.dispatcher.start()
+        return found
+
+    async def close(self) -> None:
+        """Stop scheduling; runs in flight stay resumable (interrupted), waiting runs stay waiting."""
+        await self.bridge.close()
+        await self.dispatcher.stop()
+        await self.feed.close()
+        try:
+            await self.engine.close()
+        finally:
+            await self.provider.close()
+            self.db.dispose()
