@@ -34,7 +34,7 @@ def _browser(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.cli import demo, handoffcmds, infocmds, runcmds
+    from app.cli import consolecmd, handoffcmds, infocmds, runcmds
 
     parser = argparse.ArgumentParser(
         prog="flightdeck", description="Run web tasks in real Chromium, judged by evidence."
@@ -151,12 +151,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("doctor", infocmds.cmd_doctor, "check browser, database, keyring and display, with fixes")
     _common(p)
 
-    p = command("demo", demo.cmd_demo, "run the bundled demo tasks against the bundled demo site")
+    p = command("console", consolecmd.cmd_console, "open the desktop console (the default command)")
+    _console_flags(p)
+
+    p = command(
+        "demo",
+        _demo,
+        "open the console with the bundled demo site running and the demo tasks queued "
+        "(--headless: run them in this terminal instead)",
+    )
     p.add_argument("--port", type=int, default=0, help="demo site port (default: any free port)")
-    p.add_argument("--no-input", action="store_true", help="never ask on the terminal")
+    p.add_argument("--headless", action="store_true", help="no console: run the demo here, print outcomes")
+    p.add_argument("--no-input", action="store_true", help="--headless: never ask on the terminal")
+    _console_flags(p)
+    return parser
+
+
+def _console_flags(p: argparse.ArgumentParser) -> None:
     _common(p)
     _browser(p)
-    return parser
+    p.add_argument("--quit-after", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
+    p.add_argument("--screenshot", metavar="PNG", help=argparse.SUPPRESS)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from app.cli import consolecmd, demo
+
+    if args.headless:
+        return demo.cmd_demo(args)
+    return consolecmd.cmd_demo_console(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,8 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if not getattr(args, "func", None):
-        parser.print_help()
-        return exitcodes.OK
+        # No command: the console, on the embedded defaults.
+        args = parser.parse_args([*(["--verbose"] if args.verbose else []), "console"])
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

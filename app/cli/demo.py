@@ -26,6 +26,7 @@ EXPECTED = {
     "save-profile": ("the page says 'Saved!' but the POST returned 500: caught", "failed"),
     "silent-drop": ("the form 'works' but the server dropped it: caught after reload", "failed"),
     "delete-invoice": ("an irreversible delete waits for a person's approval", "waiting"),
+    "remove-member": ("three buttons say 'Remove': the run asks which one is meant", "waiting"),
 }
 
 

@@ -304,3 +304,160 @@ def run_detail(db: Database, run_id: str) -> RunDetail | None:
         ]
         hs = [_handoff_view(h, run.task_name) for h in handoffs.list_handoffs(s, run_id=run_id)]
         return RunDetail(row, steps, hs, dict(run.inputs or {}), run.task_source)
+
+
+# ----------------------------------------------------------------- task library
+# The console's task library reads task files, not the database; it lives with the other read
+# models so the widgets stay free of I/O (the panel runs `scan_library` on a worker thread).
+
+from pathlib import Path  # noqa: E402
+
+from app.domain.errors import TaskValidationError, ValidationIssue  # noqa: E402
+
+
+@dataclass(frozen=True)
+class LibraryInput:
+    """One declared input of a task file, as the start dialog builds its form field."""
+
+    name: str
+    type: str  # string, integer, number, boolean
+    required: bool
+    default: Any
+    description: str | None
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    """One task file of the library folder: what it does, or why it cannot run."""
+
+    path: str
+    file_name: str
+    name: str
+    description: str | None
+    site: str | None
+    inputs: tuple[LibraryInput, ...]
+    step_count: int
+    issues: tuple[ValidationIssue, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return not self.issues
+
+
+LIBRARY_PATTERNS = ("*.yaml", "*.yml")
+
+
+def scan_library(folder: str | Path) -> list[LibraryEntry]:
+    """Every task file of `folder` (not recursive), validated, sorted by file name. A file that
+    cannot be read or validated is still listed, with its issues. Raises FileNotFoundError when
+    the folder is missing (the library says so instead of showing an empty list)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no folder {root}")
+    files = {p for pattern in LIBRARY_PATTERNS for p in root.glob(pattern) if p.is_file()}
+    return [_library_entry(p) for p in sorted(files, key=lambda p: (p.name.lower(), p.name))]
+
+
+def _library_entry(file: Path) -> LibraryEntry:
+    import yaml
+
+    from app.engine.taskfiles import load_task_file
+
+    path = str(file)
+    try:
+        task, _ = load_task_file(path)
+    except TaskValidationError as exc:
+        issues = tuple(exc.issues)
+    except Exception as exc:  # undecodable bytes, a loader bug: one bad file must not hide the rest
+        issues = (ValidationIssue(path, None, "(file)", f"cannot load: {exc}", "check the file"),)
+    else:
+        return LibraryEntry(
+            path=path,
+            file_name=file.name,
+            name=task.name,
+            description=task.description,
+            site=task.site,
+            inputs=tuple(
+                LibraryInput(name, spec.type, spec.required, spec.default, spec.description)
+                for name, spec in task.inputs.items()
+            ),
+            step_count=len(task.steps),
+        )
+    # Invalid: show what can still be read, so the person recognises the file.
+    raw: Any = None
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except Exception:
+        raw = None
+    data = raw if isinstance(raw, dict) else {}
+    name = data.get("name")
+    description = data.get("description")
+    steps = data.get("steps")
+    return LibraryEntry(
+        path=path,
+        file_name=file.name,
+        name=name.strip() if isinstance(name, str) and name.strip() else file.stem,
+        description=description if isinstance(description, str) else None,
+        site=data.get("site") if isinstance(data.get("site"), str) else None,
+        inputs=(),
+        step_count=len(steps) if isinstance(steps, list) else 0,
+        issues=issues,
+    )
+
+
+# ----------------------------------------------------------------- execution log
+@dataclass(frozen=True)
+class EventView:
+    seq: int
+    type: str
+    at: str  # ISO 8601 UTC, exactly as recorded (and hashed)
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunLog:
+    """What the console's execution log shows of a run.
+
+    `attempt_ms`: wall time of each attempt, keyed by (step index, attempt number), from its
+    attempt.started/attempt.finished events. The attempt rows cannot say: a read attempt is
+    written once, when it ends, so its row's start and end are the same instant.
+    `events`: events after the `after_seq` the caller asked for, oldest first, at most `limit`
+    (the newest ones when there are more)."""
+
+    detail: RunDetail
+    attempt_ms: dict[tuple[int, int], float]
+    events: list[EventView]
+
+
+def run_log(db: Database, run_id: str, after_seq: int = 0, limit: int = 500) -> RunLog | None:
+    from app.domain.events import EventType
+    from app.store.models import EventRecord
+
+    detail = run_detail(db, run_id)
+    if detail is None:
+        return None
+    with db.session(readonly=True) as s:
+        timing = s.execute(
+            select(EventRecord.type, EventRecord.at, EventRecord.data).where(
+                EventRecord.run_id == run_id,
+                EventRecord.type.in_([EventType.ATTEMPT_STARTED.value, EventType.ATTEMPT_FINISHED.value]),
+            )
+        )
+        started: dict[tuple[int, int], datetime] = {}
+        attempt_ms: dict[tuple[int, int], float] = {}
+        for kind, at, data in timing:
+            key = (int(data.get("index", -1)), int(data.get("attempt", 0)))
+            when = datetime.fromisoformat(at)
+            if kind == EventType.ATTEMPT_STARTED.value:
+                started[key] = when
+            elif key in started:
+                attempt_ms[key] = (when - started[key]).total_seconds() * 1000
+        newest = s.execute(
+            select(EventRecord.seq, EventRecord.type, EventRecord.at, EventRecord.data)
+            .where(EventRecord.run_id == run_id, EventRecord.seq > after_seq)
+            .order_by(EventRecord.seq.desc())
+            .limit(limit)
+        )
+        events = [EventView(seq, kind, at, dict(data or {})) for seq, kind, at, data in newest]
+    events.reverse()
+    return RunLog(detail, attempt_ms, events)
