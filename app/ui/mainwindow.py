@@ -27,7 +27,7 @@ from app.engine import views
 from app.engine.views import RunFilter
 from app.ui.console import Console
 from app.ui.dialogs.settings import SettingsDialog
-from app.ui.dialogs.start import StartTaskDialog
+from app.ui.dialogs.start import StartTaskDialog, open_start_dialog
 from app.ui.errors import ErrorReporter, LogBuffer
 from app.ui.notify import Notifier
 from app.ui.panels.inbox import InboxPanel
@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.confirm_close = True
         self._pointing_for: str | None = None  # the handoff a pointing session answers
         self._counts: dict[str, int] = {}
+        self._showing: str | None = None
         self.setWindowTitle("Flightdeck")
         self.setObjectName("MainWindow")
         self.setDockNestingEnabled(True)
@@ -186,6 +187,7 @@ class MainWindow(QMainWindow):
         b.notice.connect(lambda text: self.statusBar().showMessage(text, 6000))
 
         self.queue.run_selected.connect(self.show_run)
+        self.queue.record_requested.connect(self.open_record)
         self.queue.start_requested.connect(self.start_from_file)
         self.library.start_requested.connect(self.start_task)
         self.live.run_selected.connect(self.show_run)
@@ -199,9 +201,17 @@ class MainWindow(QMainWindow):
 
     def show_run(self, run_id: str) -> None:
         """One run becomes the subject of every panel that shows a single run."""
+        if self._showing == run_id:
+            return  # the panels echo the selection back; once is enough
+        self._showing = run_id
         self.runlog.show_run(run_id)
         self.queue.select_run(run_id)
-        self.live.focus_run(run_id)
+        if run_id in self.live.live_run_ids:
+            self.live.focus_run(run_id)
+
+    def open_record(self, run_id: str) -> None:
+        self.show_run(run_id)
+        self._focus(self.log_dock)
 
     def _point_for(self, handoff_id: str, run_id: str) -> None:
         self._pointing_for = handoff_id
@@ -266,15 +276,9 @@ class MainWindow(QMainWindow):
         if path:
             self.start_task(path)
 
-    def start_task(self, path: str) -> None:
-        dialog = StartTaskDialog(path, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-
-        def accepted() -> None:
-            self.bridge.submit(path, dialog.inputs(), site=dialog.site(), done=self._started)
-
-        dialog.accepted.connect(accepted)
-        dialog.open()
+    def start_task(self, path: str) -> StartTaskDialog:
+        """The start dialog for a task file (a form from its declared inputs); OK queues a run."""
+        return open_start_dialog(self.bridge, path, self, done=self._started)
 
     def _started(self, run_id: str) -> None:
         self.statusBar().showMessage(f"Run {run_id} queued", 5000)
