@@ -82,3 +82,24 @@ def test_a_database_at_the_first_schema_upgrades_to_learned_targets(db_url: str)
             assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
     finally:
         second.dispose()
+
+
+def test_the_fast_head_check_agrees_with_alembic() -> None:
+    # Opening a current database skips Alembic entirely (console cold start); that shortcut is
+    # only right while the newest file's revision is what Alembic calls head.
+    from alembic.script import ScriptDirectory
+
+    from app.store.db import alembic_config, head_revision
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == head_revision()
+
+
+def test_an_outdated_database_is_still_migrated_on_open(db_url: str) -> None:
+    first = Database(db_url, migrate=False)
+    first.upgrade("0002")
+    first.dispose()
+    again = Database(db_url)
+    with again.engine.connect() as conn:
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+        assert "ix_runs_updated_at" in {i["name"] for i in inspect(conn).get_indexes("runs")}
+    again.dispose()
