@@ -64,6 +64,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Flightdeck")
         self.setObjectName("MainWindow")
         self.setDockNestingEnabled(True)
+        # The queue and the inbox run the full height; the log sits under the live views only.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resize(1600, 980)
 
         self.live = LiveViewsPanel(self.bridge, self)
@@ -84,8 +87,8 @@ class MainWindow(QMainWindow):
         self.log_dock = self._dock(
             "Execution log", "log", self.runlog, Qt.DockWidgetArea.BottomDockWidgetArea
         )
-        self.resizeDocks([self.queue_dock, self.inbox_dock], [560, 440], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.log_dock], [330], Qt.Orientation.Vertical)
+        self.resizeDocks([self.queue_dock, self.inbox_dock], [600, 430], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.log_dock], [400], Qt.Orientation.Vertical)
         self._default_state = self.saveState()
 
         self.status_runs = QLabel()
