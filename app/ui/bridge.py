@@ -47,6 +47,7 @@ class Bridge(QObject):
         self.dispatcher = dispatcher
         self.feed = feed
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending: set[Any] = set()  # coroutines whose task has not started yet
         self._closed = False
         feed.subscribe(self._on_commit)
 
@@ -112,7 +113,12 @@ class Bridge(QObject):
                 coro.close()
             return
 
+        if asyncio.iscoroutine(coro):
+            self._pending.add(coro)
+
         async def run() -> None:
+            if asyncio.iscoroutine(coro):
+                self._pending.discard(coro)
             try:
                 result = await coro
             except asyncio.CancelledError:
@@ -146,6 +152,9 @@ class Bridge(QObject):
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        for coro in self._pending:
+            coro.close()  # cancelled before it ever started: never awaited, and that is fine
+        self._pending.clear()
 
     def artifact(self, sha: str, done: Callable[[bytes], None]) -> None:
         """The bytes of a stored artifact (a screenshot), read on a worker thread."""

@@ -5,6 +5,7 @@ layout and the window's size are remembered. All signal wiring is in `_connect_s
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -12,7 +13,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QDialog,
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
         self.queue.record_requested.connect(self.open_record)
         self.queue.start_requested.connect(self.start_from_file)
         self.library.start_requested.connect(self.start_task)
+        self.library.folder_changed.connect(self._library_folder)
         self.live.run_selected.connect(self.show_run)
         self.live.pointed.connect(self._pointed)
         self.inbox.run_selected.connect(self.show_run)
@@ -273,11 +274,8 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------------- commands
     def start_from_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Start a task", str(self.settings.library_folder), "Task files (*.yaml *.yml)"
-        )
-        if path:
-            self.start_task(path)
+        """Pick any task file (a non-blocking dialog: the engine keeps running meanwhile)."""
+        self.library.open_file()
 
     def start_task(self, path: str) -> StartTaskDialog:
         """The start dialog for a task file (a form from its declared inputs); OK queues a run."""
@@ -293,8 +291,11 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.settings, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.theme_changed.connect(self.set_theme)
-        dialog.accepted.connect(lambda: self.library.set_folder(self.settings.library_folder))
+        dialog.library_folder_changed.connect(lambda path: self.library.set_folder(Path(path)))
         dialog.open()
+
+    def _library_folder(self, path: str) -> None:
+        self.settings.library_folder = path
 
     def set_theme(self, mode: str) -> None:
         self.settings.theme = mode

@@ -11,8 +11,9 @@ would step asyncio tasks while no loop is running."""
 
 from __future__ import annotations
 
+import gc
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,19 @@ def pytest_asyncio_loop_factories(
     return {"qasync": lambda: qasync.QEventLoop(_qt_app())}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def qapp_cls() -> type[QApplication]:
     return QApplication
+
+
+@pytest.fixture(autouse=True)
+def _free_qt_garbage_on_the_main_thread() -> Iterator[None]:
+    """Each test's qasync loop leaves Qt objects with live timers in reference cycles. If the
+    cycle collector happened to run on a worker thread (a read, a scan), Qt would stop those
+    timers from the wrong thread and the process would later crash: collect here instead."""
+    gc.collect()
+    yield
+    gc.collect()
 
 
 @pytest.fixture
