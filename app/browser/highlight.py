@@ -1,7 +1,8 @@
 """Outlining elements on a screenshot (approval previews, "which one did you mean?").
 
 The outlines are drawn by the page itself, in an overlay that exists only for the capture, and
-the same overlay paints over password fields (G7). Doing the masking here rather than through
+the same overlay paints over secret fields (G7: passwords, card numbers, codes — the rule of
+masking.py). Doing the masking here rather than through
 Playwright's screenshot mask leaves the page byte for byte as it was (Playwright's leaves
 `style=""` on every input), and costs one capture instead of two passes.
 
@@ -21,6 +22,7 @@ from playwright.async_api import CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
 from app.browser.capture import cdp_jpeg
+from app.browser.masking import SECRET_FIELD_JS
 from app.engine.ports import Box
 
 OVERLAY_TAG = "flightdeck-highlight"
@@ -28,7 +30,7 @@ COLOUR = "#ff3b30"
 MASK_COLOUR = "#ff00ff"  # what Playwright's screenshot mask paints, as screenshot() does
 
 # Resolves once a frame with the overlay has been rendered, so the capture cannot miss it.
-_SHOW_JS = f"""async ([boxes, labels]) => {{
+_SHOW_JS = "async ([boxes, labels]) => {" + SECRET_FIELD_JS + f"""
   const host = document.createElement('{OVERLAY_TAG}');
   host.setAttribute('style', 'all: initial !important; position: fixed !important; inset: 0 !important;'
     + ' width: auto !important; height: auto !important; margin: 0 !important;'
@@ -41,7 +43,8 @@ _SHOW_JS = f"""async ([boxes, labels]) => {{
       + ` height: ${{h}}px; box-sizing: border-box; ${{css}}`;
     return root.appendChild(div);
   }};
-  for (const field of document.querySelectorAll('input[type=password]')) {{
+  for (const field of document.querySelectorAll('input, textarea')) {{
+    if (!isSecretField(field)) continue;  // the same rule as the previews' masked values
     const r = field.getBoundingClientRect();
     if (r.width && r.height) rect(r.x, r.y, r.width, r.height, 'background: {MASK_COLOUR};');
   }}
@@ -71,7 +74,7 @@ _REMOVE_JS = f"() => document.querySelectorAll('{OVERLAY_TAG}').forEach((n) => n
 
 
 async def show(page: Page, boxes: list[Box], labels: list[str] | None = None) -> None:
-    """Draw the outlines and the password masks; `labels[i]` is written next to box i
+    """Draw the outlines and the secret-field masks; `labels[i]` is written next to box i
     (numbers 1, 2… by default)."""
     names = labels if labels is not None else [str(i + 1) for i in range(len(boxes))]
     names = [*names, *[""] * (len(boxes) - len(names))]
@@ -88,7 +91,7 @@ async def highlight(
     boxes: list[Box],
     labels: list[str] | None = None,
 ) -> bytes:
-    """A JPEG of the viewport with `boxes` outlined and password fields painted over; the page
+    """A JPEG of the viewport with `boxes` outlined and secret fields painted over; the page
     is left exactly as it was."""
     try:
         await show(page, boxes, labels)
