@@ -182,17 +182,23 @@ class Bridge(QObject):
         *,
         comment: str | None = None,
         done: Callable[[bool], None] | None = None,
+        failed: Callable[[BaseException], None] | None = None,
     ) -> None:
         def record(engine: Engine) -> bool:
             return engine.answer(handoff_id, answer, comment=comment or None)
 
-        self.do(f"answering {handoff_id}", record, done=done)
+        self.do(f"answering {handoff_id}", record, done=done, failed=failed)
 
     def take_over(self, run_id: str, done: Callable[[str], None] | None = None) -> None:
         self.do(f"taking over run {run_id}", Engine.take_over, run_id, done=done)
 
-    def hand_back(self, run_id: str, done: Callable[[bool], None] | None = None) -> None:
-        self.do(f"handing back run {run_id}", Engine.hand_back, run_id, done=done)
+    def hand_back(
+        self,
+        run_id: str,
+        done: Callable[[bool], None] | None = None,
+        failed: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.do(f"handing back run {run_id}", Engine.hand_back, run_id, done=done, failed=failed)
 
     def submit(
         self,

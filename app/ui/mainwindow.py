@@ -196,6 +196,8 @@ class MainWindow(QMainWindow):
         self.library.folder_changed.connect(self._library_folder)
         self.live.run_selected.connect(self.show_run)
         self.live.pointed.connect(self._pointed)
+        self.live.pointing_cancelled.connect(self._pointing_cancelled)
+        self.notifier.icon_changed.connect(self.setWindowIcon)
         self.inbox.run_selected.connect(self.show_run)
         self.inbox.point_requested.connect(self._point_for)
         self.inbox.takeover_requested.connect(self._take_over)
@@ -225,6 +227,11 @@ class MainWindow(QMainWindow):
     def _pointed(self, run_id: str, x: float, y: float) -> None:
         if self._pointing_for is not None:
             self.inbox.answer_point(self._pointing_for, x, y)
+            self._pointing_for = None
+
+    def _pointing_cancelled(self, *_: object) -> None:
+        if self._pointing_for is not None:
+            self.inbox.stop_pointing(self._pointing_for)
             self._pointing_for = None
 
     def _take_over(self, run_id: str) -> None:
