@@ -24,6 +24,7 @@ from app.browser.fingerprint import PageState, is_navigation_race, read_state
 from app.browser.guard import NetworkGuard
 from app.browser.network import ActionWindow, PageObserver
 from app.browser.operator_input import OperatorInput
+from app.browser.screencast import Screencast
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.task import Action, Expectation, Step, Target
 from app.engine.ports import (
@@ -32,6 +33,7 @@ from app.engine.ports import (
     Candidate,
     CheckResult,
     Fingerprint,
+    FrameCallback,
     InputEvent,
     RequestDecider,
     TargetInfo,
@@ -74,6 +76,7 @@ class PlaywrightSession:
             context, page, base_url, known=self._known_state, unobserved=self._unobserved
         )
         self._input = OperatorInput(page, self._cdp_session)
+        self._screencasts: set[Screencast] = set()  # live views of this page (stopped on close)
 
     @property
     def page(self) -> Page:
@@ -312,6 +315,32 @@ class PlaywrightSession:
         except PlaywrightError as exc:
             raise classify(exc, what=f"operator {event.kind}", page_url=self._page.url) from None
 
+    async def screencast(
+        self,
+        on_frame: FrameCallback,
+        *,
+        max_width: int = 1280,
+        max_height: int = 800,
+        quality: int = 60,
+        every_nth_frame: int = 1,
+    ) -> Screencast:
+        """Live frames of the page for a live view; see BrowserSession.screencast."""
+        if self._closed:
+            raise StepFailure(FailureClass.TRANSIENT, "screencast: the session is closed")
+        cast = Screencast(self._context, self._page, on_frame, on_stop=self._screencasts.discard)
+        self._screencasts.add(cast)
+        try:
+            await cast.start(max_width, max_height, quality, every_nth_frame)
+        except PlaywrightError as exc:
+            await cast.stop()
+            raise classify(exc, what="screencast", page_url=self._page.url) from None
+        except BaseException:
+            await cast.stop()
+            raise
+        if self._closed:  # closed while it started: close() did not see it
+            await cast.stop()
+        return cast
+
     def _readable(self, what: str) -> None:
         if self._guard.navigation_held:
             raise StepFailure(
@@ -335,6 +364,9 @@ class PlaywrightSession:
             return
         self._closed = True
         self._observer.freeze()
+        # Live views first: their acks must not be in flight when the context goes (PLATFORM.md).
+        for cast in list(self._screencasts):
+            await cast.stop()
         if self._cdp is not None:
             # Detach first: replies still in flight after the context closes raise (PLATFORM.md).
             with contextlib.suppress(PlaywrightError):

@@ -158,6 +158,54 @@ class InputEvent:
     delta_y: float = 0.0
 
 
+@dataclass(frozen=True)
+class ScreenFrame:
+    """One live frame of a page (CDP screencast): a JPEG of the viewport and what it shows.
+
+    The image covers the whole viewport, `width`×`height` CSS pixels, scaled to fit the size
+    the screencast was started with; a point at fraction (u, v) of the image is viewport point
+    (u·width, v·height), the coordinates `InputEvent` and `target_at` take.
+    """
+
+    jpeg: bytes
+    width: float  # viewport width in CSS pixels (CDP deviceWidth)
+    height: float  # viewport height in CSS pixels (CDP deviceHeight)
+    offset_top: float = 0.0  # top controls height (mobile emulation), CSS px
+    page_scale: float = 1.0  # pinch-zoom factor
+    scroll_x: float = 0.0  # scroll offset of the page, CSS px
+    scroll_y: float = 0.0
+    timestamp: float = 0.0  # when Chromium painted it, seconds (epoch); 0 for a stand-in shot
+
+
+# Called on the event loop for each frame; must return quickly (decode elsewhere).
+FrameCallback = Callable[[ScreenFrame], None]
+
+
+class ScreencastHandle(Protocol):
+    """A running screencast of a session's page (`BrowserSession.screencast`)."""
+
+    @property
+    def active(self) -> bool:
+        """Frames are being delivered (False once stopped, or once the session closed)."""
+        ...
+
+    async def resize(
+        self,
+        max_width: int,
+        max_height: int,
+        *,
+        quality: int | None = None,
+        every_nth_frame: int | None = None,
+    ) -> None:
+        """Restart with frames fitted into max_width×max_height (and optionally a new JPEG
+        quality and rate). A no-op once stopped."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop the frames and let go of the page. Safe to call twice and after the page closed."""
+        ...
+
+
 class BrowserSession(Protocol):
     """One run's isolated browser context and page."""
 
@@ -235,6 +283,19 @@ class BrowserSession(Protocol):
 
     async def set_frozen(self, frozen: bool) -> None:
         """Freeze (True) or thaw the page: a parked run's page runs no script while it waits."""
+        ...
+
+    async def screencast(
+        self,
+        on_frame: FrameCallback,
+        *,
+        max_width: int = 1280,
+        max_height: int = 800,
+        quality: int = 60,
+        every_nth_frame: int = 1,
+    ) -> ScreencastHandle:
+        """Start live frames of the page (live views). The first frame comes at once, also for
+        a page that does not change. Closing the session stops every screencast of it first."""
         ...
 
     @property

@@ -410,7 +410,7 @@ def _library_entry(file: Path) -> LibraryEntry:
 class EventView:
     seq: int
     type: str
-    at: str  # ISO 8601 UTC, exactly as recorded (and hashed)
+    at: str  # ISO 8601 UTC, as recorded (and hashed)
     data: dict[str, Any]
 
 
@@ -418,14 +418,14 @@ class EventView:
 class RunLog:
     """What the console's execution log shows of a run.
 
-    `attempt_ms`: wall time of each attempt, keyed by (step index, attempt number), from its
-    attempt.started/attempt.finished events. The attempt rows cannot say: a read attempt is
-    written once, when it ends, so its row's start and end are the same instant.
-    `events`: events after the `after_seq` the caller asked for, oldest first, at most `limit`
-    (the newest ones when there are more)."""
+    `action_ms`: how long each attempt's action took in the browser, keyed by (step index,
+    attempt number), from its attempt.finished event (absent when the action raised). The
+    attempt rows cannot say for reads: a read attempt is written once, when it ends.
+    `events`: events after the `after_seq` asked for, oldest first, at most `limit` (the
+    newest ones when there are more)."""
 
     detail: RunDetail
-    attempt_ms: dict[tuple[int, int], float]
+    action_ms: dict[tuple[int, int], float]
     events: list[EventView]
 
 
@@ -437,21 +437,16 @@ def run_log(db: Database, run_id: str, after_seq: int = 0, limit: int = 500) -> 
     if detail is None:
         return None
     with db.session(readonly=True) as s:
-        timing = s.execute(
-            select(EventRecord.type, EventRecord.at, EventRecord.data).where(
-                EventRecord.run_id == run_id,
-                EventRecord.type.in_([EventType.ATTEMPT_STARTED.value, EventType.ATTEMPT_FINISHED.value]),
+        finished = s.scalars(
+            select(EventRecord.data).where(
+                EventRecord.run_id == run_id, EventRecord.type == EventType.ATTEMPT_FINISHED.value
             )
         )
-        started: dict[tuple[int, int], datetime] = {}
-        attempt_ms: dict[tuple[int, int], float] = {}
-        for kind, at, data in timing:
-            key = (int(data.get("index", -1)), int(data.get("attempt", 0)))
-            when = datetime.fromisoformat(at)
-            if kind == EventType.ATTEMPT_STARTED.value:
-                started[key] = when
-            elif key in started:
-                attempt_ms[key] = (when - started[key]).total_seconds() * 1000
+        action_ms = {
+            (int(d["index"]), int(d["attempt"])): float(d["duration_ms"])
+            for d in finished
+            if d.get("duration_ms") is not None and "index" in d and "attempt" in d
+        }
         newest = s.execute(
             select(EventRecord.seq, EventRecord.type, EventRecord.at, EventRecord.data)
             .where(EventRecord.run_id == run_id, EventRecord.seq > after_seq)
@@ -460,4 +455,119 @@ def run_log(db: Database, run_id: str, after_seq: int = 0, limit: int = 500) -> 
         )
         events = [EventView(seq, kind, at, dict(data or {})) for seq, kind, at, data in newest]
     events.reverse()
-    return RunLog(detail, attempt_ms, events)
+    return RunLog(detail, action_ms, events)
+
+
+# ----------------------------------------------------------------- live views
+@dataclass(frozen=True)
+class LiveRunView:
+    """What a live view's overlay says about a run: its task, its status, the step it is on
+    and what it waits for."""
+
+    run: RunRow
+    step_index: int | None  # 0-based: the step being executed or waited on; None when none is
+    step_action: str  # e.g. "click"
+    step_summary: str  # e.g. 'click role=button name="Save"'
+    waiting_for: tuple[str, ...]  # kinds of its open handoffs ("approval", "takeover"…)
+
+    @property
+    def taken_over(self) -> bool:
+        return "takeover" in self.waiting_for
+
+
+def live_run_views(db: Database, run_ids: Sequence[str]) -> dict[str, LiveRunView]:
+    """The overlay facts of each run in `run_ids` (absent ones are left out): three small
+    indexed queries however many live views there are."""
+    ids = list(run_ids)
+    if not ids:
+        return {}
+    with db.session(readonly=True) as s:
+        rows = _rows(s, list(s.scalars(select(Run).where(Run.id.in_(ids)))))
+        current = {r.id: min(r.steps_done, r.step_count - 1) for r in rows if r.step_count and not r.terminal}
+        steps = {
+            (st.run_id, st.index): st
+            for st in s.scalars(
+                select(StepRecord).where(
+                    StepRecord.run_id.in_(list(current)), StepRecord.index.in_(set(current.values()))
+                )
+            )
+        }
+        kinds: dict[str, list[str]] = {}
+        for run_id, kind in s.execute(
+            select(Handoff.run_id, Handoff.kind).where(
+                Handoff.run_id.in_(ids), Handoff.status == HandoffStatus.OPEN
+            )
+        ):
+            kinds.setdefault(run_id, []).append(str(kind))
+    found: dict[str, LiveRunView] = {}
+    for row in rows:
+        index = current.get(row.id)
+        step = steps.get((row.id, index)) if index is not None else None
+        found[row.id] = LiveRunView(
+            run=row,
+            step_index=index if step is not None else None,
+            step_action=step.action if step is not None else "",
+            step_summary=step.summary if step is not None else "",
+            waiting_for=tuple(sorted(kinds.get(row.id, []))),
+        )
+    return found
+
+
+# ----------------------------------------------------------------- the console's task queue
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """The first page of the queue with its total and the point live refresh starts from, read
+    in one transaction so no commit falls between them."""
+
+    rows: list[RunRow]
+    total: int  # runs the filter shows
+    mark: datetime | None  # the newest updated_at of any run (None: no runs yet)
+
+
+def queue_first_page(db: Database, flt: RunFilter, limit: int) -> QueuePage:
+    with db.session(readonly=True) as s:
+        mark = s.scalar(select(func.max(Run.updated_at)))
+        total = s.scalar(select(func.count()).select_from(Run).where(*flt.where())) or 0
+        query = select(Run).where(*flt.where()).order_by(*flt.order()).limit(limit)
+        return QueuePage(_rows(s, list(s.scalars(query))), total, mark)
+
+
+@dataclass(frozen=True)
+class QueueChanges:
+    rows: list[RunRow]  # runs changed at or after `since`, oldest change first
+    matching: frozenset[str]  # the ids among `rows` that the filter shows
+    total: int  # runs the filter shows now
+    newest: datetime | None  # the newest updated_at among `rows`
+    complete: bool  # False: more than `limit` changed; ask again from `newest`
+
+
+def queue_changes(db: Database, flt: RunFilter, since: datetime | None, limit: int = 500) -> QueueChanges:
+    """What changed in the queue since `since` (inclusive), judged against the filter by the
+    database itself (its text match is the one the pages use)."""
+    with db.session(readonly=True) as s:
+        query = select(Run).order_by(Run.updated_at).limit(limit)
+        if since is not None:
+            query = query.where(Run.updated_at >= since)
+        found = list(s.scalars(query))
+        complete = len(found) < limit
+        if since is not None:
+            # A question opened on a run that was already waiting leaves the run row as it was,
+            # yet its "needs you" count changed. Open handoffs are few (indexed by status).
+            asked = set(
+                s.scalars(
+                    select(Handoff.run_id).where(
+                        Handoff.status == HandoffStatus.OPEN, Handoff.created_at >= since
+                    )
+                )
+            ) - {r.id for r in found}
+            if asked:
+                found += list(s.scalars(select(Run).where(Run.id.in_(list(asked)))))
+        ids = [r.id for r in found]
+        matching: frozenset[str] = frozenset()
+        if ids:
+            matching = frozenset(s.scalars(select(Run.id).where(Run.id.in_(ids), *flt.where())))
+        total = s.scalar(select(func.count()).select_from(Run).where(*flt.where())) or 0
+        newest = max((r.updated_at for r in found), default=None)
+        return QueueChanges(_rows(s, found), matching, total, newest, complete)
