@@ -85,7 +85,9 @@ def time_to_interactive(argv: list[str], env: dict[str, str]) -> tuple[float, st
     except subprocess.TimeoutExpired:
         proc.kill()
     if not line.startswith("interactive"):
-        raise SystemExit(f"the console never became interactive:\n{proc.stderr.read() if proc.stderr else ''}")
+        raise SystemExit(
+            f"the console never became interactive:\n{proc.stderr.read() if proc.stderr else ''}"
+        )
     return elapsed, line.strip()
 
 
