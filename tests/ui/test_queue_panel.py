@@ -22,23 +22,15 @@ from app.ui.console import Console, ConsoleOptions
 from app.ui.models.runs import NEEDS_YOU, PROGRESS, SITE, STATUS, TASK
 from app.ui.panels.queue import QueuePanel
 from app.ui.style import STATUS_COLORS
-from tests.ui.helpers import until
-from tests.ui.test_run_model import (  # noqa: F401 (collect_dead_loops: an autouse fixture)
-    SITE_B,
-    VARIED,
-    Spec,
-    add_runs,
-    bulk_runs,
-    collect_dead_loops,
-    queue_console,
-)
+from tests.ui.helpers import running_console, until
+from tests.ui.test_run_model import SITE_B, VARIED, Spec, add_runs, bulk_runs, held
 
 S = RunStatus
 
 
-async def open_panel(console: Console) -> QueuePanel:
-    """A shown panel (`queue_console` deletes it on the UI thread when the test ends)."""
+async def open_panel(console: Console, qtbot: Any) -> QueuePanel:
     panel = QueuePanel(console.bridge)
+    qtbot.addWidget(panel)
     panel.resize(1100, 500)
     panel.show()
     await until(panel.model.is_loaded, what="the queue to load")
@@ -64,10 +56,12 @@ def shown_status(panel: QueuePanel, run_id: str) -> str:
     return str(panel.model.index(panel.model.row_for(run_id), STATUS).data())
 
 
-async def test_the_actions_follow_the_selected_runs_status(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+async def test_the_actions_follow_the_selected_runs_status(
+    console_options: ConsoleOptions, qtbot: Any
+) -> None:
+    async with running_console(held(console_options)) as console:
         ids = await asyncio.to_thread(add_runs, console.db, VARIED)
-        panel = await open_panel(console)
+        panel = await open_panel(console, qtbot)
         assert enabled(panel) == set(), "nothing selected: no run commands"
         assert panel.start_action.isEnabled()
         expected = {
@@ -85,11 +79,13 @@ async def test_the_actions_follow_the_selected_runs_status(console_options: Cons
             assert enabled(panel) == expected[spec.status], spec.status
 
 
-async def test_pause_resume_cancel_and_retry_through_the_panel(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+async def test_pause_resume_cancel_and_retry_through_the_panel(
+    console_options: ConsoleOptions, qtbot: Any
+) -> None:
+    async with running_console(held(console_options)) as console:
         ids = await asyncio.to_thread(add_runs, console.db, [Spec("signup-wizard", S.QUEUED)])
         run_id = ids[0]
-        panel = await open_panel(console)
+        panel = await open_panel(console, qtbot)
         announced: list[str] = []
         panel.run_selected.connect(announced.append)
         assert panel.select_run(run_id)
@@ -133,10 +129,12 @@ async def test_pause_resume_cancel_and_retry_through_the_panel(console_options: 
         assert panel.count_label.text() == "2 runs"
 
 
-async def test_selecting_and_opening_a_run_tells_the_window(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+async def test_selecting_and_opening_a_run_tells_the_window(
+    console_options: ConsoleOptions, qtbot: Any
+) -> None:
+    async with running_console(held(console_options)) as console:
         ids = await asyncio.to_thread(add_runs, console.db, VARIED)
-        panel = await open_panel(console)
+        panel = await open_panel(console, qtbot)
         selected: list[str] = []
         opened: list[str] = []
         panel.run_selected.connect(selected.append)
@@ -151,10 +149,12 @@ async def test_selecting_and_opening_a_run_tells_the_window(console_options: Con
         assert not panel.select_run("notyetthere")
 
 
-async def test_keyboard_and_context_menu_reach_the_same_actions(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+async def test_keyboard_and_context_menu_reach_the_same_actions(
+    console_options: ConsoleOptions, qtbot: Any
+) -> None:
+    async with running_console(held(console_options)) as console:
         ids = await asyncio.to_thread(add_runs, console.db, VARIED)
-        panel = await open_panel(console)
+        panel = await open_panel(console, qtbot)
         panel.activateWindow()
         panel.select_run(ids[3])  # paused
         panel.table.setFocus()
@@ -174,10 +174,10 @@ async def test_keyboard_and_context_menu_reach_the_same_actions(console_options:
         menu.close()
 
 
-async def test_the_filter_bar_narrows_the_table(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+async def test_the_filter_bar_narrows_the_table(console_options: ConsoleOptions, qtbot: Any) -> None:
+    async with running_console(held(console_options)) as console:
         ids = await asyncio.to_thread(add_runs, console.db, VARIED)
-        panel = await open_panel(console)
+        panel = await open_panel(console, qtbot)
         model = panel.model
         assert panel.count_label.text() == "8 runs"
 
@@ -214,10 +214,10 @@ async def test_the_filter_bar_narrows_the_table(console_options: ConsoleOptions)
         assert model.rowCount() == 2
 
 
-async def test_clicking_a_header_sorts_in_the_database(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+async def test_clicking_a_header_sorts_in_the_database(console_options: ConsoleOptions, qtbot: Any) -> None:
+    async with running_console(held(console_options)) as console:
         await asyncio.to_thread(add_runs, console.db, VARIED)
-        panel = await open_panel(console)
+        panel = await open_panel(console, qtbot)
         header = panel.table.horizontalHeader()
 
         def click(column: int) -> None:
@@ -242,10 +242,10 @@ async def test_clicking_a_header_sorts_in_the_database(console_options: ConsoleO
         assert names() == before and header.sortIndicatorSection() == TASK
 
 
-async def test_a_run_that_needs_you_wears_an_amber_badge(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+async def test_a_run_that_needs_you_wears_an_amber_badge(console_options: ConsoleOptions, qtbot: Any) -> None:
+    async with running_console(held(console_options)) as console:
         ids = await asyncio.to_thread(add_runs, console.db, VARIED)
-        panel = await open_panel(console)
+        panel = await open_panel(console, qtbot)
         image = panel.table.viewport().grab().toImage()
         amber = QColor(STATUS_COLORS["waiting"])
 
@@ -264,10 +264,12 @@ async def test_a_run_that_needs_you_wears_an_amber_badge(console_options: Consol
         assert not amber_in(ids[0]), "a finished run shows none"
 
 
-async def test_the_count_says_how_much_of_a_long_history_is_loaded(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+async def test_the_count_says_how_much_of_a_long_history_is_loaded(
+    console_options: ConsoleOptions, qtbot: Any
+) -> None:
+    async with running_console(held(console_options)) as console:
         await asyncio.to_thread(bulk_runs, console.db, 1_500)
-        panel = await open_panel(console)
+        panel = await open_panel(console, qtbot)
         assert panel.count_label.text() == "200 of 1\u2009500 runs"
         panel.table.scrollToBottom()
         await until(lambda: panel.model.rowCount() == 400, what="the next page")
@@ -275,13 +277,13 @@ async def test_the_count_says_how_much_of_a_long_history_is_loaded(console_optio
 
 
 async def test_a_resumed_run_is_executed_and_its_row_follows_it_live(
-    console_options: ConsoleOptions, hostile_site: Any
+    console_options: ConsoleOptions, qtbot: Any, hostile_site: Any
 ) -> None:
-    async with queue_console(console_options, hold=False) as console:
+    async with running_console(console_options) as console:
         ids = await asyncio.to_thread(
             add_runs, console.db, [Spec("signup-wizard", S.PAUSED, site=hostile_site.url)]
         )
-        panel = await open_panel(console)
+        panel = await open_panel(console, qtbot)
         seen: list[str] = []
         resets: list[int] = []
         panel.model.modelAboutToBeReset.connect(lambda: resets.append(1))

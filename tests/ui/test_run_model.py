@@ -9,17 +9,12 @@ the code under test); changes go through the bridge's commands, as the panel sen
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import gc
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
-import shiboken6
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtWidgets import QApplication, QTableView, QWidget
+from PySide6.QtWidgets import QTableView
 from sqlalchemy import insert
 
 from app.domain.states import RunStatus
@@ -36,18 +31,6 @@ from app.ui.models.runs import DURATION, NEEDS_YOU, PROGRESS, STATUS, TASK, RunT
 from tests.ui.helpers import running_console, until
 
 S = RunStatus
-
-
-@pytest.fixture(autouse=True)
-def collect_dead_loops() -> Iterator[None]:
-    """Collect the previous test's closed event loop here, on the UI thread, before this test
-    starts worker threads. A closed qasync loop sits in reference cycles; its timer object
-    (a QObject with Qt timers still registered) would otherwise be destroyed by whichever
-    thread next runs the garbage collector (an asyncio.to_thread worker), leaving those timers
-    to fire into freed memory: an intermittent segfault some tests later."""
-    gc.collect()
-    yield
-    gc.collect()
 
 
 SITE_A = "http://127.0.0.1:8765"
@@ -145,37 +128,6 @@ def held(options: ConsoleOptions) -> ConsoleOptions:
     return dataclasses.replace(options, concurrency=0)
 
 
-@contextlib.asynccontextmanager
-async def queue_console(options: ConsoleOptions, *, hold: bool = True) -> AsyncIterator[Console]:
-    """A running console, its scheduler held unless `hold=False`.
-
-    Windows the test opened and models it made (children of the bridge, see `loaded_model`)
-    are deleted here, on the UI thread. Left to Python's garbage collector, a Qt object caught
-    in a reference cycle (a cancelled task's traceback is enough) is destroyed on whichever
-    thread collects, e.g. an asyncio.to_thread worker: its timers stay registered on the UI
-    thread and fire into freed memory. Then the reads they started are let finish:
-    Bridge.close cancels a read task that has not started yet, and its never-awaited
-    to_thread coroutine warns (warnings are errors here)."""
-    before = {_address(w) for w in QApplication.topLevelWidgets()}
-    async with running_console(held(options) if hold else options) as console:
-        try:
-            yield console
-        finally:
-            opened = [w for w in QApplication.topLevelWidgets() if w.parent() is None]
-            for widget in opened:  # (a menu or dialog goes with its parent)
-                if _address(widget) not in before:
-                    widget.close()
-                    shiboken6.delete(widget)
-            for model in console.bridge.findChildren(RunTableModel):
-                if shiboken6.isValid(model):
-                    shiboken6.delete(model)
-        await console.bridge.settle()
-
-
-def _address(widget: QWidget) -> int:
-    return int(shiboken6.getCppPointer(widget)[0])
-
-
 def column(model: RunTableModel, col: int) -> list[str]:
     return [model.index(r, col).data() for r in range(model.rowCount())]
 
@@ -185,7 +137,7 @@ def shown_ids(model: RunTableModel) -> list[str]:
 
 
 async def loaded_model(console: Console, **kwargs: Any) -> RunTableModel:
-    model = RunTableModel(console.bridge, parent=console.bridge, **kwargs)
+    model = RunTableModel(console.bridge, **kwargs)
     await until(model.is_loaded, what="the first page")
     return model
 
@@ -211,11 +163,9 @@ VARIED = [
 async def test_the_model_passes_the_model_tester_while_paging_and_changing(
     console_options: ConsoleOptions, qtmodeltester: Any
 ) -> None:
-    async with queue_console(console_options) as console:
+    async with running_console(held(console_options)) as console:
         ids = await asyncio.to_thread(add_runs, console.db, VARIED * 4)
-        # Not a child of the bridge: the tester still holds the model when the console closes.
-        model = RunTableModel(console.bridge, page_size=10)
-        await until(model.is_loaded, what="the first page")
+        model = await loaded_model(console, page_size=10)
         qtmodeltester.check(model, force_py=True)
         model.fetchMore(QModelIndex())
         await until(lambda: model.rowCount() == 20, what="the second page")
@@ -230,7 +180,7 @@ async def test_the_model_passes_the_model_tester_while_paging_and_changing(
 async def test_rows_show_status_progress_site_time_and_who_needs_a_person(
     console_options: ConsoleOptions,
 ) -> None:
-    async with queue_console(console_options) as console:
+    async with running_console(held(console_options)) as console:
         ids = await asyncio.to_thread(add_runs, console.db, VARIED)
         model = await loaded_model(console)
         waiting = model.row_for(ids[1])
@@ -254,12 +204,12 @@ async def test_rows_show_status_progress_site_time_and_who_needs_a_person(
 
 # ----------------------------------------------------------------------------- 100 000 runs
 async def test_a_hundred_thousand_runs_load_one_page_at_a_time(
-    console_options: ConsoleOptions,
+    console_options: ConsoleOptions, qtbot: Any
 ) -> None:
     db = Database(console_options.database_url)
     bulk_runs(db, 100_000)
     db.dispose()
-    async with queue_console(console_options) as console:
+    async with running_console(held(console_options)) as console:
         model = await loaded_model(console)
         assert model.total() == 100_000
         assert model.rowCount() == 200, "only the first page is loaded"
@@ -275,6 +225,7 @@ async def test_a_hundred_thousand_runs_load_one_page_at_a_time(
 
         # A view scrolled to the bottom of what is loaded asks for the next page.
         view = QTableView()
+        qtbot.addWidget(view)
         view.setModel(model)
         view.resize(800, 400)
         view.show()
@@ -289,7 +240,7 @@ async def test_a_hundred_thousand_runs_load_one_page_at_a_time(
 
 # ----------------------------------------------------------------------------- live changes
 async def test_a_run_cancelled_elsewhere_changes_its_row_in_place(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+    async with running_console(held(console_options)) as console:
         ids = await asyncio.to_thread(add_runs, console.db, VARIED)
         model = await loaded_model(console)
         resets: list[int] = []
@@ -308,7 +259,7 @@ async def test_a_run_cancelled_elsewhere_changes_its_row_in_place(console_option
 
 
 async def test_a_submitted_run_appears_at_the_top(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+    async with running_console(held(console_options)) as console:
         await asyncio.to_thread(add_runs, console.db, VARIED)
         model = await loaded_model(console)
         resets: list[int] = []
@@ -326,7 +277,7 @@ async def test_a_submitted_run_appears_at_the_top(console_options: ConsoleOption
 
 
 async def test_a_run_that_no_longer_matches_the_filter_leaves(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+    async with running_console(held(console_options)) as console:
         ids = await asyncio.to_thread(add_runs, console.db, VARIED)
         model = await loaded_model(console, flt=RunFilter(statuses=(S.PAUSED, S.QUEUED)))
         assert sorted(shown_ids(model)) == sorted([ids[3], ids[4]])
@@ -337,7 +288,7 @@ async def test_a_run_that_no_longer_matches_the_filter_leaves(console_options: C
 
 
 async def test_a_burst_of_commits_costs_at_most_two_refreshes(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+    async with running_console(held(console_options)) as console:
         ids = await asyncio.to_thread(add_runs, console.db, VARIED)
         model = await loaded_model(console)
         refreshes: list[int] = []
@@ -356,7 +307,7 @@ async def test_a_burst_of_commits_costs_at_most_two_refreshes(console_options: C
 
 
 async def test_the_duration_of_a_running_run_ticks(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+    async with running_console(held(console_options)) as console:
         ids = await asyncio.to_thread(add_runs, console.db, VARIED)
         model = await loaded_model(console)
         running = model.row_for(ids[7])
@@ -375,7 +326,7 @@ async def test_the_duration_of_a_running_run_ticks(console_options: ConsoleOptio
 
 # ----------------------------------------------------------------------------- filter and sort
 async def test_filters_by_status_text_run_id_and_site(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+    async with running_console(held(console_options)) as console:
         ids = await asyncio.to_thread(add_runs, console.db, VARIED * 2)
         model = await loaded_model(console)
 
@@ -397,7 +348,7 @@ async def test_filters_by_status_text_run_id_and_site(console_options: ConsoleOp
 
 
 async def test_sorting_by_task_name_reads_in_that_order(console_options: ConsoleOptions) -> None:
-    async with queue_console(console_options) as console:
+    async with running_console(held(console_options)) as console:
         await asyncio.to_thread(add_runs, console.db, VARIED)
         model = await loaded_model(console)
         model.sort(TASK, Qt.SortOrder.AscendingOrder)

@@ -308,6 +308,8 @@ class RunTableModel(QAbstractTableModel):
             if not shiboken6.isValid(self) or generation != self._generation:
                 return
             self._reading = None
+            if kind == "first":
+                self._started = False  # the rows shown belong to the old filter: reload on the next change
             details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             if kind == "changes":
                 # The next commit asks again; a dialog ten times a second would help nobody.
