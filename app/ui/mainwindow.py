@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         # The queue and the inbox run the full height; the log sits under the live views only.
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resize(1600, 980)
+        self._default_size()
 
         self.live = LiveViewsPanel(self.bridge, self)
         self.queue = QueuePanel(self.bridge, self)
@@ -104,6 +104,15 @@ class MainWindow(QMainWindow):
         self._refresh_counts()
 
     # ----------------------------------------------------------------- layout
+    def _default_size(self) -> None:
+        """Most of the screen (first start; later starts restore the saved geometry)."""
+        screen = QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(1600, 980)
+            return
+        room = screen.availableGeometry()
+        self.resize(min(1920, int(room.width() * 0.94)), min(1120, int(room.height() * 0.94)))
+
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock-{name}")  # saveState/restoreState key
@@ -205,14 +214,14 @@ class MainWindow(QMainWindow):
         self.inbox.arrived.connect(self._handoffs_arrived)
         self.notifier.activated.connect(lambda: self._focus(self.inbox_dock))
 
-    def show_run(self, run_id: str) -> None:
+    def show_run(self, run_id: str, *, focus_live: bool = True) -> None:
         """One run becomes the subject of every panel that shows a single run."""
         if self._showing == run_id:
             return  # the panels echo the selection back; once is enough
         self._showing = run_id
         self.runlog.show_run(run_id)
         self.queue.select_run(run_id)
-        if run_id in self.live.live_run_ids:
+        if focus_live and run_id in self.live.live_run_ids:
             self.live.focus_run(run_id)
 
     def open_record(self, run_id: str) -> None:
@@ -242,6 +251,11 @@ class MainWindow(QMainWindow):
         self.inbox_dock.setWindowTitle(f"Handoffs ({count})" if count else "Handoffs")
         self.notifier.set_count(count)
         self._show_counts()
+        cards = self.inbox.ordered_cards()
+        if self._showing is None and cards:
+            # Nothing chosen yet: the log shows the run that needs a person most (the live
+            # grid stays a grid).
+            self.show_run(cards[0].handoff.run_id, focus_live=False)
 
     def _handoffs_arrived(self, arrived: list[views.HandoffView]) -> None:
         self.notifier.notify(arrived)

@@ -79,7 +79,7 @@ CAN_RESUME = frozenset({S.PAUSED, S.INTERRUPTED})
 CAN_CANCEL = frozenset(set(S) - TERMINAL)
 CAN_RETRY = TERMINAL
 
-_WIDTHS = {STATUS: 112, NEEDS_YOU: 84, PROGRESS: 150, SITE: 150, STARTED: 130, DURATION: 96}
+_WIDTHS = {STATUS: 104, NEEDS_YOU: 76, TASK: 150, PROGRESS: 96, SITE: 130, STARTED: 130, DURATION: 80}
 
 
 class NeedsYouDelegate(QStyledItemDelegate):
@@ -244,10 +244,11 @@ class QueuePanel(QWidget):
         header.setSectionsClickable(True)
         header.setSortIndicatorShown(True)
         header.setSortIndicator(-1, Qt.SortOrder.DescendingOrder)  # newest first
-        header.setStretchLastSection(False)
+        # Fixed starting widths the operator can drag; the last column takes what is left.
+        # (A stretching Task column would be squeezed to nothing in a narrow dock.)
+        header.setStretchLastSection(True)
         for column, width in _WIDTHS.items():
             header.resizeSection(column, width)
-        header.setSectionResizeMode(TASK, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(48)
         self.table = table
 
