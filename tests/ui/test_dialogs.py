@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
-    QApplication,
     QCheckBox,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -49,23 +46,6 @@ steps:
   - goto: /notes
   - clik: {text: Save}
 """
-
-
-@pytest.fixture(scope="session")
-def qapp_cls() -> type[QApplication]:
-    # pytest-qt's `qapp` (hence `qtbot`) is session-scoped and asks for this; conftest's
-    # function-scoped one makes `qtbot` fail with ScopeMismatch.
-    return QApplication
-
-
-@pytest.fixture(autouse=True)
-def _free_qt_garbage_on_the_main_thread() -> Iterator[None]:
-    # The qasync loop of an earlier test leaves Qt objects with live timers in reference cycles.
-    # If the cyclic GC happens to free them on a worker thread (a scan parsing YAML), Qt cannot
-    # stop their timers there and the process crashes later. Free them here, on the main thread.
-    gc.collect()
-    yield
-    gc.collect()
 
 
 @pytest.fixture

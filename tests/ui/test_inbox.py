@@ -36,13 +36,6 @@ from tests.ui.test_handoff_model import new_run, watched_database
 MASK = "••••••"
 
 
-@pytest.fixture(scope="session")
-def qapp_cls() -> type[QApplication]:
-    # pytest-qt's session-scoped `qapp` (hence `qtbot`) asks for this; conftest's is
-    # function-scoped, which makes `qtbot` fail with ScopeMismatch.
-    return QApplication
-
-
 @pytest.fixture(autouse=True)
 def collected_on_main_thread() -> Iterator[None]:
     """Collect garbage here, on the main thread, before and after each test. A closed qasync

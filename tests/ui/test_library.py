@@ -3,15 +3,13 @@ fresh when files change on disk, and the way from a listed task to a running one
 
 from __future__ import annotations
 
-import gc
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QListView
+from PySide6.QtWidgets import QFileDialog, QLineEdit, QListView
 
 from app.domain.states import RunStatus
 from app.engine import views
@@ -53,23 +51,6 @@ steps:
   - goto: /notes
   - fill: {target: {label: Title}, value: "{{ title }}"}
 """
-
-
-@pytest.fixture(scope="session")
-def qapp_cls() -> type[QApplication]:
-    # pytest-qt's `qapp` (hence `qtbot`) is session-scoped and asks for this; conftest's
-    # function-scoped one makes `qtbot` fail with ScopeMismatch.
-    return QApplication
-
-
-@pytest.fixture(autouse=True)
-def _free_qt_garbage_on_the_main_thread() -> Iterator[None]:
-    # The qasync loop of an earlier test leaves Qt objects with live timers in reference cycles.
-    # If the cyclic GC happens to free them on a worker thread (a scan parsing YAML), Qt cannot
-    # stop their timers there and the process crashes later. Free them here, on the main thread.
-    gc.collect()
-    yield
-    gc.collect()
 
 
 @pytest.fixture

@@ -11,10 +11,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QScrollArea
+from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea
 from pytestqt.qtbot import QtBot
 
 from app.domain.states import RunStatus
@@ -37,13 +36,6 @@ DESK = """<!doctype html><title>Desk</title>
 <form method=post action=/done><button id=save>Save the draft</button></form>
 <input id=note aria-label=Note>"""
 DONE = "<!doctype html><title>Done</title><p data-testid=out>Draft saved</p>"
-
-
-@pytest.fixture(scope="session")
-def qapp_cls() -> type[QApplication]:
-    # pytest-qt's `qapp` (hence `qtbot`) is session-scoped and asks for this; conftest's
-    # function-scoped one makes `qtbot` fail with ScopeMismatch.
-    return QApplication
 
 
 def _status(console: Console, run_id: str) -> RunStatus:

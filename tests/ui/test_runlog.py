@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QLabel
@@ -20,68 +19,6 @@ from app.ui.panels.runlog import EMPTY_TEXT, RunLogPanel
 from tests.ui.helpers import running_console, until
 
 DISPLAY = Qt.ItemDataRole.DisplayRole
-
-import asyncio as _asyncio
-import threading as _threading
-import traceback as _tb
-import qasync as _qasync
-
-_orig_add = _qasync._SimpleTimer.add_callback
-_orig_te = _qasync._SimpleTimer.timerEvent
-_depth = {"n": 0}
-
-
-def _log(msg: str) -> None:
-    with open("/tmp/rl/qasync.txt", "a") as out:
-        out.write(msg + "\n" + "".join(_tb.format_stack(limit=25)) + "\n")
-
-
-def _add(self, handle, delay=0):
-    if _threading.current_thread() is not _threading.main_thread():
-        _log(f"add_callback from thread {_threading.current_thread().name}: {handle}")
-    try:
-        return _orig_add(self, handle, delay)
-    except BaseException as exc:
-        _log(f"add_callback failed {exc!r}: {handle}")
-        raise
-
-
-def _te(self, event):
-    _depth["n"] += 1
-    try:
-        if _depth["n"] > 1:
-            _log(f"re-entrant timerEvent depth {_depth['n']} id {event.timerId()}")
-        return _orig_te(self, event)
-    finally:
-        _depth["n"] -= 1
-
-
-_qasync._SimpleTimer.add_callback = _add
-_qasync._SimpleTimer.timerEvent = _te
-
-
-@pytest.fixture(autouse=True)
-async def _watchdog():
-    async def dump() -> None:
-        await _asyncio.sleep(70)
-        with open("/tmp/rl/tasks.txt", "a") as out:
-            import threading, sys, traceback
-            out.write("=== tasks\n")
-            for t in _asyncio.all_tasks():
-                out.write(f"TASK {t!r}\n")
-                t.print_stack(file=out)
-            out.write("=== threads\n")
-            for tid, frame in sys._current_frames().items():
-                out.write(f"THREAD {tid}\n" + "".join(traceback.format_stack(frame)))
-    task = _asyncio.ensure_future(dump())
-    yield
-    task.cancel()
-
-
-@pytest.fixture(scope="session")
-def qapp_cls() -> type[QApplication]:
-    # pytest-qt's `qapp` (hence `qtbot`) is session-scoped and asks for this; conftest's is not.
-    return QApplication
 
 
 def _panel(bridge: Bridge, qtbot: Any) -> RunLogPanel:

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtWidgets import QApplication
 
 from app.browser import PlaywrightProvider
 from app.cli.demo import load_site_module
@@ -27,12 +26,6 @@ from app.ui.models.timeline import ATTEMPT_ROLE, STATUS_ROLE, STEP_ROLE, Timelin
 DISPLAY = Qt.ItemDataRole.DisplayRole
 
 pytestmark = pytest.mark.usefixtures("qapp")  # status icons are pixmaps
-
-
-@pytest.fixture(scope="session")
-def qapp_cls() -> type[QApplication]:
-    # pytest-qt's `qapp` is session-scoped and asks for this; conftest's is function-scoped.
-    return QApplication
 
 
 @dataclasses.dataclass

@@ -185,7 +185,7 @@ class LiveFeed:
         spec, nth = self._have
         window = [t for t in self._arrivals if now - t <= ADAPT_S]
         rate = len(window) / ADAPT_S
-        if spec.fps * 0.7 <= rate <= spec.fps * 1.5:
+        if spec.fps * 0.8 <= rate <= spec.fps * 1.5:
             return
         better = max(1, min(MAX_NTH, round(rate * nth / spec.fps)))
         self._since = now  # look again after another full window, whatever happens
