@@ -308,3 +308,49 @@ class BrowserProvider(Protocol):
     async def open_session(self, *, base_url: str | None, timeout: float) -> BrowserSession: ...
 
     async def close(self) -> None: ...
+
+
+# ----------------------------------------------------------------- credentials and sessions
+
+
+class SecretUnavailable(Exception):
+    """A credential cannot be read: unknown name or field, or no usable keyring. The message
+    names what is missing and the fix (for example `flightdeck credentials add shop`)."""
+
+
+class SecretSource(Protocol):
+    """Credentials by reference (`NAME.FIELD`, e.g. `shop.password`); `app.secrets` implements
+    it over the OS keyring. Fields: `username`, `password`, `totp` (the current one-time code,
+    generated now from the stored seed) and any extra field the credential has."""
+
+    def check(self, ref: str) -> None:
+        """Raise SecretUnavailable unless `ref` would resolve (used before a run starts)."""
+        ...
+
+    def resolve(self, ref: str) -> str:
+        """The value, read at the moment of the action and nowhere else."""
+        ...
+
+
+class ProfileBusy(Exception):
+    """Another run holds the session profile."""
+
+
+class SessionProfiles(Protocol):
+    """Named browser storage states (cookies, local storage), encrypted at rest;
+    `app.secrets` / `app.browser.profiles` implement it."""
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        """The saved storage state, or None for a new profile."""
+        ...
+
+    def save(self, name: str, state: dict[str, Any]) -> None:
+        """Replace the saved state atomically."""
+        ...
+
+    def acquire(self, name: str, owner: str) -> None:
+        """Take the profile's lock for `owner` (a run id); raise ProfileBusy if another holds it.
+        Re-acquiring by the same owner succeeds (a resumed run)."""
+        ...
+
+    def release(self, name: str, owner: str) -> None: ...
