@@ -17,6 +17,7 @@ class Checkpoint:
     elapsed: float = 0.0  # seconds spent running before the current process took over
     # step id → target (JSON) a person chose for it: used instead of the task file's target
     learned: dict[str, Any] = field(default_factory=dict)
+    logins: int = 0  # times the login block ran (bounded by policy.max_relogins + 1)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

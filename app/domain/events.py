@@ -43,6 +43,12 @@ class EventType(StrEnum):
     TAKEOVER_INPUT = "takeover.input"
     TAKEOVER_ENDED = "takeover.ended"
     RATE_LIMITED = "rate.limited"
+    SESSION_EXPIRED = "session.expired"  # sent to the login page (or a 401): log in again
+    LOGIN_STARTED = "login.started"
+    LOGIN_STEP = "login.step"  # one step of the task's login block, with its evidence
+    LOGIN_FINISHED = "login.finished"  # ok, or why not (credential rejected…)
+    PROFILE_LOADED = "profile.loaded"  # the session profile's saved cookies/storage were loaded
+    PROFILE_SAVED = "profile.saved"
 
 
 def canonical(data: Any) -> str:

@@ -15,16 +15,19 @@ from app.domain.task.spec import (
     DEFAULT_EFFECT,
     Action,
     AskArgs,
+    Effect,
     ExtractArgs,
     GotoArgs,
     InputSpec,
+    Login,
     Policy,
     Step,
     Task,
 )
 from app.domain.task.yamlpos import Path, YamlSyntaxError, line_for, load_with_lines
 
-TOP_KEYS = ("name", "description", "site", "inputs", "session", "policy", "steps")
+TOP_KEYS = ("name", "description", "site", "inputs", "session", "login", "policy", "steps")
+LOGIN_KEYS = ("page", "steps")
 STEP_KEYS = ("id", "effect", "expect", "timeout", "retry", "description")
 ACTIONS = tuple(a.value for a in Action)
 
@@ -51,7 +54,10 @@ class _Collector:
                 continue
             message = err["msg"].removeprefix("Value error, ")
             fix = ""
-            if err["type"] == "missing":
+            if err["type"] == "string_pattern_mismatch" and loc and loc[-1] == "secret":
+                message = f"'{err.get('input')}' is not a credential reference"
+                fix = "use NAME.FIELD, e.g. secret: shop.password (a literal: no {{ templates }})"
+            elif err["type"] == "missing":
                 fix = f"add '{loc[-1]}'" if loc else ""
             elif err["type"] in {"float_parsing", "int_parsing", "bool_parsing", "string_type"}:
                 fix = f"got {err.get('input')!r}"
@@ -128,9 +134,15 @@ def load_task(text: str, filename: str = "<task>") -> Task:
         except ValidationError as exc:
             out.pydantic(("policy",), exc, _nested_fields(Policy))
 
+    session = data.get("session")
+    if session is not None and (not isinstance(session, str) or not session.strip()):
+        out.add(("session",), "session names a session profile", "e.g. session: shop")
+        session = None
+
     indexed = _load_steps(data.get("steps"), out, site)
-    _check_templates(data, indexed, inputs, out)
+    _check_templates(data["steps"] if indexed else [], ("steps",), indexed, inputs, out)
     steps = [step for _, step in indexed]
+    login = _load_login(data, out, site, inputs)
     out.issues.sort(key=lambda issue: issue.line or 0)
     if out.issues:
         raise TaskValidationError(out.issues)
@@ -139,7 +151,8 @@ def load_task(text: str, filename: str = "<task>") -> Task:
         description=data.get("description"),
         site=site,
         inputs=inputs,
-        session=data.get("session"),
+        session=session,
+        login=login,
         policy=policy,
         steps=steps,
         source=filename,
@@ -162,17 +175,61 @@ def _valid_http_url(value: Any) -> bool:
     return parsed.scheme in {"http", "https"} and bool(parsed.netloc)
 
 
-def _load_steps(raw: Any, out: _Collector, site: str | None) -> list[tuple[int, Step]]:
+def _load_login(
+    data: dict[str, Any], out: _Collector, site: str | None, inputs: dict[str, InputSpec]
+) -> Login | None:
+    """`login:` is a list of steps, or `{page: /login, steps: [...]}`."""
+    raw = data.get("login")
+    if raw is None:
+        return None
+    root: Path = ("login",)
+    page = None
+    if isinstance(raw, dict):
+        for key in raw:
+            if key not in LOGIN_KEYS:
+                out.add((*root, str(key)), f"unknown key '{key}'", _suggest(str(key), LOGIN_KEYS))
+        page = raw.get("page")
+        if page is not None and not isinstance(page, str):
+            out.add((*root, "page"), "page is the login page's URL", "e.g. page: /login")
+            page = None
+        raw, root = raw.get("steps"), ("login", "steps")
+    if not isinstance(raw, list) or not raw:
+        out.add(root, "login needs a non-empty list of steps", "e.g. login: [{goto: /login}, …]")
+        return None
+    indexed = _load_steps(raw, out, site, root=root, prefix="login-")
+    _check_templates(raw, root, indexed, inputs, out)
+    steps = [step for _, step in indexed]
+    for index, step in indexed:
+        if step.effect is Effect.IRREVERSIBLE or step.action is Action.ASK:
+            out.add(
+                (*root, index),
+                f"a login step cannot be {'an ask' if step.action is Action.ASK else 'irreversible'}",
+                "logging in runs again whenever the session expires: keep it to goto, fill, click",
+            )
+    if page is None:
+        page = next((s.args.url for s in steps if isinstance(s.args, GotoArgs)), None)
+    if page is None:
+        if steps:
+            out.add(root, "the login page is not known", "add 'page: /login' or start with '- goto: /login'")
+        return None
+    if len(steps) != len(raw):
+        return None
+    return Login(page=page, steps=steps)
+
+
+def _load_steps(
+    raw: Any, out: _Collector, site: str | None, *, root: Path = ("steps",), prefix: str = ""
+) -> list[tuple[int, Step]]:
     if raw is None:
         out.add((), "missing 'steps'", "add a 'steps:' list, e.g. '- goto: /'")
         return []
     if not isinstance(raw, list) or not raw:
-        out.add(("steps",), "steps must be a non-empty list", "e.g. steps:\n      - goto: /")
+        out.add(root, "steps must be a non-empty list", "e.g. steps:\n      - goto: /")
         return []
     steps: list[tuple[int, Step]] = []
     seen_ids: set[str] = set()
     for index, item in enumerate(raw):
-        path: Path = ("steps", index)
+        path: Path = (*root, index)
         if not isinstance(item, dict):
             out.add(path, "a step is a mapping with one action", "e.g. - click: {text: Save}")
             continue
@@ -191,7 +248,7 @@ def _load_steps(raw: Any, out: _Collector, site: str | None) -> list[tuple[int, 
                 )
             continue
         action = Action(actions[0])
-        step_id = str(item.get("id") or f"{index + 1}-{action.value}")
+        step_id = prefix + str(item.get("id") or f"{index + 1}-{action.value}")
         if step_id in seen_ids:
             out.add((*path, "id"), f"duplicate step id '{step_id}'", "give each step its own id")
         seen_ids.add(step_id)
@@ -240,12 +297,12 @@ def _check_goto(url: str, path: Path, out: _Collector, site: str | None) -> None
 
 
 def _check_templates(
-    data: dict[str, Any], steps: list[tuple[int, Step]], inputs: dict[str, InputSpec], out: _Collector
+    raw: list[Any], root: Path, steps: list[tuple[int, Step]], inputs: dict[str, InputSpec], out: _Collector
 ) -> None:
     """Every {{ ref }} names a declared input or an output extracted by an earlier step."""
     outputs: set[str] = set()
     for raw_index, step in steps:
-        for ref, where in _refs(data["steps"][raw_index], ("steps", raw_index)):
+        for ref, where in _refs(raw[raw_index], (*root, raw_index)):
             scope, _, name = ref.partition(".")
             if not name:
                 scope, name = "", ref

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -79,9 +81,16 @@ class TargetArgs(_TargetShorthand):
     target: Target
 
 
+# A credential field by reference: NAME.FIELD (`shop.password`, `shop.totp`). Literal only (no
+# templates): every reference is checked against the credential store before a run starts.
+SECRET_REF = r"^[A-Za-z0-9][A-Za-z0-9_-]*\.[A-Za-z][A-Za-z0-9_-]*$"
+
+
 class FillArgs(_Args):
     target: Target
-    value: str
+    value: str | None = None
+    # The value comes from the credential store at the moment of the fill, never from here.
+    secret: str | None = Field(default=None, pattern=SECRET_REF)
 
     @model_validator(mode="before")
     @classmethod
@@ -89,6 +98,17 @@ class FillArgs(_Args):
         if isinstance(data, dict) and isinstance(data.get("value"), (int, float)):
             data = {**data, "value": str(data["value"])}
         return data
+
+    @model_validator(mode="after")
+    def _one(self) -> FillArgs:
+        if (self.value is None) == (self.secret is None):
+            raise ValueError("give either value or secret (a credential as NAME.FIELD, e.g. shop.password)")
+        return self
+
+    @property
+    def credential(self) -> str | None:
+        """The credential's name (`shop` of `shop.password`), for messages."""
+        return self.secret.partition(".")[0] if self.secret else None
 
 
 class SelectArgs(_Args):
@@ -250,7 +270,7 @@ class Step(BaseModel):
         if isinstance(args, GotoArgs):
             return f"goto {args.url}"
         if isinstance(args, FillArgs) and target is not None:
-            return f"fill {target.describe()}"
+            return f"fill {target.describe()}" + (f" with ••• ({args.secret})" if args.secret else "")
         if isinstance(args, PressArgs):
             return f"press {args.key}" + (f" in {target.describe()}" if target else "")
         if isinstance(args, AskArgs):
@@ -332,6 +352,9 @@ AskableFailure = Literal["ambiguous_target", "missing_target", "stuck", "unexpec
 ASKABLE: tuple[AskableFailure, ...] = ("ambiguous_target", "missing_target", "stuck", "unexpected")
 
 
+_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?|\[[0-9a-f:.]+\]")
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     retry: RetrySpec = RetrySpec()
@@ -353,14 +376,53 @@ class Policy(BaseModel):
     question_timeout: float | None = Field(default=None, gt=0)
     no_progress: NoProgress = NoProgress()
     obstructions: list[Target] = []  # extra overlays to dismiss, besides the built-in ones
+    # Hosts the browser may talk to (navigations and every request): `example.com` (that host,
+    # any port) or `*.example.com` (its subdomains and itself). Unset: the site's host and its
+    # subdomains when the task has a site, else anywhere. A credential is then never typed
+    # into a page of another site.
+    allow_domains: list[str] | None = None
+    # Logins after the first one in a run (the session expired again): bounded, so a site that
+    # keeps dropping the session cannot keep the run logging in.
+    max_relogins: int = Field(default=2, ge=0)
     # all: before/after JPEG of every attempt; auto: of irreversible actions, plus the page
     # after every failed attempt; off: none. Per-step shots cost ~40 ms each (README table).
     screenshots: Literal["auto", "all", "off"] = "auto"
+
+    @field_validator("allow_domains")
+    @classmethod
+    def _domains(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        out = []
+        for raw in value:
+            domain = str(raw).strip().lower()
+            host = domain.removeprefix("*.")
+            if not _HOST.fullmatch(host):
+                raise ValueError(
+                    f"'{raw}' is not a host name: use example.com or *.example.com (no scheme, path or port)"
+                )
+            out.append(domain)
+        return out
 
     @field_validator("screenshots", mode="before")
     @classmethod
     def _screenshots_bool(cls, value: Any) -> Any:
         return {True: "all", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
+class Login(BaseModel):
+    """How to sign in: steps run whenever the session turns out to be expired, then the step
+    that found out is tried again. `page`: the login page (URL pattern); by default the url of
+    the block's first goto. Being sent there by a step that did not ask for it means "expired"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    page: str
+    steps: list[Step]
+
+    def credentials(self) -> list[str]:
+        """Names of the credentials the block types in (for "the credential … was rejected")."""
+        names = [s.args.credential for s in self.steps if isinstance(s.args, FillArgs)]
+        return sorted({n for n in names if n})
 
 
 class Task(BaseModel):
@@ -371,12 +433,25 @@ class Task(BaseModel):
     site: str | None = None
     inputs: dict[str, InputSpec] = {}
     session: str | None = None
+    login: Login | None = None
     policy: Policy = Policy()
     steps: list[Step]
     source: str | None = None  # file it came from
 
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
+
+    def secret_refs(self) -> list[tuple[Step, str]]:
+        """Every credential reference (step, NAME.FIELD), login block included."""
+        every = [*self.steps, *(self.login.steps if self.login else [])]
+        return [(s, s.args.secret) for s in every if isinstance(s.args, FillArgs) and s.args.secret]
+
+    def allowed_domains(self) -> list[str] | None:
+        """The hosts the browser may reach (policy.allow_domains), or None for anywhere."""
+        if self.policy.allow_domains is not None:
+            return list(self.policy.allow_domains)
+        host = urlsplit(self.site).hostname if self.site else None
+        return [host, f"*.{host}"] if host else None
 
     def resolve_inputs(self, given: dict[str, Any], *, allow_missing: bool = False) -> dict[str, Any]:
         """Declared inputs with defaults applied and types coerced. Raises ValueError.
