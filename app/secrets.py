@@ -291,8 +291,8 @@ def _check_name(name: str, what: str = "credential name") -> None:
         )
 
 
-def _add_fix(name: str) -> str:
-    return f"`flightdeck credentials add {name}`"
+def _add_fix(name: str, options: str = "") -> str:
+    return f"`flightdeck credentials add {name}{options}`"
 
 
 class KeyringSecrets:
@@ -369,8 +369,11 @@ class KeyringSecrets:
         if key not in credential.fields:
             raise SecretUnavailable(
                 f"credential {name!r} has no field {key!r} (it has {', '.join(credential.fields)}): "
-                f"add it with {_add_fix(name)} --replace"
-                + (" (it asks for a TOTP seed)" if key == "totp" else f" --field {key}")
+                + (
+                    f"add a seed with {_add_fix(name, ' --replace')} (it asks for one)"
+                    if key == "totp"
+                    else f"add it with {_add_fix(name, f' --replace --field {key}')}"
+                )
             )
         return credential, key
 

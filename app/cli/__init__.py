@@ -34,7 +34,7 @@ def _browser(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.cli import consolecmd, handoffcmds, infocmds, runcmds
+    from app.cli import consolecmd, credentialcmds, handoffcmds, infocmds, profilecmds, runcmds
 
     parser = argparse.ArgumentParser(
         prog="flightdeck", description="Run web tasks in real Chromium, judged by evidence."
@@ -148,8 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", help="with --forget: only this step")
     _common(p)
 
-    p = command("doctor", infocmds.cmd_doctor, "check browser, database, keyring and display, with fixes")
+    p = command(
+        "doctor", infocmds.cmd_doctor, "check browser, database, keyring, credentials and display, with fixes"
+    )
     _common(p)
+
+    credentialcmds.register(sub)
+    profilecmds.register(sub)
 
     p = command("console", consolecmd.cmd_console, "open the desktop console (the default command)")
     _console_flags(p)
@@ -206,6 +211,20 @@ def _report(exc: Exception) -> int:
     if isinstance(exc, TaskValidationError):
         print(f"invalid task — nothing was run:\n{exc}", file=sys.stderr)
         return exitcodes.INVALID
+    from app.engine.ports import ProfileBusy, SecretUnavailable
+    from app.secrets import CredentialError
+
+    # Looked up, not imported: importing app.browser loads Playwright; if the error came from
+    # there, the module is loaded already.
+    profiles = sys.modules.get("app.browser.profiles")
+    bad_profile_name = profiles is not None and isinstance(exc, profiles.ProfileNameError)
+    if isinstance(exc, SecretUnavailable | CredentialError) or bad_profile_name:
+        # Unknown credential or field, no usable keyring, a value refused: nothing was written.
+        print(f"error: {exc}", file=sys.stderr)
+        return exitcodes.INVALID
+    if isinstance(exc, ProfileBusy):
+        print(f"error: {exc}", file=sys.stderr)
+        return exitcodes.FAILED
     if isinstance(exc, LookupError) and not isinstance(exc, (IndexError, KeyError)):
         # Unknown run or handoff ids (IndexError/KeyError are bugs, reported below).
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)

@@ -6,6 +6,7 @@ import argparse
 import os
 import platform
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from app.cli import exitcodes
@@ -142,6 +143,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     ks = keyring_status()
     add("keyring", ks.usable, ks.backend, ks.fix)
+    _doctor_credentials(add)
     display = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY")
     qpa = os.environ.get("QT_QPA_PLATFORM")
     if display or qpa in ("offscreen", "minimal") or sys.platform in ("win32", "darwin"):
@@ -164,12 +166,28 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print_json(checks)
     else:
         for c in checks:
-            print(f"{'✓' if c['ok'] else '✗'} {c['check']:<9} {c['detail']}")
+            print(f"{'✓' if c['ok'] else '✗'} {c['check']:<11} {c['detail']}")
             if not c["ok"] and c["fix"]:
                 print(f"    fix: {c['fix']}")
     # The display and keyring are optional for headless runs; browser and database are not.
     essential = all(c["ok"] for c in checks if c["check"] in ("python", "browser", "database"))
     return exitcodes.OK if essential else exitcodes.FAILED
+
+
+def _doctor_credentials(add: Callable[..., None]) -> None:
+    """Whether tasks' credential references can be resolved here, and which names exist."""
+    from app.engine.ports import SecretUnavailable
+    from app.secrets import KeyringSecrets
+
+    try:
+        names = list(KeyringSecrets().catalog())
+    except SecretUnavailable as exc:
+        add("credentials", False, "cannot be read", str(exc).partition("fix: ")[2] or str(exc))
+        return
+    if names:
+        add("credentials", True, f"{len(names)} stored: {', '.join(names)}")
+    else:
+        add("credentials", True, "none stored (add one with `flightdeck credentials add NAME`)")
 
 
 def _safe_url(url: str) -> str:
