@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from app.browser.fingerprint import PageState, read_state
 from app.browser.locators import build_locator, missing, on_one, remaining, resolve
+from app.browser.masking import MARK_TYPED_SECRET_JS
 from app.browser.network import parse_retry_after
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.task import (
@@ -171,8 +172,20 @@ async def run(ctx: ActionContext, step: Step) -> ActResult:
         fill = _args(step, FillArgs)
         before = await _before(ctx)
 
+        if fill.value is None:  # the engine resolves `secret:` just before the action
+            raise StepFailure(
+                FailureClass.PERMANENT,
+                f"credential {fill.secret} was not resolved",
+                {"credential": fill.secret},
+            )
+        value = fill.value
+
         async def do_fill(locator: Locator) -> None:
-            await locator.fill(fill.value, timeout=remaining(ctx.deadline))
+            await locator.fill(value, timeout=remaining(ctx.deadline))
+            if fill.secret is not None:
+                # Screenshots, previews and fingerprints treat the field as a password from
+                # now on, even when it is a plain text input (G7).
+                await locator.evaluate(MARK_TYPED_SECRET_JS)
 
         await on_one(ctx.page, fill.target, do_fill)
         return ActResult(before)

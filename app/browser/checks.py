@@ -49,7 +49,8 @@ MIN_AFTER_RELOAD_S = 1.0
 Probe = Callable[[], Awaitable[tuple[bool, str]]]
 
 
-# The detail of a value check on a password field; its name then hides the expected value too.
+# The detail of a value check on a password field (or one a credential was typed into); its
+# name then hides the expected value too.
 SECRET_DETAIL = "password field (value not shown)"
 
 
@@ -102,8 +103,10 @@ def _describe_request(r: RequestRecord) -> str:
     return f"{r.method} {r.url} → {status}"
 
 
+# A typed credential is as secret as a password: its value is never reported (G7).
 _STATE_OF_ALL = """(els) => els.map((e) => [
-  (e.type || '').toLowerCase() === 'password',
+  (e.type || '').toLowerCase() === 'password'
+    || !!(window.__flightdeck && window.__flightdeck.secrets && window.__flightdeck.secrets.has(e)),
   e.value === undefined ? null : String(e.value),
   (e.type === 'checkbox' || e.type === 'radio') ? e.checked
     : e.getAttribute('aria-checked') === 'true',

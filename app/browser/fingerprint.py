@@ -35,7 +35,7 @@ INIT_SCRIPT = """
   if (window.__flightdeck) return;
   const fd = window.__flightdeck = {
     doc: Math.random().toString(36).slice(2), nav: 0, spa: 0, net: 0, submits: [],
-    pending: new Map(),
+    pending: new Map(), secrets: new WeakSet(),
   };
   try {
     navigation.addEventListener('navigate', (e) => {
@@ -98,6 +98,7 @@ _STATE_BODY = (
     if (type === 'hidden') continue;
     let v;
     if (type === 'password') v = el.value ? 'password:set' : 'password:empty';
+    else if (typedSecret(el)) v = el.value ? 'secret:set' : 'secret:empty';
     else if (type === 'checkbox' || type === 'radio') v = el.checked ? 'on' : 'off';
     else if (type === 'file') v = Array.from(el.files || []).map((f) => f.name).join(',');
     else if (el.tagName === 'SELECT') {

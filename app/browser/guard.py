@@ -25,6 +25,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 from playwright.async_api import BrowserContext, Frame, Page, Request, Route
 from playwright.async_api import Error as PlaywrightError
@@ -32,6 +33,7 @@ from playwright.async_api import Error as PlaywrightError
 from app.browser.checks import request_url_matches
 from app.browser.fingerprint import PageState
 from app.browser.held import held_request
+from app.domain.task.domains import blocked_host
 from app.engine.ports import MUTATING_METHODS, RequestDecider
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,26 @@ log = logging.getLogger(__name__)
 ERROR_PAGE_S = 2.0
 RECOVER_MS = 10000.0
 RECOVER_ATTEMPTS = 3
+
+
+# Requests that fail the step when blocked: they can carry what was typed (a navigation, a form,
+# a fetch). Images, styles, scripts and fonts of another host are blocked quietly (recorded as
+# failed requests): a page may still work without them.
+CONSEQUENTIAL = frozenset({"document", "fetch", "xhr", "websocket", "eventsource", "ping", "other"})
+
+
+@dataclass(frozen=True)
+class BlockedRequest:
+    """A request to a host outside the task's allowed domains, aborted before it left."""
+
+    method: str
+    url: str
+    host: str
+    resource_type: str
+
+    @property
+    def consequential(self) -> bool:
+        return self.resource_type in CONSEQUENTIAL or self.method.upper() in MUTATING_METHODS
 
 
 class NetworkGuard:
@@ -63,6 +85,8 @@ class NetworkGuard:
         self._held_navigations = 0
         self._decide: RequestDecider | None = None
         self._allow: list[str] = []
+        self._domains: list[str] | None = None  # hosts requests may go to; None: anywhere
+        self.blocked: list[BlockedRequest] = []  # by the domain allowlist, oldest first
         self._installed = False
         self._held = 0
         self.holds = 0  # requests held so far: whether any was, during an action
@@ -73,6 +97,14 @@ class NetworkGuard:
         self._decide = decide
         self._allow = list(allow)
         if decide is not None and not self._installed:
+            await self._context.route("**/*", self._handle)
+            self._installed = True
+
+    async def restrict(self, domains: list[str] | None) -> None:
+        """From now on, abort every request (any method, any resource type, any page of the
+        context) to a host outside `domains` (policy.allow_domains); None: no restriction."""
+        self._domains = list(domains) if domains is not None else None
+        if domains is not None and not self._installed:
             await self._context.route("**/*", self._handle)
             self._installed = True
 
@@ -107,6 +139,11 @@ class NetworkGuard:
 
     async def _handle(self, route: Route) -> None:
         request = route.request
+        host = blocked_host(request.url, self._domains)
+        if host is not None:
+            self.blocked.append(BlockedRequest(request.method, request.url, host, request.resource_type))
+            await self._resolve(route, False)
+            return
         decide = self._decide
         if decide is None or self._allowed(request):
             await self._resolve(route, True)

@@ -35,8 +35,13 @@ def cut(text: str, limit: int = VALUE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# JavaScript: `isSecretField(el)` and `cut(text)`, for scripts evaluated in the page. Checkbox and
-# radio states are never secret (masking them would only hide what an approval changes).
+# Marks the element a credential was just typed into (locator.evaluate). A WeakSet, not an
+# attribute: the page's DOM stays as it was, and the mark goes when the element goes.
+MARK_TYPED_SECRET_JS = "(el) => { const fd = window.__flightdeck; if (fd && fd.secrets) fd.secrets.add(el); }"
+
+# JavaScript: `isSecretField(el)`, `typedSecret(el)` and `cut(text)`, for scripts evaluated in
+# the page. Checkbox and radio states are never secret (masking them would only hide what an
+# approval changes).
 SECRET_FIELD_JS = (
     """
   const SECRET_NAME = new RegExp(__NAME__, 'i');
@@ -44,10 +49,15 @@ SECRET_FIELD_JS = (
   const MASK = __MASK__;
   const VALUE_CHARS = __CHARS__;
   const secretName = (s) => !!s && SECRET_NAME.test(String(s).replace(/([a-z0-9])([A-Z])/g, '$1_$2'));
+  // A field Flightdeck typed a credential into (actions.py marks it): secret whatever its type.
+  const typedSecret = (el) => {
+    const fd = window.__flightdeck;
+    return !!(fd && fd.secrets && fd.secrets.has(el));
+  };
   const isSecretField = (el) => {
     const type = String(el.type || '').toLowerCase();
     if (type === 'checkbox' || type === 'radio') return false;
-    return type === 'password'
+    return type === 'password' || typedSecret(el)
       || SECRET_AUTOCOMPLETE.test(el.getAttribute('autocomplete') || '')
       || secretName(el.getAttribute('name')) || secretName(el.id);
   };

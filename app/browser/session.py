@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from typing import Any
 
@@ -48,6 +49,18 @@ BUSY_POLL_S = 0.01
 BUSY_CAP_S = 1.0
 # How old the previous action's "after" may be to stand in for the next "before".
 _RECENT_S = 0.25
+
+
+# Restores a profile's local storage, once per origin and tab, before any page script runs.
+_LOCAL_STORAGE_JS = """(() => {
+  const saved = %s;
+  const items = saved[location.origin];
+  if (!items || sessionStorage.getItem('__flightdeck_profile')) return;
+  try {
+    for (const [name, value] of Object.entries(items)) localStorage.setItem(name, value);
+    sessionStorage.setItem('__flightdeck_profile', '1');
+  } catch (e) { /* storage disabled for this origin */ }
+})();"""
 
 
 class PlaywrightSession:
@@ -108,10 +121,15 @@ class PlaywrightSession:
         if recent is not None and started - recent[1] > _RECENT_S:
             recent = None
         ctx = ActionContext(self._page, self._base_url, deadline, recent[0] if recent else None)
+        blocked_mark = len(self._guard.blocked)
         try:
             result = await actions.run(ctx, step)
         except PlaywrightError as exc:
+            self._raise_if_blocked(blocked_mark)
             raise classify(exc, what=step.summary(), page_url=self._page.url) from None
+        except StepFailure:
+            self._raise_if_blocked(blocked_mark)
+            raise
         self._known = result.before
         try:
             if result.side_effects:
@@ -121,11 +139,13 @@ class PlaywrightSession:
             else:
                 after = result.before
         except PlaywrightError as exc:
+            self._raise_if_blocked(blocked_mark)
             failure = classify(exc, what=step.summary(), page_url=self._page.url)
             # The action itself went through; only observing its result failed. An
             # irreversible step must not be fired again on the strength of this failure.
             failure.details["dispatched"] = True
             raise failure from None
+        self._raise_if_blocked(blocked_mark)
         self._recent = (after, time.monotonic())
         self._known = after
         return ActionOutcome(
@@ -341,6 +361,28 @@ class PlaywrightSession:
             await cast.stop()
         return cast
 
+    async def restrict_domains(self, domains: list[str] | None) -> None:
+        """Only these hosts may be reached from now on (policy.allow_domains); see guard.py."""
+        try:
+            await self._guard.restrict(domains)
+        except PlaywrightError as exc:
+            raise classify(exc, what="domain allowlist", page_url=self._page.url) from None
+
+    def _raise_if_blocked(self, mark: int) -> None:
+        """A navigation, form, fetch or write to a host outside the allowlist was stopped during
+        the action: the step fails for good (the same action would go there again)."""
+        blocked = [b for b in self._guard.blocked[mark:] if b.consequential]
+        if not blocked:
+            return
+        first = blocked[0]
+        hosts = sorted({b.host for b in blocked})
+        raise StepFailure(
+            FailureClass.PERMANENT,
+            f"blocked {first.method} {first.url}: {', '.join(hosts)} is not an allowed domain of "
+            "this task (policy.allow_domains)",
+            {"blocked_domains": hosts, "blocked": [b.url for b in blocked[:5]], "dispatched": False},
+        )
+
     def _readable(self, what: str) -> None:
         if self._guard.navigation_held:
             raise StepFailure(
@@ -355,9 +397,30 @@ class PlaywrightSession:
     def _unobserved(self, page: Page) -> contextlib.AbstractContextManager[object]:
         return self._observer.unobserved() if page == self._page else contextlib.nullcontext()
 
-    async def storage_state(self) -> dict[str, object]:
+    async def storage_state(self) -> dict[str, Any]:
         """Cookies and local storage, for saving a session profile."""
-        return dict(await self._context.storage_state())
+        try:
+            return dict(await self._context.storage_state())
+        except PlaywrightError as exc:
+            raise classify(exc, what="storage state", page_url=self._page.url) from None
+
+    async def load_state(self, state: dict[str, Any]) -> None:
+        """A session profile's saved state, into this fresh context: the cookies at once, each
+        origin's local storage as its first document loads (what Playwright's `storage_state`
+        option of a new context does; this works whichever provider opened the context)."""
+        try:
+            cookies = list(state.get("cookies") or [])
+            if cookies:
+                await self._context.add_cookies(cookies)
+            origins = {
+                str(o["origin"]): {str(i["name"]): str(i["value"]) for i in o.get("localStorage") or []}
+                for o in state.get("origins") or []
+                if o.get("origin") and o.get("localStorage")
+            }
+            if origins:
+                await self._context.add_init_script(_LOCAL_STORAGE_JS % json.dumps(origins))
+        except PlaywrightError as exc:
+            raise classify(exc, what="load session profile", page_url=self._page.url) from None
 
     async def close(self) -> None:
         if self._closed:

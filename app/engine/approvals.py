@@ -159,6 +159,8 @@ class ApprovalGate:
         edits = {str(k): str(v) for k, v in (answer.data.get("values") or {}).items()}
         fired = step
         fields: dict[str, str] = {}
+        if getattr(step.args, "secret", None) is not None:
+            edits.pop("value", None)  # a credential's value comes from the keyring, never an answer
         if edits and step.action in VALUED and "value" in edits:
             fired = step.model_copy(
                 update={"args": step.args.model_copy(update={"value": edits.pop("value")})}
@@ -191,7 +193,10 @@ class ApprovalGate:
             shot = await self.desk.screenshot(data) if data else await self.desk.screenshot()
         context = await self.desk.context(index, step, screenshot=False)
         values: dict[str, Any] = {}
-        if step.action in VALUED:
+        secret = getattr(step.args, "secret", None)
+        if secret is not None:
+            values["value"] = f"••• ({secret})"  # which credential, never its value
+        elif step.action in VALUED:
             masked = bool(info and info.fields and any(f.masked for f in info.fields if f.kind == "password"))
             values["value"] = "••••••" if masked else getattr(step.args, "value", None)
         return {

@@ -14,8 +14,10 @@ from app.domain.events import EventType
 from app.domain.retry import RetryPolicy
 from app.domain.states import AttemptOutcome, RunStatus
 from app.domain.task import Action, Effect, Step, Task
+from app.engine.credentials import Credentials
 from app.engine.faults import crash_point
 from app.engine.guard import RequestGuard
+from app.engine.login_page import sent_to_login
 from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, Fingerprint
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
@@ -60,8 +62,11 @@ class StepExecutor:
         budget: Budget,
         progress: NoProgressDetector,
         guard: RequestGuard | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self.task = task
+        # Resolves `secret:` fills at the moment of the action (G7): see credentials.py.
+        self.credentials = credentials
         self.run_id = run_id
         self.session = session
         self.recorder = recorder
@@ -120,7 +125,10 @@ class StepExecutor:
                     number += 1
                     continue
             tries += 1
-            if not policy.should_retry(tries, failure.failure_class):
+            # Doing it again without signing in again would only be sent to the login page
+            # again: the run loop logs in (or stops) first.
+            expired = failure.failure_class is FailureClass.SESSION_EXPIRED
+            if expired or not policy.should_retry(tries, failure.failure_class):
                 result.duration_ms = (time.monotonic() - started) * 1000
                 return result
             delay = policy.delay(tries, failure.details.get("retry_after"))
@@ -193,8 +201,18 @@ class StepExecutor:
         failure: StepFailure | None = None
         if self.guard is not None:
             await self.guard.arm(self.session, index, step)
+        acted = step
+        login = self.task.login
         try:
-            outcome = await self.session.act(step, timeout=timeout)
+            # On the login page already (the last step ended there): acting would only miss
+            # its target after the whole timeout.
+            if login is not None and step.action is not Action.GOTO:
+                early = sent_to_login(step, self.session.url, login, self.task.site)
+                if early is not None:
+                    raise early
+            if self.credentials is not None:
+                acted = self.credentials.for_action(step)  # the value exists from here on
+            outcome = await self.session.act(acted, timeout=timeout)
             if mutating:
                 crash_point("after_dispatch")
         except StepFailure as exc:
@@ -204,10 +222,16 @@ class StepExecutor:
         blocked = self.guard.failure() if self.guard is not None else None
         if blocked is not None:
             failure = blocked  # the operator's no decides the step, whatever the page did next
+        if login is not None and failure is not None and outcome is None:
+            failure = sent_to_login(step, self.session.url, login, self.task.site) or failure
         early_shot: asyncio.Task[str | None] | None = None
         if outcome is not None and blocked is None:
             failure = judge_network(outcome)
-            expect = effective_expectation(step)
+            if login is not None and (
+                failure is None or failure.failure_class is not FailureClass.SESSION_EXPIRED
+            ):
+                failure = sent_to_login(step, outcome.after.url, login, self.task.site) or failure
+            expect = effective_expectation(acted)
             if every and (expect is None or expect.after_reload is None):
                 # The page as the action left it, captured while the checks read it: the
                 # checks only read, so the two overlap instead of adding up.
@@ -215,6 +239,9 @@ class StepExecutor:
             if failure is None and expect is not None:
                 checks = await self.session.check(expect, outcome, timeout=timeout)
                 failure = judge_checks(step, outcome, checks)
+                if failure is not None and login is not None:
+                    # The check's reload (after_reload) may be what met the expired session.
+                    failure = sent_to_login(step, self.session.url, login, self.task.site) or failure
             if failure is None:
                 failure = await self._no_effect(step, outcome, expect is not None)
             if failure is None or failure.failure_class in (FailureClass.NO_EFFECT, FailureClass.UNEXPECTED):

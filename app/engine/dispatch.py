@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import datetime
 
 from sqlalchemy import and_, exists, or_, select
@@ -26,6 +27,8 @@ class Dispatcher:
         self.engine = engine
         self.poll = poll  # a safety net: `wake()` is what normally starts things promptly
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Runs that stayed queued (their session profile is in use): not before this time.
+        self._deferred: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
 
@@ -75,7 +78,7 @@ class Dispatcher:
         for run_id in ready:
             if room <= 0:
                 break
-            if run_id in self._tasks:
+            if run_id in self._tasks or self._deferred.get(run_id, 0.0) > time.monotonic():
                 continue
             self._tasks[run_id] = asyncio.create_task(self._drive(run_id), name=f"run-{run_id}")
             room -= 1
@@ -103,8 +106,14 @@ class Dispatcher:
         return owner_is_dead(owner) or (expires is not None and expires <= now)
 
     async def _drive(self, run_id: str) -> None:
+        deferred = False
         try:
-            await self.engine.drive(run_id, wait=True)
+            result = await self.engine.drive(run_id, wait=True)
+            if result.status is RunStatus.QUEUED:
+                # Still queued: it waits for a session profile another run holds. Try it again
+                # when some run ends (that may free it), or after a poll period at the latest.
+                self._deferred[run_id] = time.monotonic() + self.poll
+                deferred = True
         except RunBusy:
             pass  # another process got it first
         except asyncio.CancelledError:
@@ -113,4 +122,6 @@ class Dispatcher:
             log.exception("run %s stopped with an error", run_id)
         finally:
             self._tasks.pop(run_id, None)
+            if not deferred:
+                self._deferred.clear()  # a run ended: the profile it held may be free now
             self._wake.set()  # a slot is free

@@ -298,6 +298,20 @@ class BrowserSession(Protocol):
         a page that does not change. Closing the session stops every screencast of it first."""
         ...
 
+    async def restrict_domains(self, domains: list[str] | None) -> None:
+        """From now on, navigations and requests to hosts outside `domains` (policy.allow_domains
+        patterns) are aborted before they leave the browser; an action that tried one fails
+        as PERMANENT naming the host. None: no restriction."""
+        ...
+
+    async def storage_state(self) -> dict[str, Any]:
+        """Cookies and local storage of the session (Playwright's storage-state format)."""
+        ...
+
+    async def load_state(self, state: dict[str, Any]) -> None:
+        """Put a saved storage state into this fresh session, before its first navigation."""
+        ...
+
     @property
     def url(self) -> str: ...
 

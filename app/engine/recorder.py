@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.domain.events import Event
 from app.domain.states import RunStatus
+from app.engine.redaction import redact_rows
+from app.secrets import Redactor
 from app.store import Database, events, leases, runs
 from app.store.models import Run
 
@@ -39,8 +41,17 @@ class RunRecorder:
     one commit also means every earlier one landed.
     """
 
-    def __init__(self, db: Database, run_id: str, owner: str, sinks: list[EventSink]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        run_id: str,
+        owner: str,
+        sinks: list[EventSink],
+        redactor: Redactor | None = None,
+    ) -> None:
         self.db = db
+        # Every value a credential of this run resolved to: nothing written passes it (G7).
+        self.redactor = redactor if redactor is not None else Redactor()
         self.run_id = run_id
         self.owner = owner
         self.sinks = sinks
@@ -109,7 +120,11 @@ class RunRecorder:
     def _write(
         self, pending: list[tuple[str, dict[str, Any]]], staged: list[Change], change: Change | None
     ) -> tuple[Any, list[Event]]:
+        redactor = self.redactor
         with self.db.session() as s, s.begin():
+            if redactor:
+                redact_rows(s, redactor)
+                pending = [(type_, redactor.redact_value(data)) for type_, data in pending]
             run = runs.get_run(s, self.run_id)
             if run is None:
                 raise LookupError(f"no run {self.run_id}")

@@ -14,7 +14,9 @@ from app.domain.states import AttemptOutcome
 from app.domain.task import Action, Effect, ExtractArgs, GotoArgs, Step, Task
 from app.engine.approvals import action_hash
 from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult
+from app.engine.credentials import Credentials
 from app.engine.desk import HandoffDesk, park
+from app.engine.login_page import sent_to_login
 from app.engine.ports import MUTATING_METHODS, BrowserSession
 from app.engine.recorder import RunRecorder
 from app.engine.validate import effective_expectation
@@ -34,7 +36,12 @@ class RecoveryMixin:
     session: BrowserSession | None
     desk: HandoffDesk
 
+    credentials: Credentials
+
     def _render(self, step: Step, inputs: dict[str, Any], cp: Checkpoint) -> Step:
+        raise NotImplementedError
+
+    def _log_in(self, task: Task, index: int, inputs: dict[str, Any], cp: Checkpoint) -> Awaitable[None]:
         raise NotImplementedError
 
     def _complete(
@@ -109,10 +116,14 @@ class RecoveryMixin:
             timeout = executor.budget.timeout_for(step)
             if isinstance(step.args, GotoArgs):
                 await self.session.goto(step.args.url, timeout=timeout)
+                if task.login is not None and sent_to_login(step, self.session.url, task.login, task.site):
+                    # A saved session that expired meanwhile: sign in, then go there again.
+                    await self._log_in(task, cp.next_step, inputs, cp)
+                    await self.session.goto(step.args.url, timeout=timeout)
                 continue
             for _ in range(MAX_DISMISSALS + 1):
                 try:
-                    outcome = await self.session.act(step, timeout=timeout)
+                    outcome = await self.session.act(self.credentials.for_action(step), timeout=timeout)
                     break
                 except StepFailure as failure:
                     # A fresh browser context meets the cookie banner again.

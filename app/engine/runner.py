@@ -15,22 +15,32 @@ from app.domain.checkpoint import Checkpoint
 from app.domain.errors import FailureClass, FlightdeckError, StepFailure
 from app.domain.events import EventType
 from app.domain.states import TERMINAL, RunStatus, StepStatus, can_transition
-from app.domain.task import AskArgs, ExtractArgs, Step, Target, Task, load_task
+from app.domain.task import Action, AskArgs, Effect, ExtractArgs, Step, Target, Task, load_task
 from app.domain.task.spec import coerce_input
 from app.domain.task.templating import TemplateError, render
 from app.engine import faults
 from app.engine.approvals import ApprovalGate
 from app.engine.asking import Clarifier, learned_key
 from app.engine.attempts import StepExecutor, StepResult, dispatches_intent
+from app.engine.credentials import Credentials
 from app.engine.desk import Answer, HandoffDesk, Park, park
 from app.engine.guard import RequestGuard, Waiter
-from app.engine.ports import BrowserProvider, BrowserSession
+from app.engine.login import LoginBlock, login_question
+from app.engine.ports import (
+    BrowserProvider,
+    BrowserSession,
+    ProfileBusy,
+    SecretSource,
+    SessionProfiles,
+)
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import EventSink, RunRecorder, RunStopped
 from app.engine.recovery import RecoveryMixin
+from app.engine.redaction import LogRedaction
 from app.engine.validate import effective_expectation
 from app.engine.waiting import SessionPool
+from app.secrets import Redactor
 from app.store import ArtifactStore, Database, attempts, get_learned, handoffs, leases, runs
 from app.store.models import HandoffStatus, Run, StepRecord
 
@@ -62,14 +72,22 @@ class RunLoop(RecoveryMixin):
         waiter: Waiter,
         pool: SessionPool | None = None,
         keep: bool = False,
+        secrets: SecretSource | None = None,
+        profiles: SessionProfiles | None = None,
+        log_redaction: LogRedaction | None = None,
     ) -> None:
         self.db = db
+        # G7: what this run's credentials resolve to, so that nothing it writes contains it.
+        self.redactor = Redactor()
+        self.credentials = Credentials(secrets, self.redactor)
+        self.profiles = profiles
+        self.log_redaction = log_redaction
         self.provider = provider
         self.artifacts = artifacts
         self.limiter = limiter
         self.run_id = run_id
         self.owner = owner
-        self.recorder = RunRecorder(db, run_id, owner, sinks)
+        self.recorder = RunRecorder(db, run_id, owner, sinks, self.redactor)
         self.session: BrowserSession | None = None
         self.waiter = waiter
         self.pool = pool
@@ -87,6 +105,11 @@ class RunLoop(RecoveryMixin):
             inputs: dict[str, Any] = dict(run.inputs or {})
             checkpoint = Checkpoint.from_json(run.checkpoint)
             start_status = RunStatus(run.status)
+        profile = task.session if self.profiles is not None else None
+        if profile is not None and not await self._acquire_profile(profile):
+            return await self._queued_for_profile(profile, start_status)
+        if self.log_redaction is not None:
+            self.log_redaction.add(self.run_id, self.redactor)
         self.recorder.prime()
         self.desk = HandoffDesk(
             db=self.db, run_id=self.run_id, task=task, recorder=self.recorder, artifacts=self.artifacts
@@ -101,9 +124,7 @@ class RunLoop(RecoveryMixin):
                 self.recorder.emit(
                     EventType.POLICY_NOTICE, approval="none", note="approvals are off for this task"
                 )
-            self.session = live or await self.provider.open_session(
-                base_url=task.site, timeout=task.policy.step_timeout
-            )
+            self.session = live or await self._open_session(task, profile)
             self.desk.session = self.session
             # A live page kept from before the run parked is exactly where the run left it.
             await self._loop(task, inputs, checkpoint, rebuild=live is None and not fresh)
@@ -117,6 +138,8 @@ class RunLoop(RecoveryMixin):
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            if profile is not None:
+                await self._save_profile(profile)  # success or not: the cookies it has now
             try:
                 await self.recorder.close()  # everything submitted is durable before we let go
             finally:
@@ -135,7 +158,72 @@ class RunLoop(RecoveryMixin):
                         with contextlib.suppress(Exception):
                             await self.session.close()
                     self._release()
+                if profile is not None and self.profiles is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.to_thread(self.profiles.release, profile, self.run_id)
+                if self.log_redaction is not None:
+                    self.log_redaction.discard(self.run_id)
         return self.result()
+
+    # ----------------------------------------------------------------- sessions
+    async def _acquire_profile(self, name: str) -> bool:
+        assert self.profiles is not None
+        try:
+            await asyncio.to_thread(self.profiles.acquire, name, self.run_id)
+        except ProfileBusy:
+            return False
+        return True
+
+    async def _queued_for_profile(self, name: str, status: RunStatus) -> RunResult:
+        """Another run holds the session profile: nothing ran, nothing changed; the run waits
+        in the queue (the dispatcher tries it again later, `flightdeck resume` too)."""
+        reason = f"waiting for session profile '{name}' (another run is using it)"
+        if status is RunStatus.INTERRUPTED:
+
+            def requeue(s: Session, run: Run) -> None:
+                if RunStatus(run.status) is RunStatus.INTERRUPTED:
+                    runs.transition(s, run, RunStatus.QUEUED, reason=reason)
+
+            with contextlib.suppress(RunStopped):
+                await self.recorder.commit(requeue)
+        await self.recorder.close()
+        self._release()
+        result = self.result()
+        result.error = reason
+        return result
+
+    async def _open_session(self, task: Task, profile: str | None) -> BrowserSession:
+        session = await self.provider.open_session(base_url=task.site, timeout=task.policy.step_timeout)
+        try:
+            # Before the first navigation: a credential is never typed into another site (G7).
+            await session.restrict_domains(task.allowed_domains())
+            if profile is not None and self.profiles is not None:
+                state = await asyncio.to_thread(self.profiles.load, profile)
+                if state:
+                    await session.load_state(state)
+                    self.recorder.emit(
+                        EventType.PROFILE_LOADED, profile=profile, cookies=len(state.get("cookies") or [])
+                    )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await session.close()
+            raise
+        return session
+
+    async def _save_profile(self, name: str) -> None:
+        """Keep the session's cookies for the next run of this profile (a login done here is
+        not done again there). Best effort: a browser that is gone has nothing to save."""
+        if self.session is None or self.profiles is None:
+            return
+        try:
+            state = await self.session.storage_state()
+            await asyncio.to_thread(self.profiles.save, name, state)
+        except Exception:
+            log.warning("run %s: could not save session profile %s", self.run_id, name, exc_info=True)
+            return
+        self.recorder.emit(EventType.PROFILE_SAVED, profile=name, cookies=len(state.get("cookies") or []))
+        with contextlib.suppress(Exception):
+            await self.recorder.commit()
 
     async def _disarmed(self) -> bool:
         """The page may be kept: this loop's network guard is off it (False: the page broke)."""
@@ -216,8 +304,19 @@ class RunLoop(RecoveryMixin):
             budget=budget,
             progress=progress,
             guard=self.guard,
+            credentials=self.credentials,
         )
+        self.executor = executor
         self._learn_from_earlier_runs(task, cp)
+        if task.login is not None and cp.next_step < len(task.steps) and self._login_answer(cp.next_step):
+            # The person answered "retry" to a rejected login: log in before anything else.
+            try:
+                await self._log_in(task, cp.next_step, inputs, cp)
+            except StepFailure as failure:
+                await self._fail(
+                    cp.next_step, task.steps[cp.next_step], StepResult(ok=False, failure=failure), cp
+                )
+                return
         needs_rebuild = cp.next_step < len(task.steps) and (rebuild or self._has_pending_intent())
         if needs_rebuild and not await self._rebuild(task, inputs, cp, executor):
             return
@@ -236,6 +335,21 @@ class RunLoop(RecoveryMixin):
             except StepFailure as failure:  # budgets, no progress, template errors
                 result = StepResult(ok=False, failure=failure)
             cp.elapsed = budget.elapsed
+            if (
+                not result.ok
+                and step is not None
+                and task.login is not None
+                and result.failure is not None
+                and result.failure.failure_class is FailureClass.SESSION_EXPIRED
+            ):
+                try:
+                    await self._log_in(task, index, inputs, cp)
+                    await self._after_login(task, index, step, result, cp, inputs)
+                    continue  # the step again, signed in
+                except StepFailure as failure:
+                    result = StepResult(
+                        ok=False, failure=failure, attempts=result.attempts, duration_ms=result.duration_ms
+                    )
             if not result.ok:
                 assert result.failure is not None
                 if step is not None and await self._cleared_overlays(task, index, step, result, cleared):
@@ -246,6 +360,103 @@ class RunLoop(RecoveryMixin):
                 return
             await self._complete(index, task.steps[index], result, cp)
         await self._transition(RunStatus.SUCCEEDED, "all steps succeeded", checkpoint=cp)
+
+    # ----------------------------------------------------------------- login
+    def _login_answer(self, index: int) -> Answer | None:
+        """An answer to a failed login's question not acted on yet."""
+        for h in self.desk.of("clarification", index):
+            if (h.payload or {}).get("login") and h.status is HandoffStatus.OPEN:
+                park(h.id)
+        answer = self.desk.unused("clarification", index)
+        return answer if answer is not None and (answer.handoff.payload or {}).get("login") else None
+
+    async def _log_in(self, task: Task, index: int, inputs: dict[str, Any], cp: Checkpoint) -> None:
+        """Run the login block for step `index`. Raises StepFailure when the run must not log
+        in (bound reached, the person said stop); parks on a clarification when the login
+        failed (a rejected credential is a person's to fix, never retried on its own)."""
+        assert task.login is not None and self.session is not None
+        answer = self._login_answer(index)
+        if answer is not None:
+            await self.desk.consume(answer)
+            choice = answer.decision or str(answer.data.get("value", ""))
+            if choice != "retry":
+                why = "no answer before the deadline" if answer.expired else "the operator chose to stop"
+                error = (answer.handoff.payload or {}).get("error") or "logging in failed"
+                raise StepFailure(FailureClass.PERMANENT, f"{error} ({why})", {"login": True})
+        elif cp.logins > task.policy.max_relogins:
+            raise StepFailure(
+                FailureClass.SESSION_EXPIRED,
+                f"the session expired again after {cp.logins} logins in this run "
+                f"(policy.max_relogins: {task.policy.max_relogins})",
+                {"logins": cp.logins},
+            )
+        step = task.steps[index]
+        cp.logins += 1
+        self.recorder.emit(EventType.SESSION_EXPIRED, step=step.id, index=index, url=self.session.url)
+        self.recorder.emit(EventType.LOGIN_STARTED, step=step.id, index=index, login=cp.logins)
+
+        def count(s: Session, run: Run) -> None:
+            run.checkpoint = {**(run.checkpoint or {}), "logins": cp.logins}  # bounded across crashes
+
+        await self.recorder.commit(count)
+        block = LoginBlock(
+            task=task,
+            session=self.session,
+            recorder=self.recorder,
+            credentials=self.credentials,
+            limiter=self.limiter,
+            budget=self.executor.budget,
+            guard=self.guard,
+            render=lambda template: self._render(template, inputs, cp),
+        )
+        result = await block.run(index)
+        self.recorder.emit(
+            EventType.LOGIN_FINISHED,
+            step=step.id,
+            index=index,
+            ok=result.ok,
+            rejected=result.rejected,
+            error=result.message or None,
+        )
+        if not result.ok:
+            question, fields = login_question(task, result)
+            context = await self.desk.context(index, step)
+            handoff_id = await self.desk.open(
+                index, "clarification", question, {**context, **fields}, timeout=task.policy.question_timeout
+            )
+            park(handoff_id)
+        await self.recorder.commit()
+        if task.session is not None and self.profiles is not None:
+            await self._save_profile(task.session)  # the fresh login survives a crash
+
+    async def _after_login(
+        self, task: Task, index: int, step: Step, result: StepResult, cp: Checkpoint, inputs: dict[str, Any]
+    ) -> None:
+        """Before the step is tried again: rebuild its page (the read steps since the last goto,
+        as after a crash), and when it had sent something, find out whether it happened anyway
+        (the expiry may have met only the check's reload): a write is never done twice."""
+        assert self.session is not None
+        start = index
+        while start > 0 and task.steps[start].action is not Action.GOTO:
+            start -= 1
+        sent = result.outcome is not None and bool(result.outcome.mutating_requests)
+        if sent and (step.effect is Effect.IRREVERSIBLE or self.desk.ever_approved(index)):
+            raise StepFailure(
+                FailureClass.AMBIGUOUS_OUTCOME,
+                f"{step.summary()} was sent when the session had expired; not sent again without a person",
+                {"login": True},
+            )
+        await self._replay(task, inputs, cp, self.executor, start, record=False)
+        expect = effective_expectation(step)
+        checkable = expect.model_copy(update={"request": []}) if expect else None
+        if not sent or checkable is None or checkable.is_empty():
+            return
+        checks = await self.session.check(checkable, None, timeout=self.executor.budget.timeout_for(step))
+        if checks and all(c.ok for c in checks):
+            done = StepResult(ok=True, attempts=result.attempts, checks=checks)
+            await self._complete(index, step, done, cp, verified_after_recovery=True)
+            return
+        await self._replay(task, inputs, cp, self.executor, start, record=False)  # the check reloaded
 
     async def _cleared_overlays(
         self, task: Task, index: int, step: Step, result: StepResult, cleared: set[int]

@@ -14,10 +14,12 @@ from app.domain.errors import FlightdeckError
 from app.domain.events import EventType
 from app.domain.states import TERMINAL, RunStatus
 from app.domain.task import Task, load_task
+from app.engine.credentials import check_credentials
 from app.engine.owner import new_owner_id, owner_is_dead
-from app.engine.ports import BrowserProvider, BrowserSession, InputEvent
+from app.engine.ports import BrowserProvider, BrowserSession, InputEvent, SecretSource, SessionProfiles
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import EventSink
+from app.engine.redaction import LogRedaction
 from app.engine.runner import LEASE_TTL, RunLoop, RunResult
 from app.engine.waiting import DEFAULT_IDLE_LIMIT_S, DEFAULT_MAX_LIVE, AnswerWatcher, SessionPool
 from app.store import ArtifactStore, Database, events, handoffs, leases, runs
@@ -87,8 +89,18 @@ class Engine:
         idle_limit: float | None = None,
         max_live_waiting: int | None = None,
         site_limit: tuple[float, int] | None = None,
+        secrets: SecretSource | None = None,
+        profiles: SessionProfiles | None = None,
     ) -> None:
+        """`secrets`: where `secret:` fills get their values (None: tasks that use credentials
+        are refused at submit). `profiles`: where `session:` profiles persist (None: a task's
+        `session:` is ignored and every run starts with a fresh browser context)."""
         self.db = db
+        self.secrets = secrets
+        self.profiles = profiles
+        # Engine and browser log lines pass through every running run's Redactor (G7).
+        self.log_redaction = LogRedaction()
+        self.log_redaction.install()
         self.provider = provider
         self.artifacts = artifacts
         self.limiter = SiteRateLimiter(site_limit)  # site_limit: (per second, burst) cap
@@ -137,9 +149,13 @@ class Engine:
         await self.pool.close()
         for run_id in list(self._parked):
             self._let_go(run_id)
+        self.log_redaction.uninstall()
 
     # ----------------------------------------------------------------- submit
     def submit(self, task: Task, task_text: str, inputs: dict[str, Any]) -> str:
+        """Queue a run. Raises TaskValidationError, with nothing written, when a credential the
+        task refers to cannot be read (unknown, no keyring, no credential store here)."""
+        check_credentials(task, self.secrets)
         with self.db.session() as s, s.begin():
             run = runs.create_run(
                 s,
@@ -173,6 +189,9 @@ class Engine:
                 waiter=self.watcher.wait,
                 pool=self.pool,
                 keep=keep,
+                secrets=self.secrets,
+                profiles=self.profiles,
+                log_redaction=self.log_redaction,
             )
             self._loops[run_id] = loop
             try:

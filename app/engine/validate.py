@@ -32,7 +32,9 @@ def effective_expectation(step: Step) -> Expectation | None:
         merged = args.model_dump(exclude_defaults=True)
         merged.update(expect.model_dump(exclude_defaults=True))
         expect = Expectation.model_validate(merged)
-    elif step.action is Action.FILL and isinstance(args, FillArgs):
+    elif step.action is Action.FILL and isinstance(args, FillArgs) and args.value is not None:
+        # A `secret:` fill has its value only once resolved, just before the action: the check
+        # of it is made from that step (and its check result names no value: checks.py).
         expect = expect.model_copy(
             update={"value": [*expect.value, ValueCheck(target=args.target, equals=args.value)]}
         )
