@@ -153,6 +153,7 @@ class Redactor:
 SERVICE = "flightdeck"
 FIELDS = ("username", "password", "totp")  # built in; anything else is an extra field
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")  # as task files' `secret: NAME.FIELD` accepts
 _INDEX = "credentials-index"  # keyring cannot enumerate: the names (and field names) live here
 _PROFILE_KEY = "profile-key"
 
@@ -230,10 +231,7 @@ class Credential:
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        for key in self.extra:
-            _check_name(key, "field")
-            if key in FIELDS:
-                raise CredentialError(f"'{key}' is a built-in field; choose another name for the extra one")
+        check_extra_fields(self.extra)
         for key, value in self.values().items():
             if len(value) < MIN_SECRET_LENGTH:
                 # The Redactor cannot mask values this short without blanking ordinary text,
@@ -283,11 +281,25 @@ class Credential:
         )
 
 
+def check_extra_fields(keys: Iterable[str]) -> None:
+    """Extra field names a task can refer to (NAME.FIELD), none shadowing a built-in one."""
+    for key in keys:
+        _check_name(key, "field")
+        if key in FIELDS:
+            raise CredentialError(f"'{key}' is a built-in field; choose another name for the extra one")
+
+
+def check_credential_name(name: str) -> None:
+    _check_name(name)
+
+
 def _check_name(name: str, what: str = "credential name") -> None:
-    if not _NAME.fullmatch(name):
+    field_name = what == "field"
+    if not (_FIELD if field_name else _NAME).fullmatch(name):
         raise CredentialError(
             f"{name!r} is not a valid {what}: use letters, digits, '-' and '_' "
-            "(starting with a letter or digit, at most 64), no dots — references are NAME.FIELD"
+            f"(starting with a letter{'' if field_name else ' or digit'}, at most 64), no dots "
+            "— references are NAME.FIELD"
         )
 
 

@@ -28,6 +28,8 @@ def database(args: argparse.Namespace) -> Iterator[Database]:
 @contextlib.asynccontextmanager
 async def engine(args: argparse.Namespace, db: Database, sinks: Sequence[EventSink]) -> AsyncIterator[Engine]:
     from app.browser import PlaywrightProvider  # Playwright import is slow; only when needed
+    from app.cli.profilecmds import profile_store
+    from app.secrets import KeyringSecrets
 
     provider = PlaywrightProvider(headless=not getattr(args, "headed", False))
     artifacts_dir = Path(args.artifacts) if getattr(args, "artifacts", None) else default_artifacts_dir()
@@ -37,6 +39,10 @@ async def engine(args: argparse.Namespace, db: Database, sinks: Sequence[EventSi
         ArtifactStore(artifacts_dir),
         concurrency=getattr(args, "concurrency", 4) or 4,
         sinks=sinks,
+        # Always the keyring, usable or not: a task that needs a credential is then refused with
+        # the fix (`flightdeck credentials add …`, or how to get a keyring), not a bare "no store".
+        secrets=KeyringSecrets(),
+        profiles=profile_store(),
     )
     try:
         yield eng

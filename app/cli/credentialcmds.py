@@ -14,7 +14,15 @@ from typing import TextIO
 
 from app.cli import exitcodes
 from app.cli.output import print_json
-from app.secrets import Credential, CredentialError, KeyringSecrets, Totp, keyring_status
+from app.secrets import (
+    Credential,
+    CredentialError,
+    KeyringSecrets,
+    Totp,
+    check_credential_name,
+    check_extra_fields,
+    keyring_status,
+)
 
 
 class Prompter:
@@ -52,12 +60,15 @@ class Prompter:
 def cmd_add(args: argparse.Namespace) -> int:
     ask = Prompter()
     secrets = KeyringSecrets()
+    fields = list(dict.fromkeys(args.field or []))
+    # Everything that can be refused is checked before any prompt: typing a password only to
+    # be told the name is wrong is no fun.
+    check_credential_name(args.name)
+    check_extra_fields(fields)
     if not args.replace and args.name in secrets.catalog():
-        # Before any prompt: typing a password only to be refused is no fun.
         raise CredentialError(
             f"a credential named {args.name!r} exists: remove it first, or add it again with --replace"
         )
-    fields = list(dict.fromkeys(args.field or []))
     if not ask.interactive:
         order = ["username", "password", *([] if args.no_totp else ["TOTP seed (empty line: none)"]), *fields]
         print(f"reading {', '.join(order)} from standard input, one per line", file=ask.stderr)

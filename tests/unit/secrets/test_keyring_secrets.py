@@ -93,6 +93,7 @@ def test_adding_over_an_existing_name_needs_replace(memory_keyring: MemoryKeyrin
         (lambda: Credential("bob.b", "long-enough", extra={"pin": "123"}), "pin is shorter than 4"),
         (lambda: Credential("bob.b", "long-enough", extra={"password": "x" * 8}), "built-in field"),
         (lambda: Credential("bob.b", "long-enough", extra={"a.b": "x" * 8}), "not a valid field"),
+        (lambda: Credential("bob.b", "long-enough", extra={"2fa": "x" * 8}), "starting with a letter,"),
     ],
 )
 def test_values_too_short_to_mask_and_bad_fields_are_refused(make: object, message: str) -> None:
