@@ -126,7 +126,7 @@ def test_cancel_a_waiting_run(cli: Cli, site: Any) -> None:
 def test_doctor_reports_each_part_with_fixes(cli: Cli) -> None:
     result = cli("doctor", "--json")
     checks = {c["check"]: c for c in result.json()}
-    assert set(checks) == {"python", "browser", "database", "keyring", "display"}
+    assert set(checks) == {"python", "browser", "database", "keyring", "credentials", "display"}
     assert checks["browser"]["ok"] and checks["database"]["ok"]
     for c in checks.values():
         assert c["ok"] or c["fix"], f"{c['check']} failed without saying how to fix it"
