@@ -106,8 +106,9 @@ class RunLoop(RecoveryMixin):
             checkpoint = Checkpoint.from_json(run.checkpoint)
             start_status = RunStatus(run.status)
         profile = task.session if self.profiles is not None else None
-        if profile is not None and not await self._acquire_profile(profile):
-            return await self._queued_for_profile(profile, start_status)
+        busy = await self._acquire_profile(profile) if profile is not None else None
+        if profile is not None and busy is not None:
+            return await self._queued_for_profile(profile, busy, start_status)
         if self.log_redaction is not None:
             self.log_redaction.add(self.run_id, self.redactor)
         self.recorder.prime()
@@ -166,18 +167,19 @@ class RunLoop(RecoveryMixin):
         return self.result()
 
     # ----------------------------------------------------------------- sessions
-    async def _acquire_profile(self, name: str) -> bool:
+    async def _acquire_profile(self, name: str) -> str | None:
+        """None: this run holds the profile now; else why it cannot."""
         assert self.profiles is not None
         try:
             await asyncio.to_thread(self.profiles.acquire, name, self.run_id)
-        except ProfileBusy:
-            return False
-        return True
+        except ProfileBusy as busy:
+            return str(busy) or f"session profile '{name}' is in use by another run"
+        return None
 
-    async def _queued_for_profile(self, name: str, status: RunStatus) -> RunResult:
+    async def _queued_for_profile(self, name: str, busy: str, status: RunStatus) -> RunResult:
         """Another run holds the session profile: nothing ran, nothing changed; the run waits
         in the queue (the dispatcher tries it again later, `flightdeck resume` too)."""
-        reason = f"waiting for session profile '{name}' (another run is using it)"
+        reason = f"queued until session profile '{name}' is free: {busy}"
         if status is RunStatus.INTERRUPTED:
 
             def requeue(s: Session, run: Run) -> None:

@@ -198,10 +198,20 @@ def account(user: str | None, expires_in: float | None) -> str:
             '<h1>Account</h1><p data-testid="account-status">You are not signed in.</p>'
             '<p><a href="/login?next=/account">Go to sign-in</a></p>'
         )
-    left = f"{max(expires_in or 0.0, 0.0):.0f}"
+    left = max(expires_in or 0.0, 0.0)
+    # The page says when the server drops the session (to the millisecond), so a task can wait
+    # for the expiry instead of guessing: `wait_for: {text: "Your session has expired"}`.
     return (
         f'<h1>Account</h1><p data-testid="account-status">Username: {esc(user)}</p>'
-        f'<p data-testid="session-left">Your session expires in {left} s.</p>'
+        f'<p data-testid="session-left" data-ms="{int(left * 1000)}">'
+        f"Your session expires in {left:.0f} s.</p>"
+        "<script>\n"
+        "(function () {\n"
+        "  var p = document.querySelector('[data-testid=session-left]');\n"
+        "  setTimeout(function () { p.textContent = 'Your session has expired.'; },\n"
+        "             Number(p.dataset.ms) + 50);\n"
+        "})();\n"
+        "</script>"
     )
 
 

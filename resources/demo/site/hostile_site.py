@@ -70,6 +70,8 @@ PRODUCTS = [
     {"name": "Headlamp", "slug": "headlamp", "price": "$35.00"},
 ]
 _PROTECTED = re.compile(r"^/(account|notes|items)(/|$)")
+# Always behind the sign-in, whatever require_login says: the credentials demo task's page.
+_MEMBERS_ONLY = re.compile(r"^/members(/|$)")
 _ITEM_DELETE = re.compile(r"^/items/(\d+)/delete$")
 
 
@@ -129,6 +131,9 @@ class HostileSite(HandoffPagesMixin):
             ("GET", "/logout"): self._logout,
             ("POST", "/logout"): self._logout,
             ("GET", "/account"): self._account,
+            ("GET", "/members"): lambda r: self._page(
+                r, 200, "Members", pages.message_page("Members", f"Signed in as {self._user(r)}")
+            ),
             ("GET", "/slow"): self._slow,
             ("GET", "/shop"): lambda r: self._page(r, 200, "Shop", pages.shop(PRODUCTS)),
             ("GET", "/api/cart"): lambda r: json_response(200, {"cart": self.truth()["cart"]}),
@@ -272,7 +277,8 @@ class HostileSite(HandoffPagesMixin):
                 self._state.requests[key] = self._state.requests.get(key, 0) + 1
         with self._lock:
             need_login = self._config["require_login"]
-        if need_login and _PROTECTED.match(req.path) and self._user(req) is None:
+        protected = (need_login and _PROTECTED.match(req.path)) or _MEMBERS_ONLY.match(req.path)
+        if protected and self._user(req) is None:
             return redirect("/login?next=" + quote(req.target, safe="/"))
         method = "GET" if req.method == "HEAD" else req.method
         route = self._routes.get((method, req.path))
