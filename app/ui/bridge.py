@@ -9,6 +9,8 @@ Widgets and models never touch the database or the browser themselves. They ask 
   thread); afterwards the run scheduler and the answer watcher are woken so the effect shows at
   once, and a failure becomes the `failed` signal (the main window shows it) instead of a crash.
 - `spawn(what, coro, done=cb)`: async engine work (operator input, live pages).
+- `call(what, fn, *args, done=cb)`: other blocking work, `fn(*args)` on a worker thread: the OS
+  keyring (over D-Bus it can block for as long as an unlock prompt stays open), profile files.
 
 `changed` fires (at most ten times a second) whenever anything was committed, by this process
 or any other; each view decides what to refresh, like Anki's operation notifications.
@@ -91,6 +93,18 @@ class Bridge(QObject):
             return result
 
         self._start(what, command(), done, failed)
+
+    def call(
+        self,
+        what: str,
+        fn: Callable[..., T],
+        *args: Any,
+        done: Callable[[T], None] | None = None,
+        failed: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """`fn(*args)` on a worker thread, then `done(result)` here; neither the database nor the
+        engine is involved, so nothing is woken afterwards."""
+        self._start(what, asyncio.to_thread(fn, *args), done, failed)
 
     def spawn(
         self,

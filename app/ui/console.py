@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app.engine.changes import ChangeFeed
 from app.engine.dispatch import Dispatcher
 from app.engine.ports import BrowserProvider, BrowserSession
 from app.engine.service import Engine
-from app.store import ArtifactStore, Database
+from app.secrets import KeyringSecrets
+from app.store import ArtifactStore, Database, default_data_dir
 from app.ui.bridge import Bridge
+
+if TYPE_CHECKING:
+    from app.browser.profiles import ProfileInfo, ProfileStore
 
 
 @dataclass
@@ -23,6 +28,7 @@ class ConsoleOptions:
     concurrency: int = 4
     headless: bool = True  # the console shows pages itself (live views)
     site_limit: tuple[float, int] | None = None  # per-site (actions per second, burst) cap
+    profiles_dir: Path | None = None  # None: <data dir>/profiles, shared with the CLI's runs
 
 
 class LazyBrowser:
@@ -49,6 +55,49 @@ class LazyBrowser:
             await self._provider.close()
 
 
+def default_profiles_dir() -> Path:
+    """Where the CLI keeps session profiles too (app.cli.profilecmds.profile_store): one place,
+    so a CLI run and the console exclude each other through the same lock files."""
+    return default_data_dir() / "profiles"
+
+
+class LazyProfiles:
+    """The session profiles (`ProfileStore`), imported and built on first use: `app.browser`
+    imports Playwright (~0.4 s) which the window need not wait for. Every call is blocking file
+    (and, for states, keyring) I/O: the engine and the bridge make them on worker threads."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._store: ProfileStore | None = None
+
+    def store(self) -> ProfileStore:
+        if self._store is None:
+            from app.browser.profiles import ProfileStore
+
+            self._store = ProfileStore(self.root)
+        return self._store
+
+    # SessionProfiles (the engine's port)
+    def load(self, name: str) -> dict[str, Any] | None:
+        return self.store().load(name)
+
+    def save(self, name: str, state: dict[str, Any]) -> None:
+        self.store().save(name, state)
+
+    def acquire(self, name: str, owner: str) -> None:
+        self.store().acquire(name, owner)
+
+    def release(self, name: str, owner: str) -> None:
+        self.store().release(name, owner)
+
+    # managing them (the session profiles dialog)
+    def list_profiles(self) -> list[ProfileInfo]:
+        return self.store().list_profiles()
+
+    def clear(self, name: str) -> bool:
+        return self.store().clear(name)
+
+
 class Console:
     def __init__(self, options: ConsoleOptions) -> None:
         from app.store import default_artifacts_dir
@@ -57,12 +106,19 @@ class Console:
         self.db = Database(options.database_url)
         self.provider = LazyBrowser(options.headless, options.browser_path)
         self.artifacts = ArtifactStore(options.artifacts_dir or default_artifacts_dir())
+        # As the CLI builds its engine (app/cli/context.py): always the OS keyring, usable or not —
+        # constructing either touches nothing, so the console opens without a keyring, and a task
+        # that needs a credential is then refused with the fix instead of a bare "no store".
+        self.secrets = KeyringSecrets()
+        self.profiles = LazyProfiles(options.profiles_dir or default_profiles_dir())
         self.engine = Engine(
             self.db,
             self.provider,
             self.artifacts,
             concurrency=options.concurrency,
             site_limit=options.site_limit,
+            secrets=self.secrets,
+            profiles=self.profiles,
         )
         self.feed = ChangeFeed(self.db)
         self.dispatcher = Dispatcher(self.engine)
