@@ -26,6 +26,8 @@ from app import __version__
 from app.engine import views
 from app.engine.views import RunFilter
 from app.ui.console import Console
+from app.ui.dialogs.credentials import CredentialsDialog
+from app.ui.dialogs.profiles import ProfilesDialog
 from app.ui.dialogs.settings import SettingsDialog
 from app.ui.dialogs.start import StartTaskDialog, open_start_dialog
 from app.ui.errors import ErrorReporter, LogBuffer
@@ -61,6 +63,8 @@ class MainWindow(QMainWindow):
         self._pointing_for: str | None = None  # the handoff a pointing session answers
         self._counts: dict[str, int] = {}
         self._showing: str | None = None
+        self._credentials: CredentialsDialog | None = None
+        self._profiles: ProfilesDialog | None = None
         self.setWindowTitle("Flightdeck")
         self.setObjectName("MainWindow")
         self.setDockNestingEnabled(True)
@@ -167,6 +171,10 @@ class MainWindow(QMainWindow):
         self._action(go, "&Handoffs", QKeySequence("Ctrl+2"), lambda: self._focus(self.inbox_dock))
         self._action(go, "Execution &log", QKeySequence("Ctrl+3"), lambda: self._focus(self.log_dock))
         self._action(go, "Task &library", QKeySequence("Ctrl+4"), lambda: self._focus(self.library_dock))
+
+        tools = bar.addMenu("&Tools")
+        self._action(tools, "&Credentials…", QKeySequence("Ctrl+Shift+K"), self.open_credentials)
+        self._action(tools, "Session &profiles…", QKeySequence("Ctrl+Shift+S"), self.open_profiles)
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Show &log", None, self.show_log)
@@ -314,6 +322,28 @@ class MainWindow(QMainWindow):
         dialog.theme_changed.connect(self.set_theme)
         dialog.library_folder_changed.connect(lambda path: self.library.set_folder(Path(path)))
         dialog.open()
+
+    def open_credentials(self) -> CredentialsDialog:
+        """Tools ▸ Credentials (one at a time: a second request brings it forward)."""
+        if self._credentials is None:
+            dialog = CredentialsDialog(self.bridge, self.console.secrets, self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.finished.connect(lambda: setattr(self, "_credentials", None))
+            self._credentials = dialog
+        self._credentials.show()
+        self._credentials.raise_()
+        return self._credentials
+
+    def open_profiles(self) -> ProfilesDialog:
+        """Tools ▸ Session profiles (one at a time)."""
+        if self._profiles is None:
+            dialog = ProfilesDialog(self.bridge, self.console.profiles, self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.finished.connect(lambda: setattr(self, "_profiles", None))
+            self._profiles = dialog
+        self._profiles.show()
+        self._profiles.raise_()
+        return self._profiles
 
     def _library_folder(self, path: str) -> None:
         self.settings.library_folder = path
