@@ -80,6 +80,8 @@ def status_failure(status: int, url: str, retry_after: float | None) -> StepFail
         details["retry_after"] = retry_after
     if status >= 500 or status in (408, 429):
         return StepFailure(FailureClass.TRANSIENT, f"{url} answered {status}", details)
+    if status in (401, 419, 440):  # the site wants a (new) login: the run loop may log in again
+        return StepFailure(FailureClass.SESSION_EXPIRED, f"{url} answered {status}", details)
     if status >= 400:
         return StepFailure(FailureClass.PERMANENT, f"{url} answered {status}", details)
     return None
