@@ -83,6 +83,7 @@ class CredentialForm(QDialog):
         if replacing:
             self.name.setText(replacing)
             self.name.setReadOnly(True)
+            self.name.setFrame(False)  # shown as fixed text: Replace keeps the name
             self.name.setToolTip("Replace keeps the name; remove the credential to rename it")
 
         form_box = QGroupBox("Login")
@@ -210,7 +211,24 @@ class CredentialForm(QDialog):
         self.ok.setEnabled(valid and not self._busy)
         self.ok.setToolTip(f"Fill in: {', '.join(missing)}" if missing else "")
         self.problem.hide()
+        self._fit()
         return valid
+
+    def _fit(self) -> None:
+        """Grow (never shrink, which would jump while typing) when a problem appears: a top-level
+        dialog's minimum size ignores wrapped labels, so the fields would be squeezed instead."""
+        layout = self.layout()
+        if layout is None or not self.isVisible():
+            return
+        layout.activate()
+        width = self.width()
+        need = (
+            layout.totalHeightForWidth(width)
+            if layout.hasHeightForWidth()
+            else layout.totalSizeHint().height()
+        )
+        if need > self.height():
+            self.resize(width, need)
 
     def _name_problem(self, name: str) -> str:
         if not name or self.replacing:
@@ -283,6 +301,7 @@ class CredentialForm(QDialog):
         """The keyring refused (locked, gone…): the values stay so the operator can try again."""
         self.set_busy(False)
         _show(self.problem, text)
+        self._fit()
 
     def clear_values(self) -> None:
         # setText, not clear(): clear() is undoable, so Ctrl+Z would bring a value back.

@@ -53,6 +53,7 @@ class ProfilesDialog(QDialog):
         self.confirmation: QMessageBox | None = None
         self._busy = 0
         self._stale = False  # a change arrived while a read was in flight: read again after it
+        self._rebuilding = False  # re-selecting after a re-read is not the operator choosing
         self.setObjectName("profiles-dialog")
         self.setWindowTitle("Session profiles")
         self.setMinimumSize(680, 380)
@@ -107,7 +108,7 @@ class ProfilesDialog(QDialog):
         self.clear_button.clicked.connect(self.clear_selected)
         self.refresh_button.clicked.connect(self.refresh)
         close.rejected.connect(self.reject)
-        self.view.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.view.selectionModel().selectionChanged.connect(self._selection_changed)
         # Runs take and give back profiles as they start and finish; each does commit, so the
         # change notification is the moment to re-read who holds what.
         bridge.changed.connect(self._changed)
@@ -132,6 +133,15 @@ class ProfilesDialog(QDialog):
             else ""
         )
         self.refresh_button.setEnabled(not self.busy)
+
+    def _selection_changed(self) -> None:
+        self._update_buttons()
+        info = self.selected()
+        if info is not None and info.locked_by and not self._rebuilding:
+            # A disabled button alone does not say why.
+            self._say(
+                f"{info.name} is in use by run {info.locked_by}: it can be cleared after that run finishes."
+            )
 
     def _say(self, text: str, *, problem: bool = False) -> None:
         palette = self.status.palette()
@@ -184,6 +194,7 @@ class ProfilesDialog(QDialog):
 
     def _show(self, infos: list[ProfileInfo]) -> None:
         keep = self.selected()
+        self._rebuilding = True
         self.infos = list(infos)
         self.model.removeRows(0, self.model.rowCount())
         for info in infos:
@@ -200,6 +211,7 @@ class ProfilesDialog(QDialog):
             )
             if keep is not None and info.name == keep.name:
                 self.view.setCurrentIndex(self.model.index(self.model.rowCount() - 1, 0))
+        self._rebuilding = False
         self._update_buttons()
 
     # ----------------------------------------------------------------- clearing
