@@ -324,23 +324,22 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def open_credentials(self) -> CredentialsDialog:
-        """Tools ▸ Credentials (one at a time: a second request brings it forward)."""
+        """Tools ▸ Credentials. One dialog, kept while the window lives (hidden when closed) so a
+        keyring call still in flight never answers to a deleted dialog; re-read when reopened."""
         if self._credentials is None:
-            dialog = CredentialsDialog(self.bridge, self.console.secrets, self)
-            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            dialog.finished.connect(lambda: setattr(self, "_credentials", None))
-            self._credentials = dialog
+            self._credentials = CredentialsDialog(self.bridge, self.console.secrets, self)
+        elif not self._credentials.isVisible():
+            self._credentials.refresh()
         self._credentials.show()
         self._credentials.raise_()
         return self._credentials
 
     def open_profiles(self) -> ProfilesDialog:
-        """Tools ▸ Session profiles (one at a time)."""
+        """Tools ▸ Session profiles (kept like the credentials dialog)."""
         if self._profiles is None:
-            dialog = ProfilesDialog(self.bridge, self.console.profiles, self)
-            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            dialog.finished.connect(lambda: setattr(self, "_profiles", None))
-            self._profiles = dialog
+            self._profiles = ProfilesDialog(self.bridge, self.console.profiles, self)
+        elif not self._profiles.isVisible():
+            self._profiles.refresh()
         self._profiles.show()
         self._profiles.raise_()
         return self._profiles

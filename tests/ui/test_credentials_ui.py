@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
     QApplication,
+    QDialogButtonBox,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -369,6 +370,22 @@ async def test_without_a_keyring_the_console_opens_and_the_manager_shows_the_fix
                 assert not button.isEnabled()
             assert dialog.add() is None
             assert dialog.refresh_button.isEnabled()
+
+            # Closed while the keyring is being read, then opened again: the same dialog reads
+            # again, and the answer to the closed one is no error.
+            errors: list[str] = []
+            console.bridge.failed.connect(lambda what, _: errors.append(what))
+            dialog.refresh()
+            qtbot.mouseClick(
+                dialog.close_buttons.button(QDialogButtonBox.StandardButton.Close), Qt.MouseButton.LeftButton
+            )
+            assert not dialog.isVisible()
+            await console.bridge.settle()
+            entries["&Credentials…"].trigger()
+            assert dialog.isVisible() and dialog.busy, "reading the keyring again"
+            assert window.open_credentials() is dialog
+            await until(lambda: not dialog.busy, what="the second read")
+            assert dialog.banner.isVisible() and errors == []
 
             # Session profiles are listed without a keyring (only their contents need the key).
             entries["Session &profiles…"].trigger()

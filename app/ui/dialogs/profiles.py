@@ -154,6 +154,8 @@ class ProfilesDialog(QDialog):
 
     # ----------------------------------------------------------------- reading
     def _changed(self) -> None:
+        if not self.isVisible():
+            return  # read again when reopened, not while nobody looks
         if self.busy:
             self._stale = True
         else:
