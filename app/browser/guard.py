@@ -211,7 +211,8 @@ class NetworkGuard:
         listener: Callable[[Frame], None],
     ) -> None:
         try:
-            await asyncio.wait_for(error_page, ERROR_PAGE_S)
+            async with asyncio.timeout(ERROR_PAGE_S):
+                await error_page
         except TimeoutError:
             return  # no error page: the page stayed where it was
         finally:

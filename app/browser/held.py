@@ -85,7 +85,8 @@ async def page_secrets(request: Request) -> PageSecrets:
         frames.remove(sender)
     for frame in frames:
         try:
-            found = await asyncio.wait_for(frame.evaluate(_SECRET_FIELDS_JS), _READ_PAGE_S)
+            async with asyncio.timeout(_READ_PAGE_S):
+                found = await frame.evaluate(_SECRET_FIELDS_JS)
         except (PlaywrightError, TimeoutError):
             continue  # gone, or busy: the name rule still applies
         for name, value in found:

@@ -30,7 +30,10 @@ COLOUR = "#ff3b30"
 MASK_COLOUR = "#ff00ff"  # what Playwright's screenshot mask paints, as screenshot() does
 
 # Resolves once a frame with the overlay has been rendered, so the capture cannot miss it.
-_SHOW_JS = "async ([boxes, labels]) => {" + SECRET_FIELD_JS + f"""
+_SHOW_JS = (
+    "async ([boxes, labels]) => {"
+    + SECRET_FIELD_JS
+    + f"""
   const host = document.createElement('{OVERLAY_TAG}');
   host.setAttribute('style', 'all: initial !important; position: fixed !important; inset: 0 !important;'
     + ' width: auto !important; height: auto !important; margin: 0 !important;'
@@ -69,6 +72,7 @@ _SHOW_JS = "async ([boxes, labels]) => {" + SECRET_FIELD_JS + f"""
     setTimeout(done, 200);
   }});
 }}"""
+)
 
 _REMOVE_JS = f"() => document.querySelectorAll('{OVERLAY_TAG}').forEach((n) => n.remove())"
 

@@ -165,7 +165,8 @@ class PageObserver:
             # No await between the checks above and clear(): no event can slip through.
             window.changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(window.changed.wait(), timeout=max(0.0, wake - now))
+                async with asyncio.timeout(max(0.0, wake - now)):
+                    await window.changed.wait()
 
     # ------------------------------------------------------------------ event handlers
     def _is_main_frame(self, frame: Frame) -> bool:

@@ -158,11 +158,12 @@ class Screencast:
             return
         self._got_frame = True
         meta = params.get("metadata") or {}
+        width, height = self._viewport(meta.get("deviceWidth", 0.0), meta.get("deviceHeight", 0.0))
         self._deliver(
             ScreenFrame(
                 jpeg=base64.b64decode(params["data"]),
-                width=float(meta.get("deviceWidth", 0.0)),
-                height=float(meta.get("deviceHeight", 0.0)),
+                width=width,
+                height=height,
                 offset_top=float(meta.get("offsetTop", 0.0)),
                 page_scale=float(meta.get("pageScaleFactor", 1.0)),
                 scroll_x=float(meta.get("scrollOffsetX", 0.0)),
@@ -170,6 +171,16 @@ class Screencast:
                 timestamp=float(meta.get("timestamp", 0.0)),
             )
         )
+
+    def _viewport(self, width: float, height: float) -> tuple[float, float]:
+        """The viewport's size in CSS px. Chromium's frame metadata usually says it, but now
+        and then (seen here, a frame or two around a change) it gives the frame's own scaled
+        size instead (640×400 for a 1280×800 page), which would put a click in the wrong
+        place. The page's emulated viewport, when it has one, is what input coordinates mean."""
+        known = self._page.viewport_size
+        if known:
+            return float(known["width"]), float(known["height"])
+        return float(width), float(height)
 
     def _acked(self, ack: asyncio.Future[Any]) -> None:
         self._acks.discard(ack)
@@ -193,8 +204,7 @@ class Screencast:
         try:
             metrics = await cdp.send("Page.getLayoutMetrics")
             viewport = metrics.get("cssLayoutViewport") or {}
-            width = float(viewport.get("clientWidth", 0))
-            height = float(viewport.get("clientHeight", 0))
+            width, height = self._viewport(viewport.get("clientWidth", 0), viewport.get("clientHeight", 0))
             max_w, max_h = self.size
             scale = min(1.0, max_w / width, max_h / height) if width and height else 1.0
             shot = await cdp.send(

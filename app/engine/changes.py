@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from app.engine.stopping import stop_tasks
 from app.engine.waiting import DataVersion
 from app.store import Database
 
@@ -48,9 +49,7 @@ class ChangeFeed:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks(self._task)
             self._task = None
         if self._version is not None:
             self._version.close()
@@ -60,7 +59,8 @@ class ChangeFeed:
         interval = self.poll if self._version is not None else self.fallback
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudged.wait(), interval)
+                async with asyncio.timeout(interval):  # not wait_for: see Dispatcher._serve
+                    await self._nudged.wait()
             nudged = self._nudged.is_set()
             self._nudged.clear()
             changed = self._version.changed() if self._version is not None else True

@@ -16,6 +16,7 @@ from sqlalchemy import and_, exists, or_, select
 from app.domain.states import RunStatus
 from app.engine.owner import owner_is_dead
 from app.engine.service import Engine, RunBusy
+from app.engine.stopping import stop_tasks
 from app.store.models import Handoff, HandoffStatus, Run
 from app.store.types import utcnow
 
@@ -46,12 +47,7 @@ class Dispatcher:
 
     async def stop(self) -> None:
         """Stop starting runs and stop the ones in flight; they stay resumable."""
-        tasks = [t for t in (self._main, *self._tasks.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(self._main, *self._tasks.values())
         self._main = None
         self._tasks.clear()
 
@@ -62,7 +58,10 @@ class Dispatcher:
             except Exception:  # a locked or unreachable database: try again next round
                 log.exception("dispatcher could not look for runs")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that
+                # arrives as the event is set, and stop() would then wait forever.
+                async with asyncio.timeout(self.poll):
+                    await self._wake.wait()
             self._wake.clear()
 
     def _busy(self) -> int:

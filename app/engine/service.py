@@ -21,6 +21,7 @@ from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import EventSink
 from app.engine.redaction import LogRedaction
 from app.engine.runner import LEASE_TTL, RunLoop, RunResult
+from app.engine.stopping import stop_tasks
 from app.engine.waiting import DEFAULT_IDLE_LIMIT_S, DEFAULT_MAX_LIVE, AnswerWatcher, SessionPool
 from app.store import ArtifactStore, Database, events, handoffs, leases, runs
 
@@ -142,9 +143,7 @@ class Engine:
     async def close(self) -> None:
         """Let go of waiting runs (they stay waiting in the database) and their pages."""
         if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
+            await stop_tasks(self._keeper)
         await self.watcher.close()
         await self.pool.close()
         for run_id in list(self._parked):

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from app.engine.ports import BrowserSession
+from app.engine.stopping import stop_tasks
 from app.store import Database, handoffs
 from app.store.models import Handoff, HandoffStatus
 from app.store.types import utcnow
@@ -103,9 +104,7 @@ class AnswerWatcher:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks(self._task)
         if self._version is not None:
             self._version.close()
 
@@ -129,7 +128,8 @@ class AnswerWatcher:
                             future.set_result(handoff)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+                async with asyncio.timeout(self.poll):  # not wait_for: see Dispatcher._serve
+                    await self._wake.wait()
             force = self._wake.is_set()
 
     def _due(self) -> bool:

@@ -20,6 +20,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from app.resources import resources_dir
+from app.ui.collector import MainThreadCollector
 from app.ui.console import Console, ConsoleOptions
 from app.ui.errors import ErrorReporter, install_log_buffer
 from app.ui.settings import ConsoleSettings
@@ -85,7 +86,7 @@ async def _report_interactive(window: object, started: float) -> None:
 
 def run_console(launch: LaunchOptions) -> int:
     """Open the console and run until its window closes. Returns the exit code."""
-    import qasync
+    from app.ui.loop import ConsoleLoop
 
     started = time.perf_counter()
     app = qt_app(sys.argv[:1])
@@ -93,10 +94,14 @@ def run_console(launch: LaunchOptions) -> int:
     apply_theme(app, settings.theme)
     follow_system(app, lambda: settings.theme)
     buffer = install_log_buffer()
-    loop = qasync.QEventLoop(app)
+    loop = ConsoleLoop(app)
     asyncio.set_event_loop(loop)
-    with loop:
-        return int(loop.run_until_complete(_main(app, settings, launch, buffer, started)))
+    collector = MainThreadCollector()
+    try:
+        with loop:
+            return int(loop.run_until_complete(_main(app, settings, launch, buffer, started)))
+    finally:
+        collector.close()
 
 
 async def _main(
@@ -125,7 +130,8 @@ async def _main(
             await hook(console, window)
         if launch.quit_after is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(closed.wait(), launch.quit_after)
+                async with asyncio.timeout(launch.quit_after):
+                    await closed.wait()
             if launch.screenshot is not None:
                 window.grab().save(str(launch.screenshot))
             window.confirm_close = False

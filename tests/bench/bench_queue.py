@@ -106,16 +106,16 @@ def reads(db: Database) -> None:
 
 
 def panel(url: str, tmp: Path) -> None:
-    import qasync
     from PySide6.QtWidgets import QApplication
 
     from app.ui.console import Console, ConsoleOptions
+    from app.ui.loop import ConsoleLoop
     from app.ui.panels.queue import QueuePanel
 
     app = QApplication.instance() or QApplication(["bench"])
     assert isinstance(app, QApplication)
     app.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(app)
+    loop = ConsoleLoop(app)
     asyncio.set_event_loop(loop)
 
     async def until(predicate: Callable[[], Any]) -> None:

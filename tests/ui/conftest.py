@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shiboken6
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtWidgets import QApplication
 
+from app.ui.collector import MainThreadCollector
 from app.ui.console import ConsoleOptions
 from tests.integration.conftest import hostile_site, site, static_site  # noqa: F401
 
@@ -40,9 +42,9 @@ def _qt_app() -> QApplication:
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> Mapping[str, Callable[[], Any]]:
-    import qasync
+    from app.ui.loop import ConsoleLoop
 
-    return {"qasync": lambda: qasync.QEventLoop(_qt_app())}
+    return {"qasync": lambda: ConsoleLoop(_qt_app())}
 
 
 @pytest.fixture(scope="session")
@@ -51,13 +53,14 @@ def qapp_cls() -> type[QApplication]:
 
 
 @pytest.fixture(autouse=True)
-def _free_qt_garbage_on_the_main_thread() -> Iterator[None]:
-    """Each test's qasync loop leaves Qt objects with live timers in reference cycles. If the
-    cycle collector happened to run on a worker thread (a read, a scan), Qt would stop those
-    timers from the wrong thread and the process would later crash: collect here instead."""
+def _collect_garbage_on_the_main_thread() -> Iterator[None]:
+    """As in the console (app/ui/collector.py): the cycle collector runs on the UI thread only,
+    so Qt objects left in reference cycles are never destroyed on a worker thread."""
     gc.collect()
+    collector = MainThreadCollector()
     yield
-    gc.collect()
+    collector.close()
+    shiboken6.delete(collector)
 
 
 @pytest.fixture
@@ -67,3 +70,13 @@ def console_options(tmp_path: Path) -> ConsoleOptions:
         artifacts_dir=tmp_path / "artifacts",
         concurrency=4,
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A hang inside Qt's event loop never returns to Python, so the default (signal) timeout
+    cannot fire there; the thread method dumps every stack and ends the run instead of leaving
+    CI to its own, much later, limit."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.timeout(method="thread"))  # the configured limit

@@ -101,6 +101,11 @@ async def finished(console: Console, run_id: str) -> views.RunRow:
     return status(console, run_id)
 
 
+def has_focus(card: HandoffCard) -> bool:
+    focus = QApplication.focusWidget()
+    return focus is not None and (focus is card or card.isAncestorOf(focus))
+
+
 def shown_text(card: HandoffCard) -> str:
     """Everything the card says in labels and tables, as an operator reads it."""
     parts = [label.text() for label in card.findChildren(QLabel) if label.isVisibleTo(card)]
@@ -225,6 +230,7 @@ async def test_deny_from_the_keyboard_fails_the_step_as_denied(
         panel.activateWindow()
         panel.focus_card(card.handoff.id)
         await until(lambda: QApplication.activeWindow() is panel, what="the inbox to be active")
+        await until(lambda: has_focus(card), what="the approval focused")
         QTest.keyClick(card, Qt.Key.Key_Backspace, Qt.KeyboardModifier.ControlModifier)
         assert card.sent
 
@@ -255,6 +261,11 @@ async def test_an_ambiguous_target_is_answered_with_a_choice_button(
         panel.activateWindow()
         panel.focus_card(approval.handoff.id)
         await until(lambda: QApplication.activeWindow() is panel, what="the inbox to be active")
+        # The answered question's card went while the approval came: the keys act on the
+        # focused card, so they are pressed once it has the focus.
+        await until(
+            lambda: panel.current_card() is approval and has_focus(approval), what="the approval focused"
+        )
         QTest.keyClick(approval, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
 
         run = await finished(console, run_id)
@@ -388,6 +399,7 @@ async def test_verification_recovery_and_takeover_cards_answer_what_their_button
         panel.activateWindow()
         panel.focus_card(order[0].handoff.id)
         await until(lambda: QApplication.activeWindow() is panel, what="the inbox to be active")
+        await until(lambda: has_focus(order[0]), what="the first card focused")
         QTest.keyClick(order[0], Qt.Key.Key_J)  # next card
         assert panel.current_card() is order[1] and order[1].property("current")
         QTest.keyClick(order[1], Qt.Key.Key_K)  # and back

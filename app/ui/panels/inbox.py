@@ -122,8 +122,11 @@ class InboxPanel(QWidget):
         """Make the cards follow the model's rows: same handoffs, same order."""
         rows = self.model.handoffs()
         wanted = {h.id for h in rows}
+        focus = QApplication.focusWidget()
+        lost_focus = False
         for handoff_id in [i for i in self.cards if i not in wanted]:
             card = self.cards.pop(handoff_id)
+            lost_focus = lost_focus or (focus is not None and (focus is card or card.isAncestorOf(focus)))
             self.list_layout.removeWidget(card)
             card.hide()
             card.deleteLater()
@@ -144,6 +147,11 @@ class InboxPanel(QWidget):
         self.empty.setVisible(not rows)
         if self._current not in self.cards:
             self._current = None
+        if lost_focus and self.cards:
+            # The card the person just answered went: the keys go on with the next one (the
+            # one now first), not nowhere, so Ctrl+Enter / J / K keep working.
+            following = self.ordered_cards()[0]
+            self.focus_card(following.handoff.id)
         self._mark_current()
 
     def _new_card(self, h: HandoffView) -> HandoffCard:

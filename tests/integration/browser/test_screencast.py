@@ -104,6 +104,9 @@ async def test_an_animated_page_keeps_streaming_because_each_frame_is_acked(
         await wait_for(lambda: len(frames) >= 20)
         stamps = [f.timestamp for f in frames]
         assert stamps == sorted(stamps) and stamps[-1] > stamps[0]
+        # Every frame says the viewport's size (the CSS px clicks are mapped to), including
+        # the ones Chromium labels with their own scaled size now and then.
+        assert {(f.width, f.height) for f in frames} == {(1280, 800)}
         await cast.stop()
         after_stop = len(frames)
         await asyncio.sleep(0.3)
