@@ -85,8 +85,14 @@ def task_file(tmp_path: Path, name: str, text: str, site: Any) -> Path:
 
 async def card_for(panel: InboxPanel, run_id: str, kind: str, timeout: float = 60) -> Any:
     def find() -> HandoffCard | None:
+        # Shown, not just made: Qt shows a widget added to a visible layout one turn later.
         return next(
-            (c for c in panel.ordered_cards() if c.handoff.run_id == run_id and c.handoff.kind == kind), None
+            (
+                c
+                for c in panel.ordered_cards()
+                if c.handoff.run_id == run_id and c.handoff.kind == kind and c.isVisible()
+            ),
+            None,
         )
 
     return await until(find, timeout, what=f"a {kind} card for run {run_id}")
