@@ -300,6 +300,6 @@ def postgres_or_skip() -> None:
     try:
         require_postgres()
     except PostgresUnavailable as exc:
-        if exc.installable:
+        if exc.installable or os.environ.get("FLIGHTDECK_TEST_STRICT"):
             pytest.fail(str(exc), pytrace=False)
         pytest.skip(str(exc))

@@ -369,7 +369,8 @@ class HostileSite(HandoffPagesMixin):
         nxt = safe_next(form.get("next") or req.query.get("next"))
         with self._lock:
             known = self._users.get(user)
-            ok = known is not None and hmac.compare_digest(known, password)
+            # Bytes: compare_digest refuses str with non-ASCII characters (a password may have them).
+            ok = known is not None and hmac.compare_digest(known.encode(), password.encode())
             if not ok:
                 self._state.failed_logins += 1
             else:
