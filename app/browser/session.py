@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from playwright.async_api import BrowserContext, CDPSession, Page
@@ -421,6 +423,19 @@ class PlaywrightSession:
                 await self._context.add_init_script(_LOCAL_STORAGE_JS % json.dumps(origins))
         except PlaywrightError as exc:
             raise classify(exc, what="load session profile", page_url=self._page.url) from None
+
+    async def start_trace(self) -> None:
+        """Record a Playwright trace of this context from now on (DOM snapshots, screenshots,
+        network), until `stop_trace`."""
+        await self._context.tracing.start(screenshots=True, snapshots=True, sources=False)
+
+    async def stop_trace(self) -> bytes:
+        """Stop tracing and return the trace zip (what `playwright show-trace` opens). The
+        bytes are raw: the caller redacts them before they are written anywhere (G7)."""
+        with tempfile.TemporaryDirectory(prefix="flightdeck-trace-") as tmp:
+            path = Path(tmp) / "trace.zip"
+            await self._context.tracing.stop(path=str(path))
+            return path.read_bytes()
 
     async def close(self) -> None:
         if self._closed:

@@ -49,6 +49,7 @@ class EventType(StrEnum):
     LOGIN_FINISHED = "login.finished"  # ok, or why not (credential rejected…)
     PROFILE_LOADED = "profile.loaded"  # the session profile's saved cookies/storage were loaded
     PROFILE_SAVED = "profile.saved"
+    TRACE_SAVED = "trace.saved"  # the run's Playwright trace, stored as an artifact (sha256)
 
 
 def canonical(data: Any) -> str:

@@ -38,6 +38,7 @@ from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import EventSink, RunRecorder, RunStopped
 from app.engine.recovery import RecoveryMixin
 from app.engine.redaction import LogRedaction
+from app.engine.tracing import RunTrace, TraceMode
 from app.engine.validate import effective_expectation
 from app.engine.waiting import SessionPool
 from app.secrets import Redactor
@@ -75,8 +76,10 @@ class RunLoop(RecoveryMixin):
         secrets: SecretSource | None = None,
         profiles: SessionProfiles | None = None,
         log_redaction: LogRedaction | None = None,
+        trace: TraceMode | None = None,
     ) -> None:
         self.db = db
+        self.trace_override = trace  # `flightdeck run --trace`: wins over the task's policy
         # G7: what this run's credentials resolve to, so that nothing it writes contains it.
         self.redactor = Redactor()
         self.credentials = Credentials(secrets, self.redactor)
@@ -115,6 +118,7 @@ class RunLoop(RecoveryMixin):
         self.desk = HandoffDesk(
             db=self.db, run_id=self.run_id, task=task, recorder=self.recorder, artifacts=self.artifacts
         )
+        trace = RunTrace(self.trace_override or task.policy.trace, self.recorder, self.artifacts)
         heartbeat = asyncio.create_task(self._heartbeat())
         live = await self.pool.take(self.run_id) if self.pool is not None else None
         try:
@@ -127,6 +131,7 @@ class RunLoop(RecoveryMixin):
                 )
             self.session = live or await self._open_session(task, profile)
             self.desk.session = self.session
+            await trace.start(self.session)
             # A live page kept from before the run parked is exactly where the run left it.
             await self._loop(task, inputs, checkpoint, rebuild=live is None and not fresh)
         except Park:
@@ -141,6 +146,8 @@ class RunLoop(RecoveryMixin):
                 await heartbeat
             if profile is not None:
                 await self._save_profile(profile)  # success or not: the cookies it has now
+            with contextlib.suppress(Exception):  # logged inside; never fails the run
+                await trace.finish(self.recorder.status)
             try:
                 await self.recorder.close()  # everything submitted is durable before we let go
             finally:

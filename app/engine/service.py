@@ -22,6 +22,7 @@ from app.engine.recorder import EventSink
 from app.engine.redaction import LogRedaction
 from app.engine.runner import LEASE_TTL, RunLoop, RunResult
 from app.engine.stopping import stop_tasks
+from app.engine.tracing import TraceMode
 from app.engine.waiting import DEFAULT_IDLE_LIMIT_S, DEFAULT_MAX_LIVE, AnswerWatcher, SessionPool
 from app.store import ArtifactStore, Database, events, handoffs, leases, runs
 
@@ -92,12 +93,14 @@ class Engine:
         site_limit: tuple[float, int] | None = None,
         secrets: SecretSource | None = None,
         profiles: SessionProfiles | None = None,
+        trace: TraceMode | None = None,
     ) -> None:
         """`secrets`: where `secret:` fills get their values (None: tasks that use credentials
         are refused at submit). `profiles`: where `session:` profiles persist (None: a task's
         `session:` is ignored and every run starts with a fresh browser context)."""
         self.db = db
         self.secrets = secrets
+        self.trace = trace  # overrides every task's `policy.trace` (`flightdeck run --trace`)
         self.profiles = profiles
         # Engine and browser log lines pass through every running run's Redactor (G7).
         self.log_redaction = LogRedaction()
@@ -191,6 +194,7 @@ class Engine:
                 secrets=self.secrets,
                 profiles=self.profiles,
                 log_redaction=self.log_redaction,
+                trace=self.trace,
             )
             self._loops[run_id] = loop
             try:

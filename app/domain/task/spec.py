@@ -387,6 +387,9 @@ class Policy(BaseModel):
     # all: before/after JPEG of every attempt; auto: of irreversible actions, plus the page
     # after every failed attempt; off: none. Per-step shots cost ~40 ms each (README table).
     screenshots: Literal["auto", "all", "off"] = "auto"
+    # Playwright trace of the run (DOM snapshots, screenshots, network): on, kept only when the
+    # run fails, or off. It costs several times the time of each action (README "Traces").
+    trace: Literal["on", "retain-on-failure", "off"] = "off"
 
     @field_validator("allow_domains")
     @classmethod
@@ -408,6 +411,12 @@ class Policy(BaseModel):
     @classmethod
     def _screenshots_bool(cls, value: Any) -> Any:
         return {True: "all", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    @field_validator("trace", mode="before")
+    @classmethod
+    def _trace_bool(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `on`/`off` as a boolean.
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class Login(BaseModel):
