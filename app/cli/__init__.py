@@ -34,7 +34,7 @@ def _browser(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.cli import consolecmd, credentialcmds, handoffcmds, infocmds, profilecmds, runcmds
+    from app.cli import consolecmd, credentialcmds, handoffcmds, infocmds, profilecmds, recordcmds, runcmds
 
     parser = argparse.ArgumentParser(
         prog="flightdeck", description="Run web tasks in real Chromium, judged by evidence."
@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--ask-missing",
         action="store_true",
         help="start without the required inputs not given; the run asks for them when it needs them",
+    )
+    p.add_argument(
+        "--trace",
+        choices=["on", "retain-on-failure", "off"],
+        help="record a Playwright trace (overrides the task's policy.trace; costs time per action)",
     )
     _common(p)
     _browser(p)
@@ -155,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     credentialcmds.register(sub)
     profilecmds.register(sub)
+    recordcmds.register(sub)
 
     p = command("console", consolecmd.cmd_console, "open the desktop console (the default command)")
     _console_flags(p)

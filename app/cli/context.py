@@ -43,6 +43,7 @@ async def engine(args: argparse.Namespace, db: Database, sinks: Sequence[EventSi
         # the fix (`flightdeck credentials add …`, or how to get a keyring), not a bare "no store".
         secrets=KeyringSecrets(),
         profiles=profile_store(),
+        trace=getattr(args, "trace", None),
     )
     try:
         yield eng
