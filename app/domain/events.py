@@ -49,6 +49,8 @@ class EventType(StrEnum):
     LOGIN_FINISHED = "login.finished"  # ok, or why not (credential rejected…)
     PROFILE_LOADED = "profile.loaded"  # the session profile's saved cookies/storage were loaded
     PROFILE_SAVED = "profile.saved"
+    AGENT_STEP = "agent.step"  # an agent sent the next step of an open task (who, which client)
+    AGENT_FINISHED = "agent.finished"  # the agent ended its run, with its outcome and summary
     TRACE_SAVED = "trace.saved"  # the run's Playwright trace, stored as an artifact (sha256)
 
 

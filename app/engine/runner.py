@@ -77,11 +77,13 @@ class RunLoop(RecoveryMixin):
         profiles: SessionProfiles | None = None,
         log_redaction: LogRedaction | None = None,
         trace: TraceMode | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.db = db
         self.trace_override = trace  # `flightdeck run --trace`: wins over the task's policy
         # G7: what this run's credentials resolve to, so that nothing it writes contains it.
-        self.redactor = Redactor()
+        # Given when it must outlive this execution (an agent's run: what is returned to it).
+        self.redactor = redactor if redactor is not None else Redactor()
         self.credentials = Credentials(secrets, self.redactor)
         self.profiles = profiles
         self.log_redaction = log_redaction
@@ -365,9 +367,15 @@ class RunLoop(RecoveryMixin):
                     continue  # an overlay may have hidden the target: one more try, then ask
                 if step is not None and not result.by_operator and self.clarifier.asks_about(result.failure):
                     await self.clarifier.ask(index, step, result.failure)
-                await self._fail(index, task.steps[index], result, cp)
+                await self._fail(index, task.steps[index], result, cp, end_run=not task.open)
+                if task.open:
+                    continue  # the agent hears of the failure and decides what comes next
                 return
             await self._complete(index, task.steps[index], result, cp)
+        if task.open:
+            # The agent's turn: the run (and its page, when kept) waits for its next step.
+            await self._transition(RunStatus.WAITING, "waiting for the agent's next step", checkpoint=cp)
+            return
         await self._transition(RunStatus.SUCCEEDED, "all steps succeeded", checkpoint=cp)
 
     # ----------------------------------------------------------------- login
@@ -761,9 +769,15 @@ class RunLoop(RecoveryMixin):
         else:
             await self.recorder.commit_soon(change)  # a read: replayed after a crash anyway
 
-    async def _fail(self, index: int, step: Step, result: StepResult, cp: Checkpoint) -> None:
+    async def _fail(
+        self, index: int, step: Step, result: StepResult, cp: Checkpoint, *, end_run: bool = True
+    ) -> None:
+        """Record the step as failed; with `end_run`, the run fails with it (else it goes on
+        past the step: an open task's agent decides what to do about it)."""
         failure = result.failure
         assert failure is not None
+        if not end_run:
+            cp.next_step = index + 1
         self.recorder.emit(
             EventType.STEP_FINISHED,
             step=step.id,
@@ -785,7 +799,7 @@ class RunLoop(RecoveryMixin):
             record.duration_ms = round(result.duration_ms)
             record.evidence = _evidence(result)
             run.checkpoint = cp.to_json()
-            if RunStatus(run.status) not in TERMINAL:
+            if end_run and RunStatus(run.status) not in TERMINAL:
                 runs.transition(
                     s,
                     run,

@@ -14,6 +14,7 @@ from app.domain.errors import FlightdeckError
 from app.domain.events import EventType
 from app.domain.states import TERMINAL, RunStatus
 from app.domain.task import Task, load_task
+from app.engine import agentruns
 from app.engine.credentials import check_credentials
 from app.engine.owner import new_owner_id, owner_is_dead
 from app.engine.ports import BrowserProvider, BrowserSession, InputEvent, SecretSource, SessionProfiles
@@ -24,6 +25,7 @@ from app.engine.runner import LEASE_TTL, RunLoop, RunResult
 from app.engine.stopping import stop_tasks
 from app.engine.tracing import TraceMode
 from app.engine.waiting import DEFAULT_IDLE_LIMIT_S, DEFAULT_MAX_LIVE, AnswerWatcher, SessionPool
+from app.secrets import Redactor
 from app.store import ArtifactStore, Database, events, handoffs, leases, runs
 
 log = logging.getLogger("flightdeck.engine")
@@ -120,6 +122,7 @@ class Engine:
         self.watcher = AnswerWatcher(db)
         self._loops: dict[str, RunLoop] = {}  # runs executing in this process
         self._parked: set[str] = set()  # runs waiting in this process: we hold their lease
+        self._redactors: dict[str, Redactor] = {}  # runs whose results go to an agent
         self._keeper: asyncio.Task[None] | None = None
 
     @property
@@ -195,6 +198,7 @@ class Engine:
                 profiles=self.profiles,
                 log_redaction=self.log_redaction,
                 trace=self.trace,
+                redactor=self._redactors.get(run_id),
             )
             self._loops[run_id] = loop
             try:
@@ -312,6 +316,24 @@ class Engine:
                 leases.release(s, run_id, self.owner)
         except Exception:  # never mask the original error
             log.exception("could not mark run %s interrupted", run_id)
+
+    # ----------------------------------------------------------------- agents
+    def redactor(self, run_id: str) -> Redactor:
+        """The Redactor of a run whose results leave the process (an agent's run): one for all
+        its executions here, so whatever a fill resolved is masked in what the agent gets back."""
+        return self._redactors.setdefault(run_id, Redactor())
+
+    async def finish_open_run(
+        self, run_id: str, *, outcome: agentruns.Outcome, summary: str, agent: dict[str, Any]
+    ) -> RunStatus:
+        """End an agent's open run and let go of its page and lease here."""
+        status = await asyncio.to_thread(
+            agentruns.finish, self.db, run_id, outcome=outcome, summary=summary, agent=agent
+        )
+        await self.pool.drop(run_id)
+        self._let_go(run_id)
+        self._redactors.pop(run_id, None)
+        return status
 
     # ----------------------------------------------------------------- control
     def recover(self) -> list[str]:

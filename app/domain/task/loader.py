@@ -26,7 +26,7 @@ from app.domain.task.spec import (
 )
 from app.domain.task.yamlpos import Path, YamlSyntaxError, line_for, load_with_lines
 
-TOP_KEYS = ("name", "description", "site", "inputs", "session", "login", "policy", "steps")
+TOP_KEYS = ("name", "description", "site", "inputs", "session", "login", "policy", "steps", "open")
 LOGIN_KEYS = ("page", "steps")
 STEP_KEYS = ("id", "effect", "expect", "timeout", "retry", "description")
 ACTIONS = tuple(a.value for a in Action)
@@ -139,7 +139,13 @@ def load_task(text: str, filename: str = "<task>") -> Task:
         out.add(("session",), "session names a session profile", "e.g. session: shop")
         session = None
 
-    indexed = _load_steps(data.get("steps"), out, site)
+    is_open = data.get("open", False)
+    if not isinstance(is_open, bool):
+        out.add(("open",), "open is true or false", "open: true lets an agent send the steps one at a time")
+        is_open = False
+    # An open task may start with no steps: its agent sends them.
+    no_steps = is_open and not data.get("steps")
+    indexed = [] if no_steps else _load_steps(data.get("steps"), out, site)
     _check_templates(data["steps"] if indexed else [], ("steps",), indexed, inputs, out)
     steps = [step for _, step in indexed]
     login = _load_login(data, out, site, inputs)
@@ -155,6 +161,7 @@ def load_task(text: str, filename: str = "<task>") -> Task:
         login=login,
         policy=policy,
         steps=steps,
+        open=is_open,
         source=filename,
     )
 

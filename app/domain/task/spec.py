@@ -445,6 +445,9 @@ class Task(BaseModel):
     login: Login | None = None
     policy: Policy = Policy()
     steps: list[Step]
+    # Steps arrive one at a time from an agent (MCP / SDK) instead of all being written here:
+    # the run waits for the next one after each, and ends when the agent finishes it.
+    open: bool = False
     source: str | None = None  # file it came from
 
     def step(self, step_id: str) -> Step:
