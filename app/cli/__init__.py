@@ -160,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     credentialcmds.register(sub)
     profilecmds.register(sub)
+    from app.cli import agentcmds
+
+    agentcmds.register(sub, _common, _browser)
     recordcmds.register(sub)
 
     p = command("console", consolecmd.cmd_console, "open the desktop console (the default command)")
