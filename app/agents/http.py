@@ -55,6 +55,7 @@ async def serve(app: Any, *, port: int, token: str, ready: Callable[[int], None]
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
+    sock.listen(128)  # connections made as soon as `ready` says so wait in the backlog
     config = uvicorn.Config(BearerAuth(app, token), log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     ready(sock.getsockname()[1])
