@@ -145,6 +145,9 @@ def _step(st: StepView, data: ReportData) -> str:
             f"<p class=muted>↻ retry #{e(ev.data.get('attempt'))} scheduled after "
             f"{e(ev.data.get('failure_class'))}, in {e(ev.data.get('delay'))} s ({_when(ev.at)})</p>"
         )
+    for ev in data.events:
+        if ev.type == "approval.used" and ev.data.get("index") == st.index:
+            parts.append(f"<p>✔ approved by {e(ev.data.get('by'))} ({_when(ev.at)})</p>")
     for attempt in st.attempt_list:
         parts.append(_attempt(st.index, attempt, data))
     if not st.attempt_list:

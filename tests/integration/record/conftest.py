@@ -1,6 +1,6 @@
 """One recorded run shared by the record tests (export, verify, report, trace): it signs in
 with credentials, has a page load retried, waits for an approval a person gives, and then
-fails. Built once per module (real Chromium, the hostile site on 127.0.0.1, a real SQLite
+fails. Built once per test session (real Chromium, the hostile site on 127.0.0.1, a real SQLite
 file), in the data dir the `flightdeck` subprocesses of the tests read."""
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ async def _record(home: Path, base_url: str) -> str:
         db.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     home = tmp_path_factory.mktemp("record")
     site = load_site_module().HostileSite(delay_ms=400)
@@ -99,3 +99,23 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
         yield Recorded(home, run_id, Cli(home), (USER, PASSWORD))
     finally:
         site.stop()
+
+
+@pytest.fixture(scope="session")
+def bundle(recorded: Recorded, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run exported by `flightdeck export`."""
+    out = tmp_path_factory.mktemp("bundle") / "run.zip"
+    r = recorded.cli("export", recorded.run_id, "-o", str(out))
+    assert r.code == 0, r.err
+    assert f"verify {out}" in r.out  # says how to check it
+    return out
+
+
+@pytest.fixture(scope="session")
+def report(recorded: Recorded, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run's report written by `flightdeck report` (the run named by a prefix of its id)."""
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    r = recorded.cli("report", recorded.run_id[:6], "-o", str(out))
+    assert r.code == 0, r.err
+    assert str(out) in r.out
+    return out

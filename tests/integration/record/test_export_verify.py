@@ -17,15 +17,6 @@ from tests.integration.record.conftest import Recorded
 Members = dict[str, bytes]
 
 
-@pytest.fixture(scope="module")
-def bundle(recorded: Recorded, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("bundle") / "run.zip"
-    r = recorded.cli("export", recorded.run_id, "-o", str(out))
-    assert r.code == 0, r.err
-    assert f"verify {out}" in r.out  # says how to check it
-    return out
-
-
 def members(path: Path) -> Members:
     with zipfile.ZipFile(path) as z:
         return {name: z.read(name) for name in z.namelist()}
