@@ -374,17 +374,15 @@ class LiveViewsPanel(QWidget):
             spec: StreamSpec | None = None
             if run_id == self._focused:
                 if showing:
-                    spec = StreamSpec(
-                        *_fit(self._focus_view.stream_size(), FOCUS_MAX), FOCUS_QUALITY, FOCUS_FPS
-                    )
+                    feed.box = self._focus_view.stream_size()
+                    spec = StreamSpec(*_fit(feed.box, FOCUS_MAX), FOCUS_QUALITY, FOCUS_FPS)
             else:
                 tile = self._tiles.get(run_id)
                 if tile is not None and id(tile) in seen:
                     strip = self._grid.strip
                     cap = STRIP_MAX if strip else GRID_MAX
-                    spec = StreamSpec(
-                        *_fit(tile.stream_size(), cap), TILE_QUALITY, STRIP_FPS if strip else fps
-                    )
+                    feed.box = tile.stream_size()
+                    spec = StreamSpec(*_fit(feed.box, cap), TILE_QUALITY, STRIP_FPS if strip else fps)
             feed.want(spec)
 
     def _router(self, run_id: str) -> Callable[[QImage, ScreenFrame], None]:
