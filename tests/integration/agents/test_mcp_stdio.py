@@ -136,3 +136,33 @@ async def test_an_agents_verified_steps_replay_without_it(tmp_path: Path, site: 
     code, out, err = await _cli(cli, "run", str(task_file), "--json")
     assert code == 0, out + err
     assert site.truth()["note_submissions"] == {"Agent note": 2}
+
+
+async def test_wait_false_returns_the_approval_at_once_and_wait_handoff_sees_it_through(
+    tmp_path: Path, site: Any
+) -> None:
+    site.configure(cookie_banner=False)
+    cli = Cli(tmp_path)
+    async with stdio_agent(cli.env) as agent:
+        run_id = (await agent.call("start_run", goal="Delete invoice 1002", site=site.base_url))["run_id"]
+        await agent.call("act", run_id=run_id, action="goto", value="/items/2/delete")
+        pending = await agent.call(
+            "act",
+            run_id=run_id,
+            action="click",
+            target={"role": "button", "name": "Yes, delete"},
+            effect="irreversible",
+            wait=False,
+        )
+        assert pending["outcome"] == "waiting" and not pending["agents_turn"], pending
+        [approval] = pending["open_handoffs"]
+        assert approval["kind"] == "approval"
+        refused = await agent.raw("act", run_id=run_id, action="goto", value="/items")
+        assert refused.is_error and approval["handoff_id"] in str(refused.content[0])
+        assert site.truth()["deletions"] == {}
+
+        code, out, err = await _cli(cli, "approve", approval["handoff_id"])
+        assert code == 0, out + err
+        done = await agent.call("wait_handoff", handoff_id=approval["handoff_id"], timeout=60)
+        assert done["outcome"] == "succeeded" and done["agents_turn"], done
+        assert site.truth()["deletions"] == {"2": 1}
