@@ -26,6 +26,7 @@ from app.ui.bridge import Bridge
 from app.ui.models.runlog import EventsModel, RunLogFeed, run_text
 from app.ui.models.timeline import ATTEMPT_ROLE, STEP_ROLE, TimelineModel, format_ms, local_time
 from app.ui.panels.evidence import EvidencePane, compact
+from app.ui.panels.record_actions import RecordActions
 from app.ui.style import HANDOFF_LABELS, STATUS_COLORS
 
 EMPTY_TEXT = "Select a run in the queue to see its steps"
@@ -75,7 +76,15 @@ class RunHeader(QWidget):
         top.addWidget(self.pill)
         top.addWidget(self.progress)
         top.addWidget(self.steps_done)
+        self.report = QPushButton("Open report")
+        self.report.setAccessibleName("Open the run report")
+        self.report.setToolTip("Write the run's report (one HTML page) and open it in your browser")
+        self.export = QPushButton("Export…")
+        self.export.setAccessibleName("Export the run's evidence")
+        self.export.setToolTip("Save the run's events, screenshots and trace as a zip anyone can verify")
         top.addStretch(1)
+        top.addWidget(self.report)
+        top.addWidget(self.export)
         top.addWidget(self.copy)
         layout.addLayout(top)
         self.facts = _muted(_selectable(QLabel()))
@@ -227,6 +236,8 @@ class RunLogPanel(QWidget):
         self.copy_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.addAction(self.copy_action)
 
+        self.record = RecordActions(bridge, self)
+
         self.clock = QTimer(self)  # running durations count up
         self.clock.setInterval(1000)
         self._connect_signals()
@@ -236,6 +247,8 @@ class RunLogPanel(QWidget):
         self.feed.missing.connect(self._missing)
         self.copy_action.triggered.connect(self.copy_as_text)
         self.header.copy.clicked.connect(self.copy_as_text)
+        self.header.report.clicked.connect(self.open_report)
+        self.header.export.clicked.connect(self.export)
         self.tree.selectionModel().currentChanged.connect(self._current_changed)
         self.model.dataChanged.connect(self._model_data_changed)
         self.model.modelReset.connect(self._model_reset)
@@ -278,6 +291,14 @@ class RunLogPanel(QWidget):
             return
         QGuiApplication.clipboard().setText(text)
         self.bridge.notice.emit(f"Copied the log of run {self.run_id} as text")
+
+    def open_report(self) -> None:
+        if self.run_id:
+            self.record.open_report(self.run_id)
+
+    def export(self) -> None:
+        if self.run_id:
+            self.record.export(self.run_id)
 
     # ------------------------------------------------------------- updates
     def _loaded(self, result: RunLog) -> None:

@@ -1,0 +1,66 @@
+"""The execution log's "Open report" and "Export…" on the real console back end: a real run in
+real Chromium, the report written for the run shown (and handed to the opener, which here
+records the URL instead of starting a browser), the bundle saved where the person chose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl
+
+from app.record import verify_bundle
+from app.resources import demo_tasks_dir
+from app.ui.console import ConsoleOptions
+from app.ui.panels.runlog import RunLogPanel
+from tests.ui.helpers import running_console, until
+
+
+async def test_open_report_and_export_for_the_shown_run(
+    console_options: ConsoleOptions, hostile_site: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    async with running_console(console_options) as console:
+        panel = RunLogPanel(console.bridge)
+        qtbot.addWidget(panel)
+        panel.resize(1200, 700)
+        panel.show()
+        ids: list[str] = []
+        console.bridge.submit(
+            str(demo_tasks_dir() / "save-profile.yaml"), {}, site=hostile_site.url, done=ids.append
+        )
+        await until(lambda: ids, what="the run to be queued")
+        panel.show_run(ids[0])
+        await until(
+            lambda: panel.model.detail is not None and panel.model.detail.run.terminal,
+            timeout=60,
+            what="the run to finish in the log",
+        )
+        opened: list[QUrl] = []
+        panel.record.reports_dir = tmp_path / "reports"
+        panel.record.open_url = lambda url: opened.append(url) or True
+        notices: list[str] = []
+        console.bridge.notice.connect(notices.append)
+
+        qtbot.mouseClick(panel.header.report, Qt.MouseButton.LeftButton)
+        await until(lambda: opened, what="the report to be opened")
+        report = Path(opened[0].toLocalFile())
+        assert report.parent == tmp_path / "reports" and ids[0] in report.name
+        page = report.read_text(encoding="utf-8")
+        assert "save-profile" in page and "The event chain verifies" in page
+        assert "/api/profile" in page and "500" in page  # the failed POST, as evidence
+        assert any("Opened the report" in n for n in notices)
+
+        target = tmp_path / "chosen" / "evidence.zip"
+        asked: list[str] = []
+        panel.record.choose_export_path = lambda suggested: asked.append(suggested) or str(target)
+        qtbot.mouseClick(panel.header.export, Qt.MouseButton.LeftButton)
+        await until(target.exists, what="the bundle to be written")
+        assert asked and asked[0].endswith(f"run-{ids[0]}.zip")
+        verdict = verify_bundle(target)
+        assert verdict.ok and verdict.manifest["run"]["run_id"] == ids[0]
+        await until(lambda: any("Exported run" in n for n in notices), what="the export notice")
+
+        # Cancelling the save dialog writes nothing.
+        panel.record.choose_export_path = lambda suggested: None
+        qtbot.mouseClick(panel.header.export, Qt.MouseButton.LeftButton)
+        assert sorted(p.name for p in target.parent.iterdir()) == ["evidence.zip"]
