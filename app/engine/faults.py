@@ -8,6 +8,11 @@ comparison. Points, in the order a mutating attempt passes them:
 - `after_intent`   the intent is durable; nothing dispatched
 - `after_dispatch` the action went out and was observed; its outcome is not recorded
 - `after_outcome`  the outcome (and the step's completion) is durable
+
+And one in a login block (not in POINTS: no write step passes it):
+
+- `login_step`     a login step acted (`:4` — after the 4th, say the "Sign in" click: the site
+                   has the session, the run's record and profile do not)
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from app.domain.events import EventType
 from app.domain.task import Action, Step, Task
 from app.engine.attempts import MAX_DISMISSALS
 from app.engine.credentials import Credentials
+from app.engine.faults import crash_point
 from app.engine.guard import RequestGuard
 from app.engine.login_page import on_login_page
 from app.engine.ports import ActionOutcome, BrowserSession, CheckResult
@@ -79,6 +80,7 @@ class LoginBlock:
             except StepFailure as bad:
                 return LoginResult(False, False, bad.message)
             outcome, checks, failure = await self._step(index, step)
+            crash_point("login_step")
             self.recorder.emit(
                 EventType.LOGIN_STEP,
                 step=step.id,

@@ -30,13 +30,15 @@ needs_secret_service = pytest.mark.skipif(
 )
 
 
-def in_secret_service(home: Path, plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def in_secret_service(
+    home: Path, plan: list[dict[str, Any]], extra_env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Run the plan's steps in one Secret Service session; their results, in order."""
     plan_file = home / "plan.json"
     plan_file.write_text(json.dumps(plan))
     proc = subprocess.run(
         secret_service.argv(sys.executable, "-m", "tests.helpers.session_driver", str(plan_file)),
-        env=secret_service.env(home),
+        env=secret_service.env(home) | (extra_env or {}),
         cwd=ROOT,
         capture_output=True,
         text=True,
