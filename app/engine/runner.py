@@ -133,7 +133,10 @@ class RunLoop(RecoveryMixin):
                 )
             self.session = live or await self._open_session(task, profile)
             self.desk.session = self.session
-            await trace.start(self.session)
+            # A page kept from an earlier stretch may hold values typed then, which this
+            # execution's Redactor never saw: no trace of it when the task types credentials.
+            if live is None or not task.secret_refs():
+                await trace.start(self.session)
             # A live page kept from before the run parked is exactly where the run left it.
             await self._loop(task, inputs, checkpoint, rebuild=live is None and not fresh)
         except Park:
