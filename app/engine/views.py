@@ -72,6 +72,12 @@ class RunRow:
     error: str | None
     needs_you: int  # open handoffs
     parent_run_id: str | None = None
+    agent: bool = False  # an open run: an agent sends its steps (MCP); waiting means its turn
+
+    @property
+    def agents_turn(self) -> bool:
+        """Waiting for its agent's next step, not for a person."""
+        return self.agent and self.status is RunStatus.WAITING and not self.needs_you
 
     @property
     def terminal(self) -> bool:
@@ -82,6 +88,13 @@ class RunRow:
             return None
         end = self.finished_at or (None if self.terminal else (now or utcnow()))
         return None if end is None else max(0.0, (end - self.started_at).total_seconds())
+
+
+def _is_open(task_text: str | None) -> bool:
+    """The snapshot says `open: true` (agentruns.open_task_text writes it as a top-level line):
+    a string test, not a YAML parse per row of a page."""
+    text = task_text or ""
+    return text.startswith("open: true\n") or "\nopen: true\n" in text
 
 
 def _rows(s: Session, found: Sequence[Run]) -> list[RunRow]:
@@ -110,6 +123,7 @@ def _rows(s: Session, found: Sequence[Run]) -> list[RunRow]:
             error=r.error,
             needs_you=waiting.get(r.id, 0),
             parent_run_id=r.parent_run_id,
+            agent=_is_open(r.task_text),
         )
         for r in found
     ]

@@ -366,3 +366,46 @@ async def test_sorting_by_task_name_reads_in_that_order(console_options: Console
         assert names == sorted(names, reverse=True)
         model.sort(-1)  # back to newest first
         await until(lambda: model.is_loaded() and model.row_for(started[0]) == 0, what="newest first")
+
+
+async def test_an_agents_run_waiting_for_its_next_step_says_so(console_options: ConsoleOptions) -> None:
+    from app.engine.agentruns import open_task_text
+
+    async with running_console(held(console_options)) as console:
+
+        def add() -> tuple[str, str]:
+            text = open_task_text(name="agent-goal", goal="Add a note", site=SITE_A)
+            made = []
+            with console.db.session() as s, s.begin():
+                for asks in (0, 1):
+                    run = runs.create_run(
+                        s,
+                        task_name="agent-goal",
+                        task_source=None,
+                        task_text=text,
+                        inputs={},
+                        site=SITE_A,
+                        steps=[],
+                    )
+                    for to in _PATHS[S.WAITING]:
+                        runs.transition(s, run, to)
+                    if asks:
+                        handoffs.open_handoff(
+                            s,
+                            run_id=run.id,
+                            step_index=0,
+                            kind="clarification",
+                            question="Which?",
+                            payload={},
+                        )
+                    made.append(run.id)
+            return made[0], made[1]
+
+        turn, asking = await asyncio.to_thread(add)
+        model = await loaded_model(console)
+        status = model.index(model.row_for(turn), STATUS)
+        assert status.data() == "Agent's turn"
+        assert "agent's next step" in status.data(Qt.ItemDataRole.ToolTipRole)
+        # Asking a person, it is the person's turn: waiting, in the inbox.
+        assert model.index(model.row_for(asking), STATUS).data() == "Waiting"
+        assert model.index(model.row_for(asking), NEEDS_YOU).data() == "1"

@@ -459,7 +459,7 @@ class RunTableModel(QAbstractTableModel):
 
     def _display(self, row: RunRow, column: int) -> str:
         if column == STATUS:
-            return row.status.value.capitalize()
+            return "Agent's turn" if row.agents_turn else row.status.value.capitalize()
         if column == NEEDS_YOU:
             return str(row.needs_you) if row.needs_you else ""
         if column == TASK:
@@ -475,6 +475,8 @@ class RunTableModel(QAbstractTableModel):
         return ""
 
     def _tooltip(self, row: RunRow, column: int) -> str:
+        if column == STATUS and row.agents_turn:
+            return "waiting for its agent's next step (an MCP client drives this run)"
         if column == STATUS and (row.failure_class or row.error):
             return f"{row.status.value}: {row.failure_class or ''} {row.error or ''}".strip()
         if column == NEEDS_YOU and row.needs_you:
