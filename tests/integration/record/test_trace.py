@@ -65,7 +65,8 @@ def test_retain_on_failure_keeps_a_trace_only_for_a_failed_run(site: Any, tmp_pa
     cli = Cli(tmp_path)
     task = tmp_path / "task.yaml"
     task.write_text(
-        "name: look\nsite: http://127.0.0.1:1\npolicy: {ask_on: [], step_timeout: 1, retry: {maximum_attempts: 1}}\n"
+        "name: look\nsite: http://127.0.0.1:1\n"
+        "policy: {ask_on: [], step_timeout: 1, retry: {maximum_attempts: 1}}\n"
         'steps:\n  - goto: /items\n  - assert: {title: "{{ title }}"}\n'
         "inputs:\n  title: {type: string}\n"
     )
