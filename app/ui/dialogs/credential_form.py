@@ -33,7 +33,7 @@ from app.secrets import (
     check_credential_name,
     check_extra_fields,
 )
-from app.ui.style import status_color
+from app.ui.widgets.formparts import error_label, stacked
 
 # Passes every rule: stands in for the other fields while one value is checked on its own, so
 # each field gets its own message instead of only the first the whole credential would raise.
@@ -62,7 +62,7 @@ class CredentialForm(QDialog):
         self.setWindowTitle(f"Replace credential {replacing}" if replacing else "Add credential")
         self.setMinimumWidth(560)
         self.setSizeGripEnabled(True)
-        self.problem = _error_label("Saving problem")  # what the keyring said, if it refused
+        self.problem = error_label("Saving problem")  # what the keyring said, if it refused
         self.progress = QLabel("Saving to the OS keyring…")
         self.progress.hide()
 
@@ -79,7 +79,7 @@ class CredentialForm(QDialog):
         self.confirm = _edit("Password again", "the same password once more", secret=True)
         self.totp = _edit("TOTP seed", "optional: the key under “enter this key manually”, or otpauth://…")
         self.totp.setEchoMode(QLineEdit.EchoMode.Password)
-        self.errors = {w: _error_label(f"{w.accessibleName()} problem") for w in self._fixed_fields()}
+        self.errors = {w: error_label(f"{w.accessibleName()} problem") for w in self._fixed_fields()}
         if replacing:
             self.name.setText(replacing)
             self.name.setReadOnly(True)
@@ -97,7 +97,7 @@ class CredentialForm(QDialog):
             ("Confirm", self.confirm),
             ("TOTP seed", self.totp),
         ):
-            form.addRow(label, _stacked(edit, self.errors[edit]))
+            form.addRow(label, stacked(edit, self.errors[edit]))
 
         self.extras: list[ExtraRow] = []
         extra_box = QGroupBox("Extra fields")
@@ -149,7 +149,7 @@ class CredentialForm(QDialog):
         key_edit = _edit("Extra field name", "field name, e.g. pin")
         key_edit.setText(key)
         value = _edit("Extra field value", "value", secret=True)
-        error = _error_label("Extra field problem")
+        error = error_label("Extra field problem")
         remove = QPushButton("Remove")
         remove.setAccessibleName("Remove this extra field")
         box = QWidget()
@@ -341,28 +341,6 @@ def _edit(name: str, placeholder: str, *, secret: bool = False) -> QLineEdit:
     if secret:
         edit.setEchoMode(QLineEdit.EchoMode.Password)
     return edit
-
-
-def _stacked(field: QWidget, error: QLabel) -> QWidget:
-    """A field with its (usually hidden) problem right under it."""
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(2)
-    layout.addWidget(field)
-    layout.addWidget(error)
-    return box
-
-
-def _error_label(name: str) -> QLabel:
-    label = QLabel()
-    label.setAccessibleName(name)
-    label.setWordWrap(True)
-    palette = label.palette()
-    palette.setColor(QPalette.ColorRole.WindowText, status_color("failed"))
-    label.setPalette(palette)
-    label.hide()
-    return label
 
 
 def _show(label: QLabel, text: str) -> None:

@@ -31,6 +31,7 @@ from app.secrets import Credential, CredentialError, KeyringStatus, keyring_stat
 from app.ui.bridge import Bridge
 from app.ui.dialogs.credential_form import CredentialForm
 from app.ui.style import status_color
+from app.ui.widgets.confirm import confirm
 
 
 class CredentialStore(Protocol):
@@ -294,31 +295,22 @@ class CredentialsDialog(QDialog):
         name = self.selected()
         if name is None or not self.usable or self.busy or self.confirmation is not None:
             return None
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
-            "Remove credential",
-            f"Remove the credential “{name}” from the OS keyring?\n\n"
-            "Its values are deleted; tasks that refer to it are refused until it is added again.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            self,
-        )
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        yes = box.button(QMessageBox.StandardButton.Yes)
-        yes.setText("Remove")
-        box.button(QMessageBox.StandardButton.No).setText("Keep it")
-        box.setAccessibleName("Confirm removing the credential")
-        box.setWindowModality(Qt.WindowModality.WindowModal)
 
-        def finished() -> None:
+        def closed() -> None:
             self.confirmation = None
-            if box.clickedButton() is yes:
-                self._remove(name)
-            box.deleteLater()
 
-        box.finished.connect(finished)
-        self.confirmation = box
-        box.open()
-        return box
+        self.confirmation = confirm(
+            self,
+            title="Remove credential",
+            text=f"Remove the credential “{name}” from the OS keyring?\n\n"
+            "Its values are deleted; tasks that refer to it are refused until it is added again.",
+            yes="Remove",
+            no="Keep it",
+            name="Confirm removing the credential",
+            on_yes=lambda: self._remove(name),
+            on_close=closed,
+        )
+        return self.confirmation
 
     def _remove(self, name: str) -> None:
         self._begin(f"Removing {name} from the OS keyring…")

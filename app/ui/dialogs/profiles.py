@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from app.engine.ports import ProfileBusy
 from app.ui.bridge import Bridge
 from app.ui.style import status_color
+from app.ui.widgets.confirm import confirm
 
 if TYPE_CHECKING:  # importing app.browser loads Playwright: the console defers that
     from app.browser.profiles import ProfileInfo
@@ -229,31 +230,22 @@ class ProfilesDialog(QDialog):
             )
             return None
         name = info.name
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
-            "Clear session profile",
-            f"Clear the session profile “{name}”?\n\n"
-            "Its saved cookies and storage are deleted: the next run that uses it starts logged out.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            self,
-        )
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        yes = box.button(QMessageBox.StandardButton.Yes)
-        yes.setText("Clear")
-        box.button(QMessageBox.StandardButton.No).setText("Keep it")
-        box.setAccessibleName("Confirm clearing the session profile")
-        box.setWindowModality(Qt.WindowModality.WindowModal)
 
-        def finished() -> None:
+        def closed() -> None:
             self.confirmation = None
-            if box.clickedButton() is yes:
-                self._clear(name)
-            box.deleteLater()
 
-        box.finished.connect(finished)
-        self.confirmation = box
-        box.open()
-        return box
+        self.confirmation = confirm(
+            self,
+            title="Clear session profile",
+            text=f"Clear the session profile “{name}”?\n\n"
+            "Its saved cookies and storage are deleted: the next run that uses it starts logged out.",
+            yes="Clear",
+            no="Keep it",
+            name="Confirm clearing the session profile",
+            on_yes=lambda: self._clear(name),
+            on_close=closed,
+        )
+        return self.confirmation
 
     def _clear(self, name: str) -> None:
         self._busy += 1

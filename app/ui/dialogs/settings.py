@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy.engine import make_url
 
 from app.ui.settings import ConsoleSettings
-from app.ui.style import status_color
+from app.ui.widgets.formparts import error_label, stacked
 
 THEMES = (("system", "System"), ("light", "Light"), ("dark", "Dark"))
 
@@ -48,7 +48,7 @@ class SettingsDialog(QDialog):
         self.database_url.setPlaceholderText("SQLite in the user data dir")
         self.database_url.setToolTip("e.g. postgresql+psycopg://user@host/flightdeck for a team database")
         self.database_url.setAccessibleName("Database URL")
-        self.database_error = _error_label("Database URL problem")
+        self.database_error = error_label("Database URL problem")
 
         self.data_dir = QLineEdit(settings.data_dir)
         self.data_dir.setPlaceholderText("the user data dir")
@@ -61,7 +61,7 @@ class SettingsDialog(QDialog):
             "A Chromium or Chrome executable; empty: Playwright's, else the system's"
         )
         self.browser_path.setAccessibleName("Browser executable")
-        self.browser_error = _error_label("Browser path problem")
+        self.browser_error = error_label("Browser path problem")
 
         self.concurrency = QSpinBox()
         self.concurrency.setRange(1, 32)
@@ -97,10 +97,10 @@ class SettingsDialog(QDialog):
 
         storage = QGroupBox("Storage and browser")
         storage_form = _form(storage)
-        storage_form.addRow("Database URL", _stacked(self.database_url, self.database_error))
+        storage_form.addRow("Database URL", stacked(self.database_url, self.database_error))
         storage_form.addRow("Data folder", self._with_browse(self.data_dir, "Choose the data folder", True))
         browser = self._with_browse(self.browser_path, "Choose the browser executable", False)
-        storage_form.addRow("Browser", _stacked(browser, self.browser_error))
+        storage_form.addRow("Browser", stacked(browser, self.browser_error))
 
         runs = QGroupBox("Runs")
         runs_form = _form(runs)
@@ -225,25 +225,3 @@ def _form(box: QGroupBox) -> QFormLayout:
     form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
     form.setVerticalSpacing(6)
     return form
-
-
-def _stacked(field: QWidget, error: QLabel) -> QWidget:
-    """A field with its (usually hidden) error right under it."""
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(2)
-    layout.addWidget(field)
-    layout.addWidget(error)
-    return box
-
-
-def _error_label(name: str) -> QLabel:
-    label = QLabel()
-    label.setAccessibleName(name)
-    label.setWordWrap(True)
-    palette = label.palette()
-    palette.setColor(QPalette.ColorRole.WindowText, status_color("failed"))
-    label.setPalette(palette)
-    label.hide()
-    return label

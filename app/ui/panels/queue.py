@@ -56,6 +56,7 @@ from app.ui.models.runs import (
     site_label,
 )
 from app.ui.style import STATUS_COLORS
+from app.ui.widgets.confirm import confirm
 
 S = RunStatus
 
@@ -370,31 +371,22 @@ class QueuePanel(QWidget):
         run = self.selected_run()
         if run is None or run.status not in CAN_CANCEL or self._confirm is not None:
             return
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
-            "Cancel run",
-            f"Cancel the run of “{run.task_name}” ({run.id})?\n\n"
-            "It stops before its next step and cannot be resumed; its record stays.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            self,
-        )
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        yes = box.button(QMessageBox.StandardButton.Yes)
-        yes.setText("Cancel run")
-        box.button(QMessageBox.StandardButton.No).setText("Keep running")
-        box.setAccessibleName("Confirm cancelling the run")
-        box.setWindowModality(Qt.WindowModality.WindowModal)
         run_id = run.id
 
-        def finished() -> None:
+        def closed() -> None:
             self._confirm = None
-            if box.clickedButton() is yes:
-                self._bridge.cancel(run_id)
-            box.deleteLater()
 
-        box.finished.connect(finished)
-        self._confirm = box
-        box.open()
+        self._confirm = confirm(
+            self,
+            title="Cancel run",
+            text=f"Cancel the run of “{run.task_name}” ({run.id})?\n\n"
+            "It stops before its next step and cannot be resumed; its record stays.",
+            yes="Cancel run",
+            no="Keep running",
+            name="Confirm cancelling the run",
+            on_yes=lambda: self._bridge.cancel(run_id),
+            on_close=closed,
+        )
 
     def confirmation(self) -> QMessageBox | None:
         """The cancel question while it is open."""
