@@ -13,9 +13,13 @@ from playwright.async_api import Error as PlaywrightError
 
 from app.browser.discovery import BrowserInfo, find_browser, launch_args
 from app.browser.fingerprint import INIT_SCRIPT
+from app.browser.priority import lower_browser_priority
 from app.browser.session import PlaywrightSession
 
 VIEWPORT = {"width": 1280, "height": 800}
+
+
+KEEP_LOWERED_S = 1.0
 
 
 class PlaywrightProvider:
@@ -24,8 +28,11 @@ class PlaywrightProvider:
         headless: bool = True,
         browser_path: str | None = None,
         screenshots: bool = True,
+        niceness: int = 0,
     ) -> None:
         self._headless = headless
+        self._niceness = niceness  # > 0: the browser's processes run at this lower priority
+        self._keeper: asyncio.Task[None] | None = None
         self._browser_path = browser_path
         self._screenshots = screenshots
         self._playwright: Playwright | None = None
@@ -66,6 +73,10 @@ class PlaywrightProvider:
     ) -> PlaywrightSession:
         """A fresh context + page. `timeout` (seconds) is Playwright's default for the page."""
         browser = await self._ensure_browser()
+        if self._niceness > 0 and self._info is not None:
+            await asyncio.to_thread(lower_browser_priority, self._info.path, self._niceness)
+            if self._keeper is None or self._keeper.done():
+                self._keeper = asyncio.create_task(self._keep_lowered(self._info.path))
         options: dict[str, Any] = {
             "viewport": VIEWPORT,
             "accept_downloads": False,
@@ -91,7 +102,19 @@ class PlaywrightProvider:
         context.on("close", lambda _ctx: self._sessions.discard(session))
         return session
 
+    async def _keep_lowered(self, executable: str) -> None:
+        """Chromium sets its renderers' priority itself as pages come and go; a user cannot
+        raise it back above what we set, but root (containers, CI) can: so look again now and
+        then while sessions live."""
+        while self._sessions:
+            await asyncio.sleep(KEEP_LOWERED_S)
+            await asyncio.to_thread(lower_browser_priority, executable, self._niceness)
+
     async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+            self._keeper = None
         async with self._lock:
             sessions, self._sessions = list(self._sessions), set()
             for session in sessions:

@@ -31,6 +31,9 @@ class ConsoleOptions:
     profiles_dir: Path | None = None  # None: <data dir>/profiles, shared with the CLI's runs
 
 
+BROWSER_NICENESS = 8
+
+
 class LazyBrowser:
     """The browser provider, imported and built when the first run needs a page: importing
     Playwright costs ~0.4 s the window need not wait for (cold start target: 1.5 s)."""
@@ -44,7 +47,10 @@ class LazyBrowser:
         if self._provider is None:
             from app.browser import PlaywrightProvider
 
-            self._provider = PlaywrightProvider(headless=self.headless, browser_path=self.browser_path)
+            # The operator's window before page rendering: see app/browser/priority.py.
+            self._provider = PlaywrightProvider(
+                headless=self.headless, browser_path=self.browser_path, niceness=BROWSER_NICENESS
+            )
         return self._provider
 
     async def open_session(self, *, base_url: str | None, timeout: float) -> BrowserSession:

@@ -45,7 +45,7 @@ GRID_MAX = QSize(640, 400)
 STRIP_MAX = QSize(320, 200)
 FOCUS_QUALITY, TILE_QUALITY = 70, 55
 FOCUS_FPS = 30.0
-STRIP_FPS = 7.0  # tiles under a focused view: a low rate, kept above 5 (the target) under load
+STRIP_FPS = 6.0  # tiles under a focused view: a low rate, kept above 5 (the target) under load
 REFRESH_MS = 1000  # safety net for live runs appearing and going (changes usually tell sooner)
 INFO_THROTTLE_MS = 250
 

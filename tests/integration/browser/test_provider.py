@@ -51,3 +51,43 @@ async def test_screenshots_can_be_turned_off(static_site: Any) -> None:
         assert await session.screenshot() == b""
     finally:
         await provider.close()
+
+
+def _browser_nice_values(executable: str) -> list[int]:
+    import os
+
+    from app.browser.priority import _descendants
+
+    target = os.path.realpath(executable)
+    found = []
+    for pid in _descendants(os.getpid()):
+        try:
+            if os.path.realpath(f"/proc/{pid}/exe") == target:
+                found.append(os.getpriority(os.PRIO_PROCESS, pid))
+        except OSError:
+            continue
+    return found
+
+
+async def test_the_consoles_browser_runs_below_its_window_and_its_pages_too(hostile_site: Any) -> None:
+    """Lowered: the browser, its zygote, and the renderers of pages opened afterwards (they come
+    from the zygote); the console's own process keeps its priority."""
+    import os
+
+    lowered = PlaywrightProvider(niceness=8)
+    try:
+        first = await lowered.open_session(base_url=hostile_site.url, timeout=10)
+        await act(first, "goto", "/notes")
+        later = await lowered.open_session(base_url=hostile_site.url, timeout=10)
+        await act(later, "goto", "/shop")  # a renderer started after the lowering
+        assert lowered.browser_info is not None
+        path = lowered.browser_info.path
+        # Chromium sets a new renderer's priority itself (to 0 or 5; as root it may): the
+        # provider lowers it again within a second.
+        async with asyncio.timeout(10):
+            while min(values := _browser_nice_values(path)) < 8:
+                await asyncio.sleep(0.05)
+        assert len(values) >= 4, values  # browser, zygotes, renderers, gpu…
+        assert os.getpriority(os.PRIO_PROCESS, 0) == 0
+    finally:
+        await lowered.close()
