@@ -190,7 +190,27 @@ class AgentDesk:
         ask: dict[str, Any] = {"question": question}
         if choices:
             ask["choices"] = choices
-        return await self.act(run_id, {"ask": ask}, agent=agent, wait=wait, progress=progress)
+        out = await self.act(run_id, {"ask": ask}, agent=agent, wait=wait, progress=progress)
+        index = (out.get("step") or {}).get("index")
+        if index is not None:
+            answered = self._answer_to(run_id, int(index))
+            if answered is not None:
+                out["answer"], out["answered_by"] = answered
+        return self._redacted(run_id, out)
+
+    def _answer_to(self, run_id: str, index: int) -> tuple[Any, str | None] | None:
+        """The person's answer to the question step `index` asked (what the agent asked for)."""
+        with self.engine.db.session(readonly=True) as s:
+            asked = [
+                h
+                for h in handoffs.list_handoffs(s, run_id=run_id, status="answered")
+                if h.step_index == index and h.kind == "clarification"
+            ]
+        if not asked:
+            return None
+        last = asked[-1]
+        answer = last.answer.get("value", last.answer) if isinstance(last.answer, dict) else last.answer
+        return answer, last.answered_by
 
     async def wait_handoff(
         self, handoff_id: str, *, timeout: float | None = None, progress: Progress | None = None
