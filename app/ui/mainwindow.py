@@ -149,6 +149,7 @@ class MainWindow(QMainWindow):
         self.act_start = self._action(
             file, "&Start task from file…", QKeySequence.StandardKey.New, self.start_from_file
         )
+        self._action(file, "&Verify evidence bundle…", None, self.runlog.record.verify_chosen)
         self._action(file, "&Settings…", QKeySequence("Ctrl+,"), self.open_settings)
         file.addSeparator()
         self._action(file, "&Quit", QKeySequence.StandardKey.Quit, self.close)

@@ -1,9 +1,11 @@
-"""The execution log's "Open report" and "Export…" on the real console back end: a real run in
-real Chromium, the report written for the run shown (and handed to the opener, which here
-records the URL instead of starting a browser), the bundle saved where the person chose."""
+"""The execution log's "Open report" and "Export…", and File ▸ Verify evidence bundle…, on the
+real console back end: a real run in real Chromium, the report written for the run shown (and
+handed to the opener, which here records the URL instead of starting a browser), the bundle
+saved where the person chose and verified (intact, tampered, not a bundle)."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +66,31 @@ async def test_open_report_and_export_for_the_shown_run(
         panel.record.choose_export_path = lambda suggested: None
         qtbot.mouseClick(panel.header.export, Qt.MouseButton.LeftButton)
         assert sorted(p.name for p in target.parent.iterdir()) == ["evidence.zip"]
+
+        # File ▸ Verify evidence bundle…: the same bundle verifies in the console, a tampered
+        # copy does not and the person reads which part, a file that is no bundle says so.
+        shown: list[tuple[bool, str]] = []
+        panel.record.show_verdict = lambda ok, text: shown.append((ok, text))
+        panel.record.choose_bundle = lambda: str(target)
+        panel.record.verify_chosen()
+        await until(lambda: shown, what="the verdict")
+        assert shown[0][0] and "verifies" in shown[0][1] and verdict.head_hash in shown[0][1]
+
+        tampered = tmp_path / "tampered.zip"
+        with zipfile.ZipFile(target) as src, zipfile.ZipFile(tampered, "w") as dst:
+            for item in src.infolist():
+                data = src.read(item)
+                if item.filename == "events.jsonl":
+                    data = data.replace(b'"save-profile"', b'"save-profil3"', 1)
+                dst.writestr(item, data)
+        panel.record.choose_bundle = lambda: str(tampered)
+        panel.record.verify_chosen()
+        await until(lambda: len(shown) == 2, what="the second verdict")
+        assert not shown[1][0] and "does not verify: event #1" in shown[1][1], shown[1][1]
+
+        junk = tmp_path / "notes.zip"
+        junk.write_text("not a zip")
+        panel.record.choose_bundle = lambda: str(junk)
+        panel.record.verify_chosen()
+        await until(lambda: len(shown) == 3, what="the third verdict")
+        assert not shown[2][0] and "not a zip file" in shown[2][1]

@@ -9,14 +9,37 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QUrl
+from PySide6.QtCore import QObject, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from app.record import export_run, write_report
+from app.record import export_run, verify_bundle, write_report
 from app.record.export import Exported
+from app.record.verify import Verdict
 from app.store.db import default_data_dir
 from app.ui.bridge import Bridge
+
+
+def _open_dialog(parent: QWidget | None) -> str | None:
+    path, _ = QFileDialog.getOpenFileName(
+        parent, "Verify an evidence bundle", str(Path.home()), "Evidence bundle (*.zip)"
+    )
+    return path or None
+
+
+def describe_verdict(path: Path, verdict: Verdict) -> tuple[bool, str]:
+    """What the person reads: intact or not, and why (as `flightdeck verify` says it)."""
+    run = verdict.manifest.get("run") or {}
+    if verdict.ok:
+        return True, (
+            f"✓ {path.name} verifies: run {run.get('run_id')} ({run.get('task')}, {run.get('status')}), "
+            f"{verdict.events} events, {verdict.artifacts} artifacts.\n\nChain head {verdict.head_hash}"
+        )
+    lines = [f"✗ {path.name} does not verify: {verdict.problems[0]}"]
+    lines += [f"also: {problem}" for problem in verdict.problems[1:6]]
+    if len(verdict.problems) > 6:
+        lines.append(f"… and {len(verdict.problems) - 6} more")
+    return False, "\n".join(lines)
 
 
 def _save_dialog(parent: QWidget | None, suggested: str) -> str | None:
@@ -37,6 +60,10 @@ class RecordActions(QObject):
         self.choose_export_path: Callable[[str], str | None] = lambda suggested: _save_dialog(
             self.widget, suggested
         )
+        self.choose_bundle: Callable[[], str | None] = lambda: _open_dialog(self.widget)
+        # How a verdict is shown: a non-blocking box (intact: information; broken: warning).
+        self.show_verdict: Callable[[bool, str], Any] = self._verdict_box
+        self.last_verdict: tuple[bool, str] | None = None
 
     def open_report(self, run_id: str) -> None:
         out = self.reports_dir / f"run-{run_id}.html"
@@ -79,3 +106,30 @@ class RecordActions(QObject):
             Path(chosen),
             done=exported,
         )
+
+    def verify_chosen(self) -> None:
+        """File ▸ Verify evidence bundle…: the check `flightdeck verify` makes, on a worker
+        thread, with no database (the bundle may come from anyone)."""
+        chosen = self.choose_bundle()
+        if not chosen:
+            return
+        path = Path(chosen)
+
+        def verified(verdict: Verdict) -> None:
+            self.last_verdict = describe_verdict(path, verdict)
+            self.show_verdict(*self.last_verdict)
+
+        def unreadable(exc: BaseException) -> None:  # not a bundle at all: say what it is
+            self.last_verdict = (False, f"✗ {exc}")
+            self.show_verdict(*self.last_verdict)
+
+        self.bridge.call(f"verifying {path.name}", verify_bundle, path, done=verified, failed=unreadable)
+
+    def _verdict_box(self, ok: bool, text: str) -> QMessageBox:
+        icon = QMessageBox.Icon.Information if ok else QMessageBox.Icon.Warning
+        box = QMessageBox(icon, "Evidence bundle", text, QMessageBox.StandardButton.Ok, self.widget)
+        box.setAccessibleName("Evidence bundle verdict")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.finished.connect(box.deleteLater)
+        box.open()  # not exec(): no nested loop inside the asyncio loop's turn
+        return box
