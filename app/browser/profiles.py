@@ -20,7 +20,6 @@ import os
 import re
 import socket
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.engine.ports import ProfileBusy
 from app.secrets import profile_key
+from app.store.files import fsync_dir, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class ProfileStore:
         path = self._file(name, ".profile")
         nonce = os.urandom(_NONCE)
         sealed = AESGCM(self._aes_key()).encrypt(nonce, json.dumps(state).encode(), name.encode())
-        _write_atomically(path, _MAGIC + nonce + sealed)
+        write_atomically(path, _MAGIC + nonce + sealed, dir_mode=0o700)
 
     # -- locks
 
@@ -168,7 +168,7 @@ class ProfileStore:
             path = self._file(name, ".profile")
             existed = path.exists()
             path.unlink(missing_ok=True)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
             return existed
 
     # -- internals
@@ -219,32 +219,6 @@ def _write_holder(fd: int, holder: _Holder | None) -> None:
     if holder is not None:
         os.write(fd, json.dumps(holder.__dict__).encode())
     os.fsync(fd)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":  # Windows cannot open a directory to flush its entries
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _pid_alive(pid: int) -> bool:

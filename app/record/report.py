@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
@@ -25,6 +23,7 @@ from app.engine.views import AttemptView, StepView
 from app.record.report_data import ReportData, gather
 from app.record.report_style import CSS
 from app.store import ArtifactStore, Database
+from app.store.files import write_atomically
 
 _PAGE = Template("""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -305,9 +304,5 @@ def write_report(db: Database, store: ArtifactStore, run_id: str, out: Path) -> 
     Written aside then renamed: a browser opening it never sees half a page."""
     path = Path(out)
     page = render(gather(db, store, run_id))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(page)
-    os.replace(tmp, path)
+    write_atomically(path, page.encode("utf-8"))
     return path

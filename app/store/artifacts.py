@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.store.db import default_data_dir
+from app.store.files import write_atomically
 from app.store.models import Artifact
 from app.store.types import utcnow
 
@@ -25,17 +25,6 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 def default_artifacts_dir() -> Path:
     env = os.environ.get("FLIGHTDECK_ARTIFACTS_DIR")
     return Path(env) if env else default_data_dir() / "artifacts"
-
-
-def _fsync_dir(path: Path) -> None:
-    # Makes the rename itself durable on POSIX; Windows cannot open a directory for this.
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class ArtifactStore:
@@ -56,20 +45,7 @@ class ArtifactStore:
         target = self.path(sha)
         if target.exists():
             return sha
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Write aside then rename: a reader or a crash never sees a half-written file
-        # under the final name.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(target.parent)
+        write_atomically(target, data)
         return sha
 
     def read(self, sha: str) -> bytes:
