@@ -3,6 +3,11 @@ Service needs a D-Bus session, which tests/integration/cli/test_credentials.py s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import keyring
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
@@ -23,3 +28,17 @@ class MemoryKeyring(KeyringBackend):
     def delete_password(self, service: str, username: str) -> None:
         if self.entries.pop((service, username), None) is None:
             raise PasswordDeleteError(username)
+
+
+B = TypeVar("B", bound=KeyringBackend)
+
+
+@contextmanager
+def using_keyring(backend: B) -> Iterator[B]:
+    """The process's keyring is `backend` inside the block, what it was before after it."""
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)

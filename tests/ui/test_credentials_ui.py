@@ -37,7 +37,7 @@ from app.ui.dialogs.credentials import CredentialsDialog
 from app.ui.dialogs.profiles import ProfilesDialog
 from app.ui.mainwindow import MainWindow
 from app.ui.settings import ConsoleSettings
-from tests.helpers.memkeyring import MemoryKeyring
+from tests.helpers.memkeyring import MemoryKeyring, using_keyring
 from tests.ui.helpers import next_signal, running_console, until
 
 PASSWORD = "correct-horse-battery"
@@ -47,23 +47,14 @@ SEED = "JBSWY3DPEHPK3PXP"
 
 @pytest.fixture
 def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    try:
+    with using_keyring(MemoryKeyring()) as backend:
         yield backend
-    finally:
-        keyring.set_keyring(previous)
 
 
 @pytest.fixture
 def no_keyring() -> Iterator[None]:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(keyring.backends.fail.Keyring())
-    try:
+    with using_keyring(keyring.backends.fail.Keyring()):
         yield
-    finally:
-        keyring.set_keyring(previous)
 
 
 @pytest.fixture

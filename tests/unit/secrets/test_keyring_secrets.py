@@ -12,7 +12,7 @@ from keyring.errors import KeyringLocked
 
 from app.engine.ports import SecretUnavailable
 from app.secrets import Credential, CredentialError, KeyringSecrets, Totp, keyring_status, profile_key
-from tests.helpers.memkeyring import MemoryKeyring
+from tests.helpers.memkeyring import MemoryKeyring, using_keyring
 
 SEED = "JBSWY3DPEHPK3PXP"
 
@@ -113,12 +113,8 @@ class PlaintextKeyring(MemoryKeyring):
 
 @pytest.fixture
 def fail_keyring() -> Iterator[None]:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(keyring.backends.fail.Keyring())
-    try:
+    with using_keyring(keyring.backends.fail.Keyring()):
         yield
-    finally:
-        keyring.set_keyring(previous)
 
 
 def test_without_an_os_keyring_every_operation_says_how_to_get_one(fail_keyring: None) -> None:
@@ -138,14 +134,12 @@ def test_without_an_os_keyring_every_operation_says_how_to_get_one(fail_keyring:
 
 
 def test_a_plaintext_keyring_is_refused_not_written_to() -> None:
-    previous = keyring.get_keyring()
     plain = PlaintextKeyring()
-    keyring.set_keyring(plain)
-    try:
-        with pytest.raises(SecretUnavailable, match="plaintext keyring is not acceptable"):
-            KeyringSecrets().add("shop", shop())
-    finally:
-        keyring.set_keyring(previous)
+    with (
+        using_keyring(plain),
+        pytest.raises(SecretUnavailable, match="plaintext keyring is not acceptable"),
+    ):
+        KeyringSecrets().add("shop", shop())
     assert plain.entries == {}
 
 
@@ -155,10 +149,8 @@ class LockedKeyring(MemoryKeyring):
 
 
 def test_a_locked_keyring_is_reported_not_a_traceback() -> None:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(LockedKeyring())
-    try:
-        with pytest.raises(SecretUnavailable, match=r"the keyring refused .*KeyringLocked"):
-            KeyringSecrets().resolve("shop.password")
-    finally:
-        keyring.set_keyring(previous)
+    with (
+        using_keyring(LockedKeyring()),
+        pytest.raises(SecretUnavailable, match=r"the keyring refused .*KeyringLocked"),
+    ):
+        KeyringSecrets().resolve("shop.password")
