@@ -39,6 +39,7 @@ from app.ui.panels.queue import QueuePanel
 from app.ui.panels.runlog import RunLogPanel
 from app.ui.settings import ConsoleSettings
 from app.ui.theme import apply_theme
+from app.ui.widgets.confirm import confirm
 
 ACTIVE = ("running", "waiting", "queued")
 
@@ -60,6 +61,8 @@ class MainWindow(QMainWindow):
         self.reporter = reporter
         self.log_buffer = log_buffer
         self.confirm_close = True
+        self._quit_question: QMessageBox | None = None  # "Quit Flightdeck?" while it is open
+        self._quit_confirmed = False
         self._pointing_for: str | None = None  # the handoff a pointing session answers
         self._counts: dict[str, int] = {}
         self._showing: str | None = None
@@ -108,6 +111,10 @@ class MainWindow(QMainWindow):
         self._refresh_counts()
 
     # ----------------------------------------------------------------- layout
+    def _quit(self) -> None:
+        self._quit_confirmed = True
+        self.close()
+
     def _default_size(self) -> None:
         """Most of the screen (first start; later starts restore the saved geometry)."""
         screen = QGuiApplication.primaryScreen()
@@ -367,29 +374,38 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
-    def about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Flightdeck",
+    def about(self) -> QMessageBox:
+        box = QMessageBox(self)
+        box.setWindowTitle("About Flightdeck")
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setText(
             f"<b>Flightdeck {__version__}</b><p>The execution layer between AI agents and the web: "
             "runs in real Chromium, judged by evidence, with a person in the loop before anything "
-            f"irreversible.</p><p>{self._where()}</p>",
+            f"irreversible.</p><p>{self._where()}</p>"
         )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # not QMessageBox.about(): that spins a nested loop under the engine
+        return box
 
     # ----------------------------------------------------------------- closing
     def closeEvent(self, event: QCloseEvent) -> None:
         busy = self.console.engine.busy_slots
-        if self.confirm_close and busy:
-            answer = QMessageBox.question(
-                self,
-                "Quit Flightdeck?",
-                f"{busy} run(s) are executing. They stop at once and resume from their last "
-                "checkpoint the next time Flightdeck starts. Runs waiting for a person stay waiting.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
-                return
+        if self.confirm_close and busy and not self._quit_confirmed:
+            # Asked window-modal, answered by callback: the runs go on while the person reads.
+            event.ignore()
+            if self._quit_question is None:
+                self._quit_question = confirm(
+                    self,
+                    title="Quit Flightdeck?",
+                    text=f"{busy} run(s) are executing. They stop at once and resume from their last "
+                    "checkpoint the next time Flightdeck starts. Runs waiting for a person stay waiting.",
+                    yes="Quit",
+                    no="Keep running",
+                    name="Quit Flightdeck",
+                    on_yes=self._quit,
+                    on_close=lambda: setattr(self, "_quit_question", None),
+                )
+            return
         self.settings.save_window_state(bytes(self.saveGeometry().data()), bytes(self.saveState().data()))
         self.settings.sync()
         self.notifier.hide()

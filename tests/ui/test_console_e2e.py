@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
 
 from app.domain.states import RunStatus
 from app.engine import views
@@ -153,3 +154,50 @@ async def test_pause_then_resume_from_the_queue_continues_where_it_stopped(
         )
         titles = [n["title"] for n in site.truth()["notes"]]
         assert titles.count("Buy milk") == 1, titles  # stored exactly once across pause and resume
+
+
+async def test_quitting_while_a_run_executes_asks_first_and_keeps_running_on_no(
+    console_options: ConsoleOptions, tmp_path: Path, site: Any
+) -> None:
+    task = tmp_path / "slow-read.yaml"
+    task.write_text(
+        "name: slow-read\nsite: SITE\nsteps:\n"
+        "  - goto: /\n"
+        "  - wait_for: {text: never on this page}\n    timeout: 60s\n".replace("SITE", site.base_url),
+        encoding="utf-8",
+    )
+    async with main_window(console_options, tmp_path) as window:
+        window.confirm_close = True
+        closed: list[bool] = []
+        window.closed.connect(lambda: closed.append(True))
+        dialog = window.start_task(str(task))
+        assert isinstance(dialog, StartTaskDialog) and dialog.task is not None, dialog.error.text()
+        dialog.accept()
+        await until(lambda: window.console.engine.busy_slots == 1, what="the run to execute")
+
+        # The question is window-modal (the run goes on under it); No is the default.
+        assert not window.close()
+        box = await until(lambda: window.findChild(QMessageBox), what="the quit question")
+        assert box.accessibleName() == "Quit Flightdeck" and "1 run(s) are executing" in box.text()
+        assert box.defaultButton() is box.button(QMessageBox.StandardButton.No)
+        window.close()  # asking again while it is open does not stack a second question
+        assert len(window.findChildren(QMessageBox)) == 1
+        box.button(QMessageBox.StandardButton.No).click()
+        await until(lambda: window.findChild(QMessageBox) is None, what="the question to close")
+        assert window.isVisible() and not closed and window.console.engine.busy_slots == 1
+
+        window.close()
+        box = await until(lambda: window.findChild(QMessageBox), what="the quit question again")
+        box.button(QMessageBox.StandardButton.Yes).click()
+        await until(lambda: closed, what="the window to close")
+        assert not window.isVisible()
+
+
+async def test_about_opens_without_blocking_and_names_the_database(
+    console_options: ConsoleOptions, tmp_path: Path
+) -> None:
+    async with main_window(console_options, tmp_path) as window:
+        box = window.about()  # returns at once: the box is open, the loop runs on
+        assert box.isVisible() and "Flightdeck 0" in box.text() and "console.db" in box.text()
+        box.button(QMessageBox.StandardButton.Ok).click()
+        await until(lambda: window.findChild(QMessageBox) is None, what="the box to close")

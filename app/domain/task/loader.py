@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.domain.errors import TaskValidationError, ValidationIssue
 from app.domain.task import templating
+from app.domain.task.durations import DURATION_HINT
 from app.domain.task.spec import (
     ARGS_MODEL,
     DEFAULT_EFFECT,
@@ -59,6 +60,8 @@ class _Collector:
                 fix = "use NAME.FIELD, e.g. secret: shop.password (a literal: no {{ templates }})"
             elif err["type"] == "missing":
                 fix = f"add '{loc[-1]}'" if loc else ""
+            elif err["type"] == "duration":
+                fix = DURATION_HINT
             elif err["type"] in {"float_parsing", "int_parsing", "bool_parsing", "string_type"}:
                 fix = f"got {err.get('input')!r}"
             elif err["type"] == "literal_error":

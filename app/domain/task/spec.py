@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.domain.errors import FailureClass
 from app.domain.retry import RetryPolicy
+from app.domain.task.durations import Seconds
 from app.domain.task.expectations import Expectation
 from app.domain.task.targets import Target
 
@@ -223,9 +224,9 @@ ARGS_MODEL: dict[Action, type[BaseModel]] = {
 
 class RetrySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    initial_interval: float = 0.5
+    initial_interval: Seconds = 0.5
     backoff_coefficient: float = 2.0
-    maximum_interval: float = 10.0
+    maximum_interval: Seconds = 10.0
     maximum_attempts: int = 3
     non_retryable: list[FailureClass] = []
 
@@ -255,7 +256,7 @@ class Step(BaseModel):
     # leave it alone; the author said what this step does.
     effect_declared: bool = False
     expect: Expectation | None = None
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: Seconds | None = Field(default=None, gt=0)
     retry: RetrySpec | None = None
     description: str | None = None
     line: int | None = None  # where it is in the task file
@@ -358,14 +359,14 @@ _HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     retry: RetrySpec = RetrySpec()
-    step_timeout: float = Field(default=10.0, gt=0)
-    deadline: float | None = Field(default=600.0, gt=0)  # seconds for the whole run
+    step_timeout: Seconds = Field(default=10.0, gt=0)
+    deadline: Seconds | None = Field(default=600.0, gt=0)  # seconds for the whole run
     max_steps: int = Field(default=200, ge=1)  # attempts of all steps together
     rate_limit: RateLimit = RateLimit()
     approval: Literal["irreversible", "all-writes", "none"] = "irreversible"
     approval_rules: ApprovalRules = ApprovalRules()
     # How long an approval waits for a person (seconds; null: forever), and what then applies.
-    approval_timeout: float | None = Field(default=3600.0, gt=0)
+    approval_timeout: Seconds | None = Field(default=3600.0, gt=0)
     approval_default: Literal["deny", "approve"] = "deny"
     # Network guard (G6): mutating requests during `read` steps are held for approval unless
     # their URL matches one of these patterns.
@@ -373,7 +374,7 @@ class Policy(BaseModel):
     allow_requests: list[str] = []
     # Which failures ask the person (the rest stop the run), and how long a question waits.
     ask_on: list[AskableFailure] = list(ASKABLE)
-    question_timeout: float | None = Field(default=None, gt=0)
+    question_timeout: Seconds | None = Field(default=None, gt=0)
     no_progress: NoProgress = NoProgress()
     obstructions: list[Target] = []  # extra overlays to dismiss, besides the built-in ones
     # Hosts the browser may talk to (navigations and every request): `example.com` (that host,

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy.engine import make_url
 
 from app.ui.settings import ConsoleSettings
+from app.ui.widgets.filedialog import choose_path
 from app.ui.widgets.formparts import error_label, stacked
 
 THEMES = (("system", "System"), ("light", "Light"), ("dark", "Dark"))
@@ -156,16 +156,7 @@ class SettingsDialog(QDialog):
         return row
 
     def _browse(self, edit: QLineEdit, title: str, folder: bool) -> None:
-        start = edit.text().strip()
-        dialog = QFileDialog(self, title, str(Path(start).parent) if start and not folder else start)
-        if folder:
-            dialog.setFileMode(QFileDialog.FileMode.Directory)
-            dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
-        else:
-            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(edit.setText)
-        dialog.open()  # not exec(): the engine keeps running on the same loop
+        choose_path(self, title, edit.text().strip(), edit.setText, mode="folder" if folder else "open")
 
     # ----------------------------------------------------------------- checks
     def _check_database_url(self) -> bool:

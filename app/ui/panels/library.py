@@ -10,7 +10,6 @@ from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, 
 from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QListView,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 from app.ui.bridge import Bridge
 from app.ui.models.library import LibraryModel
 from app.ui.style import status_color
+from app.ui.widgets.filedialog import choose_path
 
 TASK_FILE_FILTER = "Task files (*.yaml *.yml);;All files (*)"
 MAX_ISSUE_LINES = 6  # more problems than this: the tooltip has them all
@@ -147,20 +147,18 @@ class LibraryPanel(QWidget):
             self.start_requested.emit(index.data(LibraryModel.PathRole))
 
     def choose_folder(self) -> None:
-        # An open() dialog, not a nested exec(): the engine keeps running on the same loop.
-        dialog = QFileDialog(self, "Choose the task library folder", str(self.folder() or ""))
-        dialog.setFileMode(QFileDialog.FileMode.Directory)
-        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(self._folder_chosen)
-        dialog.open()
+        choose_path(
+            self, "Choose the task library folder", self.folder() or "", self._folder_chosen, mode="folder"
+        )
 
     def open_file(self) -> None:
-        dialog = QFileDialog(self, "Open a task file", str(self.folder() or ""), TASK_FILE_FILTER)
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(self.start_requested.emit)
-        dialog.open()
+        choose_path(
+            self,
+            "Open a task file",
+            self.folder() or "",
+            self.start_requested.emit,
+            name_filter=TASK_FILE_FILTER,
+        )
 
     # ----------------------------------------------------------------- slots
     def _folder_chosen(self, path: str) -> None:

@@ -1,7 +1,7 @@
 """The execution log's "Open report" and "Export…": the run report written on a worker thread
 (through the Bridge) and opened in the person's browser; the evidence bundle saved where they
-choose. The opener and the save dialog are attributes, so tests run them without a browser or
-a modal dialog."""
+choose. The opener is an attribute, so tests run it without a browser; the file dialogs are the
+real ones, opened without a nested loop (`widgets.filedialog`)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,9 @@ from app.record.export import Exported
 from app.record.verify import Verdict
 from app.store.db import default_data_dir
 from app.ui.bridge import Bridge
+from app.ui.widgets.filedialog import choose_path
 
-
-def _open_dialog(parent: QWidget | None) -> str | None:
-    path, _ = QFileDialog.getOpenFileName(
-        parent, "Verify an evidence bundle", str(Path.home()), "Evidence bundle (*.zip)"
-    )
-    return path or None
+BUNDLE_FILTER = "Evidence bundle (*.zip)"
 
 
 def describe_verdict(path: Path, verdict: Verdict) -> tuple[bool, str]:
@@ -42,13 +38,6 @@ def describe_verdict(path: Path, verdict: Verdict) -> tuple[bool, str]:
     return False, "\n".join(lines)
 
 
-def _save_dialog(parent: QWidget | None, suggested: str) -> str | None:
-    path, _ = QFileDialog.getSaveFileName(
-        parent, "Export the run's evidence", suggested, "Evidence bundle (*.zip)"
-    )
-    return path or None
-
-
 class RecordActions(QObject):
     def __init__(self, bridge: Bridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -57,10 +46,6 @@ class RecordActions(QObject):
         # Where reports go: one file per run, rewritten each time (it reflects the run now).
         self.reports_dir = default_data_dir() / "reports"
         self.open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl
-        self.choose_export_path: Callable[[str], str | None] = lambda suggested: _save_dialog(
-            self.widget, suggested
-        )
-        self.choose_bundle: Callable[[], str | None] = lambda: _open_dialog(self.widget)
         # How a verdict is shown: a non-blocking box (intact: information; broken: warning).
         self.show_verdict: Callable[[bool, str], Any] = self._verdict_box
         self.last_verdict: tuple[bool, str] | None = None
@@ -85,10 +70,19 @@ class RecordActions(QObject):
             done=opened,
         )
 
-    def export(self, run_id: str) -> None:
-        chosen = self.choose_export_path(str(Path.home() / f"run-{run_id}.zip"))
-        if not chosen:
-            return
+    def export(self, run_id: str) -> QFileDialog:
+        """Ask where to save the bundle; it is written (on a worker thread) once a path is chosen."""
+        return choose_path(
+            self.widget,
+            "Export the run's evidence",
+            Path.home() / f"run-{run_id}.zip",
+            lambda chosen: self._export_to(run_id, Path(chosen)),
+            mode="save",
+            name_filter=BUNDLE_FILTER,
+            suffix="zip",
+        )
+
+    def _export_to(self, run_id: str, target: Path) -> None:
         engine = self.bridge.engine
 
         def exported(result: Exported) -> None:
@@ -103,17 +97,22 @@ class RecordActions(QObject):
             engine.db,
             engine.artifacts,
             run_id,
-            Path(chosen),
+            target,
             done=exported,
         )
 
-    def verify_chosen(self) -> None:
+    def verify_chosen(self) -> QFileDialog:
         """File ▸ Verify evidence bundle…: the check `flightdeck verify` makes, on a worker
         thread, with no database (the bundle may come from anyone)."""
-        chosen = self.choose_bundle()
-        if not chosen:
-            return
-        path = Path(chosen)
+        return choose_path(
+            self.widget,
+            "Verify an evidence bundle",
+            Path.home(),
+            lambda chosen: self.verify(Path(chosen)),
+            name_filter=BUNDLE_FILTER,
+        )
+
+    def verify(self, path: Path) -> None:
 
         def verified(verdict: Verdict) -> None:
             self.last_verdict = describe_verdict(path, verdict)

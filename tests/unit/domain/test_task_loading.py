@@ -74,6 +74,39 @@ def test_wrong_type_is_reported_with_the_value() -> None:
     assert "'soon'" in issue
 
 
+def test_durations_are_seconds_or_written_with_units() -> None:
+    task = load_task(
+        """
+name: t
+site: http://127.0.0.1:1
+policy:
+  step_timeout: 1500ms
+  deadline: 1h30m
+  approval_timeout: 2m
+  question_timeout: 45
+  retry: {initial_interval: .5s, maximum_interval: 1m}
+steps:
+  - wait_for: {text: Ready}
+    timeout: 90s
+""",
+        "t.yaml",
+    )
+    p = task.policy
+    assert (p.step_timeout, p.deadline, p.approval_timeout, p.question_timeout) == (1.5, 5400, 120, 45)
+    assert (p.retry.initial_interval, p.retry.maximum_interval) == (0.5, 60)
+    assert task.steps[0].timeout == 90
+
+
+def test_a_bad_duration_says_how_to_write_one() -> None:
+    found = issues_of("name: t\nsite: http://x.test\nsteps:\n  - goto: /\n    timeout: 60 sec\n")
+    assert found == [
+        "task.yaml:5: steps[0].timeout: '60 sec' is not a duration\n"
+        "    fix: seconds as a number (60) or with units: 500ms, 30s, 2m, 1h30m"
+    ]
+    (negative,) = issues_of("name: t\nsite: http://x.test\npolicy:\n  deadline: -5\nsteps:\n  - goto: /\n")
+    assert negative.startswith("task.yaml:4: policy.deadline:") and "greater than 0" in negative
+
+
 def test_undefined_template_variable() -> None:
     (issue,) = issues_of(
         "name: t\nsite: http://x.test\ninputs:\n  title: string\nsteps:\n"
