@@ -83,6 +83,27 @@ class AgentDesk:
         result = await self._drive(run_id, wait=True, progress=progress)
         return self._redacted(run_id, {"run_id": run_id, **self._status(result)})
 
+    async def resume_run(
+        self, run_id: str, *, wait: bool = True, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        """Continue an open run that stopped with its process (interrupted) or was paused by
+        the operator, from its last checkpoint, up to the agent's turn. A step that was under way
+        is judged by evidence, never simply redone; an irreversible one whose outcome is unknown
+        becomes a verification handoff (G3). Returns like `act`, for the run's last step."""
+        with self.engine.db.session(readonly=True) as s:
+            run_id = runs.resolve_run_id(s, run_id)
+            run = runs.get_run(s, run_id)
+            assert run is not None
+            status, last, text = RunStatus(run.status), run.step_count - 1, run.task_text
+        if not agentruns.is_open(text):
+            raise FlightdeckError(f"run {run_id} runs a task file; resume it with `flightdeck resume`")
+        if status in TERMINAL:
+            raise FlightdeckError(f"run {run_id} already {status}; nothing to resume")
+        self._redactor(run_id)
+        result = await self._drive(run_id, wait=wait, progress=progress)
+        out = self._outcome(run_id, last, result) if last >= 0 else {"run_id": run_id, **self._status(result)}
+        return self._redacted(run_id, out)
+
     async def finish(
         self, run_id: str, *, outcome: agentruns.Outcome, summary: str, agent: dict[str, Any]
     ) -> dict[str, Any]:
@@ -299,6 +320,9 @@ class AgentDesk:
             ),
             **self._status(result),
         }
+        if evidence.get("verified_after_recovery"):
+            # Flightdeck stopped after sending it; on resume its expectation was found to hold.
+            out["verified_after_recovery"] = True
         if answers:
             out["answer"] = answers[-1]
         extracted = {k: v for k, v in outputs.items() if record.action == "extract"}

@@ -76,6 +76,11 @@ class Flightdeck:
     async def wait_handoff(self, handoff_id: str, timeout: float | None = None) -> dict[str, Any]:
         return await self.call("wait_handoff", handoff_id=handoff_id, timeout=timeout)
 
+    async def run(self, run_id: str) -> Run:
+        """An existing run (e.g. to resume it after a restart)."""
+        data = await self.call("get_run", run_id=run_id)
+        return Run(self, data["run_id"], data)
+
 
 class Run:
     """One open run. Page content in what comes back is under fields marked `untrusted`."""
@@ -99,6 +104,10 @@ class Run:
 
     async def ask_human(self, question: str, choices: list[str] | None = None) -> dict[str, Any]:
         return await self.client.call("ask_human", run_id=self.id, question=question, choices=choices)
+
+    async def resume(self, *, wait: bool = True) -> dict[str, Any]:
+        """Continue the run after Flightdeck stopped mid-step or the operator paused it."""
+        return await self.client.call("resume_run", run_id=self.id, wait=wait)
 
     async def finish(self, outcome: str, summary: str) -> dict[str, Any]:
         return await self.client.call("finish", run_id=self.id, outcome=outcome, summary=summary)

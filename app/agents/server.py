@@ -171,6 +171,17 @@ def build_server(desk: AgentDesk, *, transport: str) -> MCPServer:
             return await desk.wait_handoff(handoff_id, timeout=timeout, progress=_progress(ctx))
 
     @mcp.tool(
+        description="Continue a run of yours that stopped: Flightdeck restarted mid-step "
+        "(status interrupted) or the operator paused it. It carries on from its last checkpoint to "
+        "your turn. A step under way is judged by evidence, never blindly redone; an irreversible "
+        "one whose outcome is unknown waits for a person to verify whether it happened (wait=false: "
+        "returns the handoff at once, then use wait_handoff). Returns like act, for the last step.",
+    )
+    async def resume_run(ctx: Context, run_id: str, wait: bool = True) -> dict[str, Any]:
+        with _Errors(desk, run_id):
+            return await desk.resume_run(run_id, wait=wait, progress=_progress(ctx))
+
+    @mcp.tool(
         description="End the run: outcome succeeded or failed, with a one-line summary of what was done.",
     )
     async def finish(

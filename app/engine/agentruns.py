@@ -70,7 +70,12 @@ def append_step(
         status = RunStatus(run.status)
         waiting_for = handoffs.list_handoffs(s, run_id=run_id, status="open")
         if status is not RunStatus.WAITING or waiting_for:
-            why = f"a handoff is open ({waiting_for[0].id})" if waiting_for else f"it is {status}"
+            if waiting_for:
+                why = f"a handoff is open ({waiting_for[0].id}): wait_handoff first"
+            elif status in (RunStatus.INTERRUPTED, RunStatus.PAUSED):
+                why = f"it is {status} (stopped mid-step or by the operator): resume_run first"
+            else:
+                why = f"it is {status}"
             raise FlightdeckError(f"run {run_id} cannot take a step now: {why}")
         data["steps"] = [*(data.get("steps") or []), raw]
         text = _dump(data)
@@ -108,13 +113,19 @@ def append_step(
         return index
 
 
+def is_open(task_text: str) -> bool:
+    """Whether a run's task is open (steps sent by an agent) rather than a task file."""
+    data = yaml.safe_load(task_text)
+    return isinstance(data, dict) and bool(data.get("open"))
+
+
 def finish(db: Database, run_id: str, *, outcome: Outcome, summary: str, agent: dict[str, Any]) -> RunStatus:
     """End an open run as the agent says; open handoffs are cancelled. The new status."""
     with db.session() as s, s.begin():
         run = runs.get_run(s, run_id)
         if run is None:
             raise LookupError(f"no run {run_id}")
-        if not (yaml.safe_load(run.task_text) or {}).get("open"):
+        if not is_open(run.task_text):
             raise FlightdeckError(f"run {run_id} runs a task file; it ends by itself")
         status = RunStatus(run.status)
         if status in TERMINAL:

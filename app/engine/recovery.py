@@ -17,7 +17,7 @@ from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult
 from app.engine.credentials import Credentials
 from app.engine.desk import HandoffDesk, park
 from app.engine.login_page import sent_to_login
-from app.engine.ports import MUTATING_METHODS, BrowserSession
+from app.engine.ports import MUTATING_METHODS, BrowserSession, CheckResult
 from app.engine.recorder import RunRecorder
 from app.engine.validate import effective_expectation
 from app.store import Database, attempts
@@ -187,7 +187,7 @@ class RecoveryMixin:
         step = self._render(task.steps[index], inputs, cp)
         expect = effective_expectation(step)
         checkable = expect.model_copy(update={"request": []}) if expect else None
-        found: list[dict[str, Any]] = []
+        checks: list[CheckResult] = []
         held = False
         if checkable is not None and not checkable.is_empty():
             checks = (
@@ -195,8 +195,8 @@ class RecoveryMixin:
                 if self.session
                 else []
             )
-            found = [c.to_json() for c in checks]
             held = all(c.ok for c in checks)
+        found = [c.to_json() for c in checks]
 
         def close_attempts(s: Session, run: Run) -> None:
             for row in attempts.pending_intents(s, self.run_id):
@@ -215,7 +215,8 @@ class RecoveryMixin:
 
         await self.recorder.commit(close_attempts)
         if held:
-            result = StepResult(ok=True, attempts=len(pending))
+            # The checks that proved it are the step's evidence (what the operator and an agent read).
+            result = StepResult(ok=True, attempts=len(pending), checks=checks)
             await self._complete(index, step, result, cp, verified_after_recovery=True)
             return False
         irreversible = step.effect is Effect.IRREVERSIBLE or self.desk.ever_approved(index)

@@ -757,7 +757,7 @@ class RunLoop(RecoveryMixin):
             record.error = None
             record.finished_at = datetime.now(UTC)
             record.duration_ms = round(result.duration_ms)
-            record.evidence = _evidence(result)
+            record.evidence = _evidence(result) | notes
             run.checkpoint = cp.to_json()
 
         if verified_after_recovery or result.by_operator or result.skipped:

@@ -337,10 +337,17 @@ class Engine:
 
     # ----------------------------------------------------------------- control
     def recover(self) -> list[str]:
-        """Start-up recovery: runs left `running` by a dead process become `interrupted`."""
+        """Start-up recovery: runs left `running` by a dead process become `interrupted`.
+
+        Also when their lease has not run out yet: a process on this host killed a moment ago
+        is known dead at once (its pid is gone), and its runs should not show as running."""
         found: list[str] = []
         with self.db.session() as s, s.begin():
-            for run in leases.orphaned_runs(s):
+            candidates = {r.id: r for r in leases.orphaned_runs(s)}
+            candidates.update(
+                {r.id: r for r in runs.list_runs(s, statuses=[RunStatus.RUNNING], limit=10_000)}
+            )
+            for run in candidates.values():
                 if RunStatus(run.status) is RunStatus.RUNNING and (
                     owner_is_dead(run.owner) or run.owner is None
                 ):
