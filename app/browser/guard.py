@@ -27,7 +27,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from playwright.async_api import BrowserContext, Frame, Page, Request, Route
+from playwright.async_api import BrowserContext, Frame, Page, Request, Route, WebSocketRoute
 from playwright.async_api import Error as PlaywrightError
 
 from app.browser.checks import request_url_matches
@@ -88,6 +88,7 @@ class NetworkGuard:
         self._domains: list[str] | None = None  # hosts requests may go to; None: anywhere
         self.blocked: list[BlockedRequest] = []  # by the domain allowlist, oldest first
         self._installed = False
+        self._sockets_routed = False
         self._held = 0
         self.holds = 0  # requests held so far: whether any was, during an action
         self._released = asyncio.Event()
@@ -102,11 +103,28 @@ class NetworkGuard:
 
     async def restrict(self, domains: list[str] | None) -> None:
         """From now on, abort every request (any method, any resource type, any page of the
-        context) to a host outside `domains` (policy.allow_domains); None: no restriction."""
+        context) to a host outside `domains` (policy.allow_domains); None: no restriction.
+
+        WebSockets never pass through `route`: they get their own route, matched by a predicate
+        so that only the blocked ones are routed (an allowed socket goes straight to its server,
+        with no proxying of its messages through Playwright)."""
         self._domains = list(domains) if domains is not None else None
         if domains is not None and not self._installed:
             await self._context.route("**/*", self._handle)
             self._installed = True
+        if domains is not None and not self._sockets_routed:
+            await self._context.route_web_socket(self._socket_blocked, self._refuse_socket)
+            self._sockets_routed = True
+
+    def _socket_blocked(self, url: str) -> bool:
+        return blocked_host(url, self._domains) is not None
+
+    async def _refuse_socket(self, ws: WebSocketRoute) -> None:
+        """Never connected to its server: the page sees the socket close (1008, policy)."""
+        host = blocked_host(ws.url, self._domains) or ""
+        self.blocked.append(BlockedRequest("GET", ws.url, host, "websocket"))
+        with contextlib.suppress(PlaywrightError):  # the page closed meanwhile
+            await ws.close(code=1008, reason=f"{host} is not an allowed domain of this task")
 
     @property
     def navigation_held(self) -> bool:

@@ -4,6 +4,10 @@ host here is the same local server under another name (localhost vs 127.0.0.1)."
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import socketserver
+import threading
 from typing import Any
 
 from app.domain.states import RunStatus
@@ -62,3 +66,86 @@ async def test_navigation_and_requests_to_another_host_are_blocked(
         """
     )
     assert allowed.status is RunStatus.SUCCEEDED, allowed.error
+
+
+class SocketServer:
+    """A WebSocket server on 127.0.0.1 (the handshake of RFC 6455, then one text frame): what
+    reached it, and a greeting the page can show."""
+
+    GREETING = b"hello from the socket server"
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _handler(self) -> type[socketserver.StreamRequestHandler]:
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                request_line = self.rfile.readline().decode()
+                headers = {}
+                while (line := self.rfile.readline().decode().strip()) != "":
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                outer.paths.append(request_line.split()[1])
+                accept = base64.b64encode(
+                    hashlib.sha1((headers["sec-websocket-key"] + _WS_GUID).encode()).digest()
+                ).decode()
+                self.wfile.write(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
+                )
+                self.wfile.write(bytes([0x81, len(outer.GREETING)]) + outer.GREETING)  # one text frame
+                self.wfile.flush()
+                self.rfile.read(2)  # hold the connection until the browser closes it
+
+        return Handler
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+async def test_a_websocket_to_another_host_never_connects(harness: Harness, static_site: Any) -> None:
+    sockets = SocketServer()
+    try:
+        other = f"ws://localhost:{sockets.port}/feed"
+        static_site.add(
+            "/live",
+            f"""<p id="out">idle</p>
+            <button onclick="const ws = new WebSocket('{other}');
+              ws.onmessage = e => out.textContent = e.data;
+              ws.onclose = e => out.textContent += ' / closed ' + e.code;
+            ">Connect</button>""",
+        )
+
+        def connect(name: str, shown: str, allow: str = "") -> str:
+            policy = f"policy: {{allow_domains: [{allow}]}}" if allow else ""
+            return f"""
+            name: {name}
+            site: {static_site.url}
+            {policy}
+            steps:
+              - goto: /live
+              - click: {{role: button, name: Connect}}
+                effect: read
+              - assert: {{text: "{shown}"}}
+            """
+
+        blocked = await harness.run(connect("blocked", "hello from"))
+        assert blocked.status is RunStatus.FAILED and blocked.failure_class == "permanent", blocked.error
+        assert f"blocked GET {other}: localhost is not an allowed domain" in (blocked.error or "")
+        assert sockets.paths == []  # the socket server never heard of it
+
+        allowed = await harness.run(connect("allowed", sockets.GREETING.decode(), "127.0.0.1, localhost"))
+        assert allowed.status is RunStatus.SUCCEEDED, allowed.error
+        assert sockets.paths == ["/feed"]
+    finally:
+        sockets.close()
