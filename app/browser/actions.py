@@ -183,11 +183,11 @@ async def run(ctx: ActionContext, step: Step) -> ActResult:
         value = fill.value
 
         async def do_fill(locator: Locator) -> None:
-            await locator.fill(value, timeout=remaining(ctx.deadline))
             if fill.secret is not None:
-                # Screenshots, previews and fingerprints treat the field as a password from
-                # now on, even when it is a plain text input (G7).
-                await locator.evaluate(MARK_TYPED_SECRET_JS)
+                # Screenshots, previews, fingerprints and the live view treat the field as a
+                # password from now on, even when it is a plain text input (G7).
+                await locator.evaluate(MARK_TYPED_SECRET_JS, timeout=remaining(ctx.deadline))
+            await locator.fill(value, timeout=remaining(ctx.deadline))
 
         await on_one(ctx.page, fill.target, do_fill)
         return ActResult(before)

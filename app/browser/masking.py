@@ -35,9 +35,15 @@ def cut(text: str, limit: int = VALUE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# Marks the element a credential was just typed into (locator.evaluate). A WeakSet, not an
-# attribute: the page's DOM stays as it was, and the mark goes when the element goes.
-MARK_TYPED_SECRET_JS = "(el) => { const fd = window.__flightdeck; if (fd && fd.secrets) fd.secrets.add(el); }"
+# Marks the element a credential is about to be typed into (locator.evaluate, before the fill).
+# A WeakSet, not an attribute: the mark goes when the element goes. Its rendering shows discs
+# instead of characters, as a password field would, so no frame of the live view (the CDP
+# screencast paints the page as rendered) shows a username or a code typed from a credential;
+# set before the value exists, so not even the frame of the keystroke does.
+MARK_TYPED_SECRET_JS = (
+    "(el) => { const fd = window.__flightdeck; if (fd && fd.secrets) fd.secrets.add(el);"
+    " el.style.setProperty('-webkit-text-security', 'disc', 'important'); }"
+)
 
 # JavaScript: `isSecretField(el)`, `typedSecret(el)` and `cut(text)`, for scripts evaluated in
 # the page. Checkbox and radio states are never secret (masking them would only hide what an

@@ -67,3 +67,29 @@ async def pixels(provider: PlaywrightProvider, jpeg: bytes, points: list[tuple[f
     finally:
         await viewer.close()
     return [(r, g, b) for r, g, b in found]
+
+
+async def differing_pixels(page: Any, png_a: bytes, png_b: bytes) -> int:
+    """How many pixels of two same-sized PNGs differ, decoded by a browser `page` (any page:
+    it only draws data: URLs on a canvas)."""
+    urls = ["data:image/png;base64," + base64.b64encode(png).decode() for png in (png_a, png_b)]
+    count: int = await page.evaluate(
+        """async (urls) => {
+            const data = await Promise.all(urls.map(async (src) => {
+                const img = new Image(); img.src = src; await img.decode();
+                const c = document.createElement('canvas');
+                c.width = img.width; c.height = img.height;
+                const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+                return g.getImageData(0, 0, img.width, img.height).data;
+            }));
+            if (data[0].length !== data[1].length) return -1;
+            let n = 0;
+            for (let i = 0; i < data[0].length; i += 4) {
+                const [a, b] = [data[0], data[1]];
+                if (a[i] !== b[i] || a[i + 1] !== b[i + 1] || a[i + 2] !== b[i + 2]) n++;
+            }
+            return n;
+        }""",
+        urls,
+    )
+    return count

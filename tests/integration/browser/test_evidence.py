@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_support import act, check, expect_ok
+from browser_support import act, build_step, check, differing_pixels, expect_ok
 
 from app.browser import PlaywrightProvider, PlaywrightSession
 
@@ -103,6 +103,42 @@ async def test_a_card_number_is_masked_in_screenshots_like_in_previews(
     assert box is not None
     _, (red, green, blue, _) = await pixel_at(shared_provider, await session.screenshot(), box)
     assert red > 200 and green < 60 and blue > 200
+
+
+async def test_a_field_typed_from_a_credential_renders_like_a_password_in_the_live_page(
+    static_session: PlaywrightSession, static_site: Any
+) -> None:
+    # What the live view shows is the page as Chromium renders it (CDP screencast), not a masked
+    # screenshot: the field itself must show discs, as a password field holding the value does.
+    style = "font: 24px monospace; width: 420px; height: 44px; border: 1px solid #888; padding: 4px"
+    static_site.add(
+        "/three",
+        "".join(
+            f'<p><label for="{name.lower()}">{name}</label><br>'
+            f'<input id="{name.lower()}" type="{kind}" style="{style}"></p>'
+            for name, kind in (("Account", "text"), ("Password", "password"), ("Plain", "text"))
+        ),
+    )
+    await act(static_session, "goto", "/three")
+    value = "ada.lovelace@example.com"
+    # As the engine hands a credential's fill to the browser: the reference, and the value read now.
+    typed = build_step("fill", {"target": {"label": "Account"}, "secret": "shop.username"})
+    typed = typed.model_copy(update={"args": typed.args.model_copy(update={"value": value})})
+    await static_session.act(typed, timeout=5)
+    await act(static_session, "fill", {"target": {"label": "Password"}, "value": value})
+    await act(static_session, "fill", {"target": {"label": "Plain"}, "value": value})
+    page = static_session.page
+    await page.evaluate("document.activeElement.blur()")  # no focus ring on the last one filled
+    account, password, plain = [
+        await page.locator(f"#{n}").screenshot() for n in ("account", "password", "plain")
+    ]
+    # Discs like the password field's (here pixel for pixel; a margin for other font set-ups),
+    # not the text the same value shows as when typed by hand.
+    like_password = await differing_pixels(page, account, password)
+    like_text = await differing_pixels(page, account, plain)
+    assert 0 <= like_password * 5 < like_text, (like_password, like_text)
+    print("PIX", like_password, like_text)
+    assert await page.locator("#account").input_value() == value  # the page still holds the value
 
 
 async def pixel_at(provider: PlaywrightProvider, shot: bytes, box: Any) -> Any:
