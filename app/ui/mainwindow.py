@@ -397,8 +397,13 @@ class MainWindow(QMainWindow):
                 self._quit_question = confirm(
                     self,
                     title="Quit Flightdeck?",
-                    text=f"{busy} run(s) are executing. They stop at once and resume from their last "
-                    "checkpoint the next time Flightdeck starts. Runs waiting for a person stay waiting.",
+                    text=(
+                        "1 run is executing. It stops at once and resumes from its last checkpoint"
+                        if busy == 1
+                        else f"{busy} runs are executing. They stop at once and resume from their last "
+                        "checkpoint"
+                    )
+                    + " the next time Flightdeck starts. Runs waiting for a person stay waiting.",
                     yes="Quit",
                     no="Keep running",
                     name="Quit Flightdeck",
