@@ -113,11 +113,17 @@ _STATE_OF_ALL = """(els) => els.map((e) => [
 ])"""
 
 
+FieldStates = list[tuple[bool, str | None, bool]]  # per element: secret?, value, checked
+
+
 class ExpectationChecker:
     def __init__(self, page: Page, base_url: str | None, observer: PageObserver) -> None:
         self._page = page
         self._base_url = base_url
         self._observer = observer
+        # States of a target read just before `check` (with the action's last page read, in
+        # the same moment): the first probe of that target uses them instead of a round trip.
+        self._first: tuple[Target, FieldStates] | None = None
 
     async def check(
         self,
@@ -126,9 +132,14 @@ class ExpectationChecker:
         *,
         deadline: float,
         prefix: str = "",
+        read_just_now: tuple[Target, FieldStates] | None = None,
     ) -> list[CheckResult]:
         conditions = self.conditions(expect, requests)
-        results = await self._poll(conditions, deadline, prefix)
+        self._first = read_just_now
+        try:
+            results = await self._poll(conditions, deadline, prefix)
+        finally:
+            self._first = None  # never past the first round, never after a reload
         reload = expect.after_reload
         if reload is None:
             return results
@@ -276,7 +287,13 @@ class ExpectationChecker:
 
         return probe
 
-    async def _states(self, target: Target) -> list[tuple[bool, str | None, bool]]:
+    async def _states(self, target: Target) -> FieldStates:
+        first, self._first = self._first, None
+        if first is not None and first[0] == target:
+            return first[1]
+        return await self.read_states(target)
+
+    async def read_states(self, target: Target) -> FieldStates:
         rows = await build_locator(self._page, target).evaluate_all(_STATE_OF_ALL)
         return [(bool(p), v, bool(c)) for p, v, c in rows]
 

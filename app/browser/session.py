@@ -21,7 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 from app.browser import actions, forms, highlight, obstructions, targeting
 from app.browser.actions import ActionContext
 from app.browser.capture import cdp_jpeg, viewport_jpeg
-from app.browser.checks import ExpectationChecker
+from app.browser.checks import ExpectationChecker, FieldStates
 from app.browser.classify import classify
 from app.browser.fingerprint import PageState, is_navigation_race, read_state
 from app.browser.guard import NetworkGuard
@@ -29,7 +29,7 @@ from app.browser.network import ActionWindow, PageObserver
 from app.browser.operator_input import OperatorInput
 from app.browser.screencast import Screencast
 from app.domain.errors import FailureClass, StepFailure
-from app.domain.task import Action, Expectation, Step, Target
+from app.domain.task import Action, Expectation, FillArgs, Step, Target
 from app.engine.ports import (
     ActionOutcome,
     Box,
@@ -84,6 +84,8 @@ class PlaywrightSession:
         # The page state the last action left, with when it was read: the next action's
         # "before" when it follows straight on (the engine takes a few ms in between).
         self._recent: tuple[PageState, float] | None = None
+        # A fill's target as read with the page after it (see act): its check's first look.
+        self._filled: tuple[Target, FieldStates] | None = None
         self._cdp: CDPSession | None = None
         # The last state read of the page (any age): what is known of it while it cannot be read.
         self._known: PageState | None = None
@@ -120,6 +122,7 @@ class PlaywrightSession:
         window = self._observer.begin()
         recent = self._recent
         self._recent = None
+        self._filled = None
         if recent is not None and started - recent[1] > _RECENT_S:
             recent = None
         ctx = ActionContext(self._page, self._base_url, deadline, recent[0] if recent else None)
@@ -134,7 +137,14 @@ class PlaywrightSession:
             raise
         self._known = result.before
         try:
-            if result.side_effects:
+            if result.side_effects and isinstance(step.args, FillArgs):
+                # The field's value (what a fill's default expectation checks next) is read in
+                # the same moment as the page: one round trip instead of two in a row.
+                after, self._filled = await asyncio.gather(
+                    self._settled(window, result.before, deadline, timeout, holds),
+                    self._field_states(step.args.target),
+                )
+            elif result.side_effects:
                 after = await self._settled(window, result.before, deadline, timeout, holds)
             elif step.action is Action.WAIT_FOR:
                 after = await read_state(self._page, deadline=deadline + MIN_SETTLE_S)
@@ -227,7 +237,14 @@ class PlaywrightSession:
         if expect.after_reload is not None:
             self._recent = None  # the reload replaces the page
         requests = outcome.requests if outcome is not None else None
-        return await self._checker.check(expect, requests, deadline=deadline)
+        filled, self._filled = self._filled, None
+        return await self._checker.check(expect, requests, deadline=deadline, read_just_now=filled)
+
+    async def _field_states(self, target: Target) -> tuple[Target, FieldStates] | None:
+        try:
+            return target, await self._checker.read_states(target)
+        except PlaywrightError:
+            return None  # the check reads it again, and reports what it finds
 
     async def fingerprint(self) -> Fingerprint:
         self._readable("fingerprint")
@@ -269,6 +286,7 @@ class PlaywrightSession:
 
     async def dismiss_obstructions(self, extra: list[Target]) -> list[str]:
         self._recent = None
+        self._filled = None
         # What the dismissing clicks trigger is not the step's doing.
         self._observer.freeze()
         try:
@@ -279,6 +297,7 @@ class PlaywrightSession:
     async def goto(self, url: str, *, timeout: float) -> None:
         await self._guard.recovered()
         self._recent = None
+        self._filled = None
         self._known = None
         self._observer.freeze()
         ctx = ActionContext(self._page, self._base_url, time.monotonic() + timeout)
@@ -322,6 +341,7 @@ class PlaywrightSession:
         await self._guard.recovered()
         self._readable(target.describe())
         self._recent = None
+        self._filled = None
         await forms.fill_fields(self._page, target, values, deadline=time.monotonic() + timeout)
 
     async def guard(self, decide: RequestDecider | None, allow: list[str]) -> None:
@@ -332,6 +352,7 @@ class PlaywrightSession:
 
     async def send_input(self, event: InputEvent) -> dict[str, Any]:
         self._recent = None
+        self._filled = None
         try:
             return await self._input.send(event)
         except PlaywrightError as exc:
