@@ -34,7 +34,16 @@ def _browser(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.cli import consolecmd, credentialcmds, handoffcmds, infocmds, profilecmds, recordcmds, runcmds
+    from app.cli import (
+        checkcmd,
+        consolecmd,
+        credentialcmds,
+        handoffcmds,
+        infocmds,
+        profilecmds,
+        recordcmds,
+        runcmds,
+    )
 
     parser = argparse.ArgumentParser(
         prog="flightdeck", description="Run web tasks in real Chromium, judged by evidence."
@@ -69,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
     _browser(p)
+    checkcmd.register(sub)
 
     p = command(
         "resume",

@@ -31,6 +31,41 @@ def test_invalid_task_names_file_line_field_and_fix_and_runs_nothing(cli: Cli, t
     assert listed.code == 0 and listed.json() == []
 
 
+def test_check_validates_a_folder_of_task_files_without_running_anything(cli: Cli, tmp_path: Path) -> None:
+    library = tmp_path / "tasks"
+    (library / "nested").mkdir(parents=True)
+    (library / "add-note.yaml").write_text((demo_tasks_dir() / "add-note.yaml").read_text())
+    write_task(
+        library / "nested",
+        "slow",
+        "name: slow\nsite: http://127.0.0.1:9\nsteps:\n  - goto: /\n    timeout: 2m\n",
+    )
+    (library / "notes.txt").write_text("not a task file")
+    broken = write_task(library, "broken", "name: broken\nsite: http://127.0.0.1:9\nsteps:\n  - clik: Save\n")
+
+    result = cli("check", str(library))
+    assert result.code == 2, result.out + result.err
+    assert f"✓ {library / 'add-note.yaml'}: add-note, 4 steps, inputs: title, body" in result.out
+    assert f"✓ {library / 'nested' / 'slow.yaml'}: slow, 1 step" in result.out
+    assert f"✗ {broken}\n  {broken}:4: steps[0].clik: unknown action or key 'clik'" in result.out
+    assert "did you mean 'click'?" in result.out
+    assert result.out.rstrip().endswith("3 task files: 2 valid, 1 with errors")
+
+    shown = cli("check", str(library / "add-note.yaml"), str(broken), "--json").json()
+    assert [f["valid"] for f in shown["files"]] == [True, False]
+    assert shown["files"][1]["issues"] == [
+        {
+            "line": 4,
+            "field": "steps[0].clik",
+            "message": "unknown action or key 'clik'",
+            "fix": "did you mean 'click'?",
+        }
+    ]
+    assert cli("check", str(library / "add-note.yaml")).code == 0
+    assert cli("check", str(tmp_path / "empty-dir-that-is-not-there.yaml")).code == 2
+    assert cli("runs", "--json").json() == []  # nothing ran, nothing was stored
+
+
 def test_missing_input_is_invalid(cli: Cli, site: Any) -> None:
     task = demo_tasks_dir() / "add-note.yaml"
     result = cli("run", str(task), "--site", site.base_url, "--input", "colour=red")

@@ -155,3 +155,22 @@ def test_profiles_list_shows_who_uses_one_and_clear_waits_for_it(cli: Cli) -> No
     assert store.load("shop") is None
     gone = cli("profiles", "clear", "shop")
     assert gone.code == 2 and "no session profile named 'shop'" in gone.err
+
+
+@needs_secret_service
+def test_check_with_credentials_names_a_missing_one_and_passes_once_added(tmp_path: Path) -> None:
+    task = str(ROOT / "resources" / "demo" / "tasks" / "credentials" / "members-login.yaml")
+    missing, added, found = in_secret_service(
+        tmp_path,
+        [
+            {"cli": ["check", "--credentials", task]},
+            {"cli": ["credentials", "add", "demo", "--no-totp"], "stdin": "demo\ndemo-password\n"},
+            {"cli": ["check", "--credentials", task]},
+        ],
+    )
+    assert missing["code"] == 2, missing
+    assert "credential demo.password is not available" in missing["out"]
+    assert "fix: flightdeck credentials add demo" in missing["out"]
+    assert added["code"] == 0, added["err"]
+    assert found["code"] == 0 and "1 task file: 1 valid, 0 with errors" in found["out"], found
+    assert leaks(missing["out"] + found["out"], ["demo-password"]) == []
