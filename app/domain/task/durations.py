@@ -10,8 +10,9 @@ from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)")
-_WHOLE = re.compile(r"\s*(?:(?:\d+(?:\.\d+)?|\.\d+)\s*(?:ms|s|m|h)\s*)+")
+_PART_TEXT = r"(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)"  # a number and its unit: 1.5s, 30 m
+_PART = re.compile(_PART_TEXT)
+_WHOLE = re.compile(rf"\s*(?:{_PART_TEXT}\s*)+")
 
 DURATION_HINT = "seconds as a number (60) or with units: 500ms, 30s, 2m, 1h30m"
 

@@ -13,7 +13,7 @@ from typing import Any
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import CallToolResult, ImageContent, TextContent
 
-from tests.helpers.cli import ROOT
+from tests.helpers.cli import ROOT, Cli
 
 
 class Agent:
@@ -69,3 +69,14 @@ def _info(name: str) -> Any:
     from mcp.types import Implementation
 
     return Implementation(name=name, version="1.0")
+
+
+async def cli_run(cli: Cli, *args: str) -> tuple[int, str, str]:
+    """`flightdeck ARGS` in a subprocess without blocking the loop (an agent's calls are in
+    flight meanwhile): exit code, stdout, stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        *cli.argv(*args), env=cli.env, cwd=str(cli.home), stdout=-1, stderr=-1
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

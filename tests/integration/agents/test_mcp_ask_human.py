@@ -9,16 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers.cli import Cli
-from tests.integration.agents.mcp_client import stdio_agent
-
-
-async def _cli(cli: Cli, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *cli.argv(*args), env=cli.env, cwd=str(cli.home), stdout=-1, stderr=-1
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+from tests.integration.agents.mcp_client import cli_run, stdio_agent
 
 
 async def test_an_agents_question_is_answered_by_a_person_and_the_answer_comes_back(
@@ -35,19 +26,19 @@ async def test_an_agents_question_is_answered_by_a_person_and_the_answer_comes_b
         # The question is in the inbox like any other.
         async with asyncio.timeout(60):
             while True:
-                code, out, _ = await _cli(cli, "inbox", "--json")
+                code, out, _ = await cli_run(cli, "inbox", "--json")
                 waiting = [h for h in json.loads(out) if h["run_id"] == run_id] if code == 0 else []
                 if waiting:
                     break
                 await asyncio.sleep(0.2)
         assert waiting[0]["question"] == "Which colour?"
-        code, out, err = await _cli(cli, "answer", run_id, "blue", "--no-resume")
+        code, out, err = await cli_run(cli, "answer", run_id, "blue", "--no-resume")
         assert code == 0, out + err
         result = await asyncio.wait_for(asked, 60)
         assert result["outcome"] == "succeeded", result
         assert result["answer"] == "blue" and result["answered_by"]
 
-        code, out, _ = await _cli(cli, "show", run_id, "--json", "--events")
+        code, out, _ = await cli_run(cli, "show", run_id, "--json", "--events")
         events = json.loads(out)["events"]
         answered = [e for e in events if e["type"] == "handoff.answered"]
         assert answered and "blue" in json.dumps(answered[0]["data"])

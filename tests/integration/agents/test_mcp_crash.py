@@ -18,8 +18,7 @@ from mcp.shared.exceptions import MCPError
 from app.agents.sdk import Flightdeck
 from app.agents.sdk import FlightdeckError as SdkError
 from tests.helpers.cli import Cli
-from tests.integration.agents.mcp_client import Agent, stdio_agent
-from tests.integration.agents.test_mcp_stdio import _cli
+from tests.integration.agents.mcp_client import Agent, cli_run, stdio_agent
 
 GONE = {"after_reload": {"goto": "/items", "hidden": {"text": "Invoice 1001", "exact": True}}}
 
@@ -38,7 +37,7 @@ async def crash_after_confirming(agent: Agent, cli: Cli, site: Any, expect: dict
     )
     (approval,) = waiting["open_handoffs"]
     assert waiting["outcome"] == "waiting" and approval["kind"] == "approval"
-    code, out, err = await _cli(cli, "approve", run_id, "--by", "ops-lead")
+    code, out, err = await cli_run(cli, "approve", run_id, "--by", "ops-lead")
     assert code == 0, out + err
     # The server continues the run, fires the click, and dies before recording its outcome.
     with pytest.raises(MCPError, match="Connection closed"):
@@ -80,7 +79,7 @@ async def test_a_crash_after_an_agents_irreversible_click_never_fires_it_twice(
             assert not resumed["agents_turn"]
             answer = asyncio.create_task(fd.wait_handoff(verification["handoff_id"]))
             happened = "1" in site.truth()["deletions"]
-            code, out, err = await _cli(cli, "approve" if happened else "deny", verification["handoff_id"])
+            code, out, err = await cli_run(cli, "approve" if happened else "deny", verification["handoff_id"])
             assert code == 0, out + err
             verified = await asyncio.wait_for(answer, 60)
             assert verified["outcome"] == "succeeded" and verified["agents_turn"], verified
@@ -90,7 +89,7 @@ async def test_a_crash_after_an_agents_irreversible_click_never_fires_it_twice(
         assert (await run.finish("succeeded", "deleted invoice 1001"))["status"] == "succeeded"
 
     assert site.truth()["deletions"] == {"1": 1}
-    code, out, _ = await _cli(cli, "show", run_id, "--json", "--events")
+    code, out, _ = await cli_run(cli, "show", run_id, "--json", "--events")
     statuses = [e["data"].get("to") for e in json.loads(out)["events"] if e["type"] == "run.status"]
     assert "interrupted" in statuses, statuses
-    assert (await _cli(cli, "show", run_id, "--verify"))[0] == 0
+    assert (await cli_run(cli, "show", run_id, "--verify"))[0] == 0

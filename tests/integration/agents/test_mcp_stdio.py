@@ -12,15 +12,7 @@ from typing import Any
 import yaml
 
 from tests.helpers.cli import Cli
-from tests.integration.agents.mcp_client import stdio_agent
-
-
-async def _cli(cli: Cli, *args: str) -> Any:
-    proc = await asyncio.create_subprocess_exec(
-        *cli.argv(*args), env=cli.env, cwd=str(cli.home), stdout=-1, stderr=-1
-    )
-    out, err = await proc.communicate()
-    return proc.returncode, out.decode(), err.decode()
+from tests.integration.agents.mcp_client import cli_run, stdio_agent
 
 
 async def test_an_agent_acts_waits_for_approval_and_hears_of_silent_failure(
@@ -67,7 +59,7 @@ async def test_an_agent_acts_waits_for_approval_and_hears_of_silent_failure(
         await asyncio.wait_for(agent.progressed.wait(), 60)
         assert "waiting for a person" in (agent.progress[-1][1] or "")
         assert site.truth()["deletions"] == {}, "nothing fires before the approval"
-        code, out, err = await _cli(cli, "approve", run_id, "--by", "ops-lead")
+        code, out, err = await cli_run(cli, "approve", run_id, "--by", "ops-lead")
         assert code == 0, out + err
         deleted = await asyncio.wait_for(confirm, 60)
         assert deleted["outcome"] == "succeeded" and deleted["agents_turn"], deleted
@@ -97,11 +89,11 @@ async def test_an_agent_acts_waits_for_approval_and_hears_of_silent_failure(
         done = await agent.call("finish", run_id=run_id, outcome="succeeded", summary="deleted invoice 1001")
         assert done["status"] == "succeeded"
 
-    code, out, _ = await _cli(cli, "show", run_id, "--json", "--events")
+    code, out, _ = await cli_run(cli, "show", run_id, "--json", "--events")
     shown = json.loads(out)
     agents = {e["data"]["agent"]["name"] for e in shown["events"] if e["type"] == "agent.step"}
     assert agents == {"test-agent"}
-    assert (await _cli(cli, "show", run_id, "--verify"))[0] == 0
+    assert (await cli_run(cli, "show", run_id, "--verify"))[0] == 0
 
 
 async def test_an_agents_verified_steps_replay_without_it(tmp_path: Path, site: Any) -> None:
@@ -129,11 +121,11 @@ async def test_an_agents_verified_steps_replay_without_it(tmp_path: Path, site: 
     assert site.truth()["note_submissions"] == {"Agent note": 1}
 
     task_file = tmp_path / "saved.yaml"
-    code, out, err = await _cli(cli, "save-task", run_id, "-o", str(task_file))
+    code, out, err = await cli_run(cli, "save-task", run_id, "-o", str(task_file))
     assert code == 0, err
     saved = yaml.safe_load(task_file.read_text())
     assert "open" not in saved and len(saved["steps"]) == 3, "the failed click is not saved"
-    code, out, err = await _cli(cli, "run", str(task_file), "--json")
+    code, out, err = await cli_run(cli, "run", str(task_file), "--json")
     assert code == 0, out + err
     assert site.truth()["note_submissions"] == {"Agent note": 2}
 
@@ -161,7 +153,7 @@ async def test_wait_false_returns_the_approval_at_once_and_wait_handoff_sees_it_
         assert refused.is_error and approval["handoff_id"] in str(refused.content[0])
         assert site.truth()["deletions"] == {}
 
-        code, out, err = await _cli(cli, "approve", approval["handoff_id"])
+        code, out, err = await cli_run(cli, "approve", approval["handoff_id"])
         assert code == 0, out + err
         done = await agent.call("wait_handoff", handoff_id=approval["handoff_id"], timeout=60)
         assert done["outcome"] == "succeeded" and done["agents_turn"], done
