@@ -25,7 +25,7 @@ from app.engine.attempts import StepExecutor, StepResult, dispatches_intent
 from app.engine.credentials import Credentials
 from app.engine.desk import DEFAULT_FAIL, Answer, HandoffDesk, Park, park
 from app.engine.guard import RequestGuard, Waiter
-from app.engine.login import LoginBlock, login_question
+from app.engine.login import LoginBlock, login_failure, login_question
 from app.engine.ports import (
     BrowserProvider,
     BrowserSession,
@@ -397,8 +397,10 @@ class RunLoop(RecoveryMixin):
 
     async def _log_in(self, task: Task, index: int, inputs: dict[str, Any], cp: Checkpoint) -> None:
         """Run the login block for step `index`. Raises StepFailure when the run must not log
-        in (bound reached, the person said stop); parks on a clarification when the login
-        failed (a rejected credential is a person's to fix, never retried on its own)."""
+        in (bound reached, the person said stop) or the login failed and nobody is to be asked
+        (`ask_on` leaves `login` out; the site never judged it: transient, retried already);
+        else parks on a clarification (a rejected credential is a person's to fix, never
+        retried on its own)."""
         assert task.login is not None and self.session is not None
         answer = self._login_answer(index)
         if answer is not None:
@@ -441,9 +443,13 @@ class RunLoop(RecoveryMixin):
             index=index,
             ok=result.ok,
             rejected=result.rejected,
+            attempts=result.attempts,
+            failure_class=result.failure.failure_class.value if result.failure else None,
             error=result.message or None,
         )
         if not result.ok:
+            if result.unjudged or not self.clarifier.asks("login"):
+                raise login_failure(task, result)
             question, fields = login_question(task, result)
             context = await self.desk.context(index, step)
             handoff_id = await self.desk.open(
