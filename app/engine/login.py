@@ -53,27 +53,30 @@ class LoginResult:
 
     @property
     def unjudged(self) -> bool:
-        """It failed without the site refusing anything, and its retries are used up: a
-        transient failure like any other, not a question for a person."""
+        """It failed without the site refusing anything, its retries used up: a transient
+        failure like any other, not a question for a person (a page that never showed what a
+        login step expected still is one: the sign-in form may have changed)."""
         return (
             not self.ok
             and not self.rejected
             and self.failure is not None
             and self.failure.failure_class is FailureClass.TRANSIENT
+            and "failed_checks" not in self.failure.details
         )
 
 
 def _no_decision(request: RequestRecord) -> bool:
-    """The request was answered by no one who judged it: 5xx, 429, or a failed connection (a
-    request the browser cancelled for a navigation, or one still pending, may have arrived)."""
+    """Nobody judged the request: it was answered 5xx or 429, or its connection failed. (One
+    the browser cancelled for a navigation, or one still pending, may have been judged.)"""
     if request.status is None:
         return request.failure is not None and "aborted" not in request.failure.lower()
     return request.status == 429 or request.status >= 500
 
 
 class LoginBlock:
-    """Runs the task's login steps once, recording each as a `login.step` event (values typed
-    from credentials never appear: only the step's summary, which names the reference)."""
+    """Runs the task's login steps (again from the login page while the site never judged the
+    sign-in), recording each try as a `login.step` event (values typed from credentials never
+    appear: only the step's summary, which names the reference)."""
 
     def __init__(
         self,
