@@ -595,7 +595,7 @@ class RunLoop(RecoveryMixin):
         self, task: Task, index: int, step: Step, name: str, inputs: dict[str, Any]
     ) -> bool:
         """Ask for input `name`, or take the answer already given. False: asking is pointless
-        (the task's `ask_on` leaves it out, or the question was cancelled)."""
+        (the question was cancelled)."""
         spec = task.inputs[name]
         for h in self.desk.of("clarification", index):
             if (h.payload or {}).get("input") != name:
@@ -608,7 +608,7 @@ class RunLoop(RecoveryMixin):
                     f"step {step.id}: nobody gave the input '{name}' before the deadline",
                 )
             if h.status is not HandoffStatus.ANSWERED:
-                return False  # expired or cancelled unanswered: the step cannot be rendered
+                return False  # cancelled unanswered: the step cannot be rendered
             if (h.payload or {}).get("used"):
                 continue
             answer = Answer(h)
@@ -622,7 +622,11 @@ class RunLoop(RecoveryMixin):
             await self.desk.consume(answer)
             return True
         if not self.clarifier.asks("missing_input"):
-            return False
+            raise StepFailure(
+                FailureClass.PERMANENT,
+                f"step {step.id}: the run was started without the input '{name}', and "
+                "policy.ask_on leaves out missing_input (nobody is asked)",
+            )
         context = await self.desk.context(index, step, screenshot=False)
         payload = {
             **context,

@@ -97,7 +97,7 @@ async def test_ask_on_leaves_out_what_the_task_does_not_want_asked(harness: Harn
     run_id = harness.engine.submit(task, snapshot, task.resolve_inputs({}, allow_missing=True))
     result = await harness.engine.run(run_id)
     assert result.status is RunStatus.FAILED
-    assert "title" in (result.error or "")
+    assert "started without the input 'title'" in (result.error or "")
     assert every_handoff(harness, run_id) == []
 
 
