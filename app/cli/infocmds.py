@@ -11,7 +11,7 @@ from typing import Any
 
 from app.cli import exitcodes
 from app.cli.context import database
-from app.cli.output import ICONS, print_json, print_summary, run_summary
+from app.cli.output import ICONS, print_json, print_sign_in, print_summary, run_summary
 from app.domain.states import RunStatus
 from app.engine.service import control_run
 from app.store import Database, count_runs, events, runs
@@ -82,6 +82,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                 print(f"      ⇄ {req}")
             for check in st["evidence"]["checks"]:
                 print(f"      ☐ {check}")
+        print_sign_in(summary["sign_in"])
         for e in summary.get("events", []):
             print(f"  #{e['seq']:<4} {e['at'][11:23]} {e['type']:<20} {_short(e['data'])}")
         if args.verify:

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 from sqlalchemy.orm import Session
 
 from app.domain.events import Event, EventType
-from app.store import handoffs, runs
+from app.store import events, handoffs, runs
 from app.store.models import Run
 
 ICONS = {
@@ -74,6 +74,7 @@ class ProgressPrinter:
 def run_summary(s: Session, run: Run) -> dict[str, Any]:
     steps = runs.get_steps(s, run.id)
     open_h = handoffs.list_handoffs(s, run_id=run.id, status="open")
+    signing_in = events.list_events(s, run.id, types=SIGN_IN_EVENTS)
     return {
         "run_id": run.id,
         "task": run.task_name,
@@ -98,7 +99,79 @@ def run_summary(s: Session, run: Run) -> dict[str, Any]:
             for st in steps
         ],
         "open_handoffs": [handoff_json(h) for h in open_h],
+        "sign_in": sign_in_record(signing_in),
     }
+
+
+SIGN_IN_EVENTS = (
+    EventType.LOGIN_STARTED,
+    EventType.LOGIN_STEP,
+    EventType.RETRY_SCHEDULED,
+    EventType.LOGIN_FINISHED,
+)
+
+
+def sign_in_record(evs: list[Event]) -> list[dict[str, Any]]:
+    """Each login of the run: the step that needed it, how it ended, and in order every try of
+    every login step (with its requests) and every retry it scheduled."""
+    logins: list[dict[str, Any]] = []
+    for e in evs:
+        d = e.data
+        if e.type == EventType.LOGIN_STARTED:
+            logins.append({"login": d.get("login"), "for_step": d.get("step"), "ok": None, "tries": []})
+        elif not logins:
+            continue
+        elif e.type == EventType.LOGIN_STEP:
+            logins[-1]["tries"].append(
+                {
+                    "attempt": d.get("attempt", 1),
+                    "step": d.get("step"),
+                    "ok": d.get("ok"),
+                    "failure_class": d.get("failure_class"),
+                    "error": d.get("error"),
+                    "requests": _evidence_summary({"requests": d.get("requests") or []})["requests"],
+                }
+            )
+        elif e.type == EventType.RETRY_SCHEDULED and d.get("login"):
+            logins[-1]["tries"].append(
+                {
+                    "retry": d.get("attempt"),
+                    "step": d.get("step"),
+                    "delay": d.get("delay"),
+                    "error": d.get("error"),
+                }
+            )
+        elif e.type == EventType.LOGIN_FINISHED:
+            logins[-1].update(
+                ok=d.get("ok"),
+                attempts=d.get("attempts", 1),
+                rejected=d.get("rejected"),
+                error=d.get("error"),
+            )
+    return logins
+
+
+def print_sign_in(logins: list[dict[str, Any]], stream: TextIO | None = None) -> None:
+    out = stream or sys.stdout
+    for login in logins:
+        ended = {True: "signed in", False: "failed", None: "did not finish"}[login["ok"]]
+        tries = login.get("attempts", 1)
+        print(
+            f"  sign-in #{login['login']} for {login['for_step']}: {ended}"
+            + (f" after {tries} attempts" if tries > 1 else "")
+            + (f" — {login['error']}" if login["ok"] is False and login.get("error") else ""),
+            file=out,
+        )
+        for t in login["tries"]:
+            if "retry" in t:
+                print(f"    ↻ retry #{t['retry']} in {t['delay']:g} s", file=out)
+                continue
+            line = f"    {t['attempt']} {ICONS['succeeded'] if t['ok'] else ICONS['failed']} {t['step']:<18}"
+            if t["failure_class"]:
+                line += f" {t['failure_class']}: {t['error']}"
+            print(line.rstrip(), file=out)
+            for req in t["requests"]:
+                print(f"        ⇄ {req}", file=out)
 
 
 def handoff_json(h: Any) -> dict[str, Any]:

@@ -4,7 +4,9 @@
 - missing target: a new target, or a point on the page (a robust locator is derived from it);
 - stuck / unexpected page: retry, skip the step, fail, or take over.
 
-Also the `recovery` question when a run's page cannot be rebuilt after an interruption.
+Also the `recovery` question when a run's page cannot be rebuilt after an interruption. Which
+of these the engine asks at all is the task's `policy.ask_on`; each waits `question_timeout`,
+then fails its step (nobody answered: the run must not guess).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from sqlalchemy.orm import Session
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.events import EventType
 from app.domain.task import Step, Target
-from app.engine.desk import Answer, HandoffDesk, park
+from app.engine.desk import DEFAULT_FAIL, Answer, HandoffDesk, park
 from app.store import learn_target
 from app.store.models import Run
 
 ACTIONS = ("retry", "skip", "fail", "takeover")
+# Why a step failed when its question's deadline passed (its default answer is "fail").
+NOBODY_ANSWERED = "nobody answered before the deadline"
 ASKED_CLASSES = {
     FailureClass.AMBIGUOUS_TARGET: "ambiguous_target",
     FailureClass.MISSING_TARGET: "missing_target",
@@ -43,6 +47,8 @@ class Resolution:
 def kind_of(failure: StepFailure) -> str | None:
     """Which question a failure raises, if any. A page that did not turn out as expected (the
     checks failed, whatever the retries made of it) is the "unexpected page" question."""
+    if failure.details.get("login"):
+        return None  # a failed login was asked about (or not) where it failed: runner._log_in
     named = ASKED_CLASSES.get(failure.failure_class)
     if named is not None:
         return named
@@ -74,8 +80,12 @@ class Clarifier:
         self.ask_on = set(ask_on)
         self.timeout = timeout
 
+    def asks(self, kind: str) -> bool:
+        """Whether the task lets the engine ask this kind of question (`policy.ask_on`)."""
+        return kind in self.ask_on
+
     def asks_about(self, failure: StepFailure) -> bool:
-        return (kind_of(failure) or "") in self.ask_on
+        return self.asks(kind_of(failure) or "")
 
     async def ask(
         self, index: int, step: Step, failure: StepFailure, *, reason: str | None = None
@@ -136,7 +146,7 @@ class Clarifier:
             question,
             payload,
             timeout=self.timeout,
-            default={"decision": "fail"},
+            default=DEFAULT_FAIL,
         )
         park(handoff_id)
 
@@ -158,7 +168,7 @@ class Clarifier:
         if choice in ACTIONS:
             await self.desk.consume(answer)
             if choice == "fail":
-                why = "no answer before the deadline" if answer.expired else "the operator chose to fail it"
+                why = NOBODY_ANSWERED if answer.expired else "the operator chose to fail it"
                 failure = StepFailure(failure.failure_class, f"{failure.message} ({why})", failure.details)
             return Resolution(choice, failure=failure, answer=answer)
         target: Target | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session
@@ -23,6 +23,16 @@ from app.store.models import Handoff, HandoffStatus, Run
 from app.store.types import utcnow
 
 CLOSED = (HandoffStatus.ANSWERED, HandoffStatus.EXPIRED)
+
+# What a deadline answers (README "Handoffs: deadlines") when the policy has no choice to make
+# (approvals: `approval_default`): the safe answer, never "it happened" nor "go ahead".
+DEFAULT_FAIL = {"decision": "fail"}  # a question: its step fails; a takeover: the run fails
+DEFAULT_UNKNOWN = {"decision": "unknown"}  # a verification: the outcome stays unknown, nothing re-sent
+
+
+def deadline_after(timeout: float | None) -> datetime | None:
+    """When a handoff opened now with this timeout (seconds; None: none) stops waiting."""
+    return utcnow() + timedelta(seconds=timeout) if timeout else None
 
 
 class Park(Exception):
@@ -144,7 +154,7 @@ class HandoffDesk:
         timeout: float | None = None,
         default: Any = None,
     ) -> str:
-        deadline = utcnow() + timedelta(seconds=timeout) if timeout else None
+        deadline = deadline_after(timeout)
 
         def change(s: Session, run: Run) -> str:
             h = handoffs.open_handoff(

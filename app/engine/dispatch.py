@@ -1,7 +1,7 @@
 """The scheduler of a long-lived process (the console, a worker): it starts queued runs as
 slots allow, resumes runs found interrupted, and continues waiting runs whose question was
-answered while nobody held them. Runs waiting in this process are continued by `Engine.drive`
-itself; a waiting run holds no slot (DESIGN: durable waiting)."""
+answered (or whose deadline passed) while nobody held them. Runs waiting in this process are
+continued by `Engine.drive` itself; a waiting run holds no slot (DESIGN: durable waiting)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from app.domain.states import RunStatus
 from app.engine.owner import owner_is_dead
 from app.engine.service import Engine, RunBusy
 from app.engine.stopping import stop_tasks
+from app.store import handoffs
 from app.store.models import Handoff, HandoffStatus, Run
 from app.store.types import utcnow
 
@@ -83,8 +84,14 @@ class Dispatcher:
             room -= 1
 
     def _ready(self, limit: int) -> list[str]:
-        """Runs nobody alive holds that can go on now, oldest first."""
+        """Runs nobody alive holds that can go on now, oldest first. A waiting run whose
+        handoff's deadline passed while nobody held it can: its default answer applies first."""
         now = utcnow()
+        with self.engine.db.session(readonly=True) as s:
+            due = handoffs.any_due(s, now)  # a read: no write lock taken every poll
+        if due:
+            with self.engine.db.session() as s, s.begin():
+                handoffs.expire_due(s, now)
         answered = and_(
             Run.status == RunStatus.WAITING,
             ~exists().where(Handoff.run_id == Run.id, Handoff.status == HandoffStatus.OPEN),

@@ -4,8 +4,16 @@ run loop's (runner.py); this module only knows the page and the block.
 
 A login is judged by where it leaves the browser: a credential the site accepted sends the
 browser on (to the page it came from, usually); one it rejected keeps it on the login page, or
-answers the form with 401/403. A rejected credential is never tried again on its own: the same
-value would be rejected again, and sites lock accounts that keep failing.
+answers the form with 401/403/422. A rejected credential is never tried again on its own: the
+same value would be rejected again, and sites lock accounts that keep failing.
+
+A sign-in the site never judged is another matter: its form answered 5xx or 429, or the
+connection failed (a proxy or an overloaded server answered, or nothing did). The block is then
+tried again from the login page with the task's retry policy. This cannot lock an account: a
+lockout counts refusals, and there was none; should a server count an attempt before failing,
+the retries are bounded (`policy.retry.maximum_attempts`, 3 by default) and a refusal stops them.
+Every try of every login step is a `login.step` event with its requests, every retry a
+`retry.scheduled` event (`login: true`).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from app.engine.credentials import Credentials
 from app.engine.faults import crash_point
 from app.engine.guard import RequestGuard
 from app.engine.login_page import on_login_page
-from app.engine.ports import ActionOutcome, BrowserSession, CheckResult
+from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, RequestRecord
 from app.engine.progress import Budget
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import RunRecorder
@@ -38,11 +46,37 @@ class LoginResult:
     ok: bool
     rejected: bool = False  # the site refused the credential (not a broken page or network)
     message: str = ""
+    failure: StepFailure | None = None  # why it failed, classified
+    attempts: int = 1  # tries of the whole block
+    retryable: bool = False  # nothing was decided: trying the block again is safe
+    step: str | None = None  # the login step that failed
+
+    @property
+    def unjudged(self) -> bool:
+        """It failed without the site refusing anything, its retries used up: a transient
+        failure like any other, not a question for a person (a page that never showed what a
+        login step expected still is one: the sign-in form may have changed)."""
+        return (
+            not self.ok
+            and not self.rejected
+            and self.failure is not None
+            and self.failure.failure_class is FailureClass.TRANSIENT
+            and "failed_checks" not in self.failure.details
+        )
+
+
+def _no_decision(request: RequestRecord) -> bool:
+    """Nobody judged the request: it was answered 5xx or 429, or its connection failed. (One
+    the browser cancelled for a navigation, or one still pending, may have been judged.)"""
+    if request.status is None:
+        return request.failure is not None and "aborted" not in request.failure.lower()
+    return request.status == 429 or request.status >= 500
 
 
 class LoginBlock:
-    """Runs the task's login steps once, recording each as a `login.step` event (values typed
-    from credentials never appear: only the step's summary, which names the reference)."""
+    """Runs the task's login steps (again from the login page while the site never judged the
+    sign-in), recording each try as a `login.step` event (values typed from credentials never
+    appear: only the step's summary, which names the reference)."""
 
     def __init__(
         self,
@@ -69,36 +103,77 @@ class LoginBlock:
 
     async def run(self, index: int) -> LoginResult:
         """`index`: the step that needs the login (for the network guard's questions)."""
+        policy = self.task.policy.retry.to_policy()
+        start = self.session.url
+        attempt = 1
+        while True:
+            result = await self._attempt(index, attempt, start)
+            result.attempts = attempt
+            failure = result.failure
+            if (
+                result.ok
+                or failure is None
+                or not result.retryable
+                or not policy.should_retry(attempt, failure.failure_class)
+            ):
+                return result
+            delay = policy.delay(attempt, failure.details.get("retry_after"))
+            self.recorder.emit(
+                EventType.RETRY_SCHEDULED,
+                step=result.step,
+                index=index,
+                attempt=attempt + 1,
+                delay=round(delay, 3),
+                failure_class=failure.failure_class.value,
+                error=failure.message,
+                login=True,
+            )
+            await self.recorder.commit()
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _attempt(self, index: int, attempt: int, start: str) -> LoginResult:
+        """One try of the whole block, from the login page."""
         last: ActionOutcome | None = None
-        if self.login.steps[0].action is not Action.GOTO and not self._on_login_page(self.session.url):
-            if "*" in self.login.page or self.login.page.startswith("re:"):
-                return LoginResult(False, False, f"not on the login page ({self.session.url})")
-            await self.session.goto(self.login.page, timeout=self.task.policy.step_timeout)
+        if self.login.steps[0].action is not Action.GOTO and (
+            attempt > 1 or not self._on_login_page(self.session.url)
+        ):
+            # A try after the first starts afresh: the last one may have left an error page.
+            page = self.login.page
+            if "*" in page or page.startswith("re:"):
+                if attempt == 1:
+                    message = f"not on the login page ({self.session.url})"
+                    return LoginResult(
+                        False, message=message, failure=StepFailure(FailureClass.UNEXPECTED, message)
+                    )
+                page = start  # where the first try found the login form
+            try:
+                await self.session.goto(page, timeout=self.task.policy.step_timeout)
+            except StepFailure as unreachable:
+                return LoginResult(False, message=unreachable.message, failure=unreachable, retryable=True)
         for template in self.login.steps:
             try:
                 step = self.render(template)
             except StepFailure as bad:
-                return LoginResult(False, False, bad.message)
-            outcome, checks, failure = await self._step(index, step)
-            crash_point("login_step")
-            self.recorder.emit(
-                EventType.LOGIN_STEP,
-                step=step.id,
-                action=step.action.value,
-                summary=step.summary(),
-                url=self.session.url,
-                ok=failure is None,
-                requests=[r.to_json() for r in outcome.requests] if outcome else [],
-                checks=[c.to_json() for c in checks],
-                error=failure.message if failure else None,
-                failure_class=failure.failure_class.value if failure else None,
-            )
+                return LoginResult(False, False, bad.message, bad, step=template.id)
+            outcome, failure = await self._step(index, step, attempt)
             if failure is not None:
-                return LoginResult(False, self._rejected(failure, outcome), failure.message)
+                return self._failed(step, outcome, failure)
             last = outcome
         if self._on_login_page(self.session.url) and not self._went_on(last):
-            return LoginResult(False, True, f"still on the login page ({self.session.url}) after signing in")
+            message = f"still on the login page ({self.session.url}) after signing in"
+            return LoginResult(False, True, message, StepFailure(FailureClass.PERMANENT, message))
         return LoginResult(True)
+
+    def _failed(self, step: Step, outcome: ActionOutcome | None, failure: StepFailure) -> LoginResult:
+        sent = outcome.mutating_requests if outcome is not None else []
+        if sent and all(_no_decision(r) for r in sent):
+            # The sign-in went out and nobody judged it: see the module docstring.
+            return LoginResult(False, False, failure.message, failure, retryable=True, step=step.id)
+        # A sign-in that was judged is never sent again here; anything else may be tried again
+        # from the login page, as the retry policy says.
+        rejected = bool(sent) and self._rejected(failure, outcome)
+        return LoginResult(False, rejected, failure.message, failure, retryable=not sent, step=step.id)
 
     def _on_login_page(self, url: str) -> bool:
         return on_login_page(self.login, url, self.task.site)
@@ -115,7 +190,11 @@ class LoginBlock:
         )
 
     def _rejected(self, failure: StepFailure, outcome: ActionOutcome | None) -> bool:
-        answered = [r.status for r in (outcome.mutating_requests if outcome else []) if r.status]
+        answered = [
+            r.status
+            for r in (outcome.mutating_requests if outcome else [])
+            if r.status and not _no_decision(r)
+        ]
         return (
             any(status in REJECTED_STATUSES for status in answered)
             or failure.failure_class is FailureClass.SESSION_EXPIRED
@@ -123,10 +202,11 @@ class LoginBlock:
         )
 
     async def _step(
-        self, index: int, step: Step
-    ) -> tuple[ActionOutcome | None, list[CheckResult], StepFailure | None]:
-        policy = self.task.policy.retry.to_policy()
-        dismissals = tries = 0
+        self, index: int, step: Step, attempt: int
+    ) -> tuple[ActionOutcome | None, StepFailure | None]:
+        """Act once (again after dismissing an overlay that kept the action from the page),
+        each try recorded as a `login.step` event."""
+        dismissals = 0
         timeout = self.budget.timeout_for(step)
         while True:
             await self.limiter.acquire(self.session.url or self.task.site, self.task.policy)
@@ -143,28 +223,44 @@ class LoginBlock:
                     failure = judge_checks(acted, outcome, checks)
             except StepFailure as exc:
                 failure = exc
-            if failure is None:
-                return outcome, checks, None
+            crash_point("login_step")
+            self.recorder.emit(
+                EventType.LOGIN_STEP,
+                step=step.id,
+                action=step.action.value,
+                summary=step.summary(),
+                attempt=attempt,
+                url=self.session.url,
+                ok=failure is None,
+                requests=[r.to_json() for r in outcome.requests] if outcome else [],
+                checks=[c.to_json() for c in checks],
+                error=failure.message if failure else None,
+                failure_class=failure.failure_class.value if failure else None,
+            )
             if (
-                failure.failure_class is FailureClass.OBSTRUCTION
+                failure is not None
+                and failure.failure_class is FailureClass.OBSTRUCTION
                 and dismissals < MAX_DISMISSALS
-                and await self.session.dismiss_obstructions(list(self.task.policy.obstructions))
             ):
-                dismissals += 1  # the action never reached the page
-                continue
-            tries += 1
-            sent = bool(outcome and outcome.mutating_requests)
-            # A login form that was sent is never sent again here: see the module docstring.
-            if sent or not policy.should_retry(tries, failure.failure_class):
-                return outcome, checks, failure
-            await asyncio.sleep(policy.delay(tries, failure.details.get("retry_after")))
+                dismissed = await self.session.dismiss_obstructions(list(self.task.policy.obstructions))
+                if dismissed:
+                    self.recorder.emit(
+                        EventType.OBSTRUCTION_DISMISSED, step=step.id, index=index, dismissed=dismissed
+                    )
+                    dismissals += 1  # the action never reached the page
+                    continue
+            return outcome, failure
+
+
+def _which(task: Task) -> tuple[str, list[str]]:
+    assert task.login is not None
+    names = task.login.credentials()
+    return (", ".join(names) if names else "used by the login steps"), names
 
 
 def login_question(task: Task, result: LoginResult) -> tuple[str, dict[str, Any]]:
     """The clarification a failed login becomes: its question and payload fields."""
-    assert task.login is not None
-    names = task.login.credentials()
-    which = ", ".join(names) if names else "used by the login steps"
+    which, names = _which(task)
     if result.rejected:
         question = (
             f"The credential {which} was rejected: update it and answer 'retry' to log in "
@@ -179,3 +275,22 @@ def login_question(task: Task, result: LoginResult) -> tuple[str, dict[str, Any]
         "error": result.message,
         "choices": ["retry", "fail"],
     }
+
+
+def login_failure(task: Task, result: LoginResult) -> StepFailure:
+    """How a failed login ends its step when nobody is asked: the task leaves `login` out of
+    `ask_on`, or the site never judged the sign-in (transient, its retries used up)."""
+    if result.rejected:
+        which, _ = _which(task)
+        return StepFailure(
+            FailureClass.PERMANENT,
+            f"The credential {which} was rejected ({result.message}); update it and run the task again",
+            {"login": True, "rejected": True},
+        )
+    failure = result.failure or StepFailure(FailureClass.PERMANENT, result.message)
+    tries = f" ({result.attempts} attempts)" if result.attempts > 1 else ""
+    return StepFailure(
+        failure.failure_class,
+        f"signing in failed{tries}: {failure.message}",
+        {**failure.details, "login": True},
+    )

@@ -15,7 +15,7 @@ from app.domain.task import Action, Effect, ExtractArgs, GotoArgs, Step, Task
 from app.engine.approvals import action_hash
 from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult
 from app.engine.credentials import Credentials
-from app.engine.desk import HandoffDesk, park
+from app.engine.desk import DEFAULT_UNKNOWN, HandoffDesk, park
 from app.engine.login_page import sent_to_login
 from app.engine.ports import MUTATING_METHODS, BrowserSession, CheckResult
 from app.engine.recorder import RunRecorder
@@ -235,5 +235,7 @@ class RecoveryMixin:
             f"The run was interrupted right after '{step.summary()}' was sent. Did it happen?",
             payload,
             action_hash=action_hash(step),
+            timeout=task.policy.verification_timeout,
+            default=DEFAULT_UNKNOWN,
         )
         park(handoff_id)

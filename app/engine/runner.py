@@ -20,12 +20,12 @@ from app.domain.task.spec import coerce_input
 from app.domain.task.templating import TemplateError, render
 from app.engine import faults
 from app.engine.approvals import ApprovalGate
-from app.engine.asking import Clarifier, learned_key
+from app.engine.asking import NOBODY_ANSWERED, Clarifier, learned_key
 from app.engine.attempts import StepExecutor, StepResult, dispatches_intent
 from app.engine.credentials import Credentials
-from app.engine.desk import Answer, HandoffDesk, Park, park
+from app.engine.desk import DEFAULT_FAIL, Answer, HandoffDesk, Park, park
 from app.engine.guard import RequestGuard, Waiter
-from app.engine.login import LoginBlock, login_question
+from app.engine.login import LoginBlock, login_failure, login_question
 from app.engine.ports import (
     BrowserProvider,
     BrowserSession,
@@ -331,7 +331,12 @@ class RunLoop(RecoveryMixin):
                     cp.next_step, task.steps[cp.next_step], StepResult(ok=False, failure=failure), cp
                 )
                 return
-        needs_rebuild = cp.next_step < len(task.steps) and (rebuild or self._has_pending_intent())
+        needs_rebuild = cp.next_step < len(task.steps) and (
+            rebuild
+            or self._has_pending_intent()
+            # The answer to "the page could not be rebuilt" (also with the page kept live).
+            or self.desk.unused("recovery", cp.next_step) is not None
+        )
         if needs_rebuild and not await self._rebuild(task, inputs, cp, executor):
             return
         cleared: set[int] = set()
@@ -392,15 +397,17 @@ class RunLoop(RecoveryMixin):
 
     async def _log_in(self, task: Task, index: int, inputs: dict[str, Any], cp: Checkpoint) -> None:
         """Run the login block for step `index`. Raises StepFailure when the run must not log
-        in (bound reached, the person said stop); parks on a clarification when the login
-        failed (a rejected credential is a person's to fix, never retried on its own)."""
+        in (bound reached, the person said stop) or the login failed and nobody is to be asked
+        (`ask_on` leaves `login` out; the site never judged it: transient, retried already);
+        else parks on a clarification (a rejected credential is a person's to fix, never
+        retried on its own)."""
         assert task.login is not None and self.session is not None
         answer = self._login_answer(index)
         if answer is not None:
             await self.desk.consume(answer)
             choice = answer.decision or str(answer.data.get("value", ""))
             if choice != "retry":
-                why = "no answer before the deadline" if answer.expired else "the operator chose to stop"
+                why = NOBODY_ANSWERED if answer.expired else "the operator chose to stop"
                 error = (answer.handoff.payload or {}).get("error") or "logging in failed"
                 raise StepFailure(FailureClass.PERMANENT, f"{error} ({why})", {"login": True})
         elif cp.logins > task.policy.max_relogins:
@@ -436,13 +443,22 @@ class RunLoop(RecoveryMixin):
             index=index,
             ok=result.ok,
             rejected=result.rejected,
+            attempts=result.attempts,
+            failure_class=result.failure.failure_class.value if result.failure else None,
             error=result.message or None,
         )
         if not result.ok:
+            if result.unjudged or not self.clarifier.asks("login"):
+                raise login_failure(task, result)
             question, fields = login_question(task, result)
             context = await self.desk.context(index, step)
             handoff_id = await self.desk.open(
-                index, "clarification", question, {**context, **fields}, timeout=task.policy.question_timeout
+                index,
+                "clarification",
+                question,
+                {**context, **fields},
+                timeout=task.policy.question_timeout,
+                default=DEFAULT_FAIL,
             )
             park(handoff_id)
         await self.recorder.commit()
@@ -486,6 +502,7 @@ class RunLoop(RecoveryMixin):
         failure = result.failure
         if (
             failure is None
+            or result.by_operator  # the person's "fail" (or its deadline) is not a question
             or failure.failure_class is not FailureClass.MISSING_TARGET
             or index in cleared
             or self.session is None
@@ -519,7 +536,7 @@ class RunLoop(RecoveryMixin):
         try:
             await self._reestablish(task, inputs, cp, executor)
         except StepFailure as failure:
-            if not task.policy.ask_on:
+            if not self.clarifier.asks("recovery"):
                 await self._fail(index, step, StepResult(ok=False, failure=failure), cp)
                 return False
             await self.clarifier.ask(index, self._render(step, inputs, cp), failure, reason="recovery")
@@ -577,15 +594,21 @@ class RunLoop(RecoveryMixin):
     async def _missing_input(
         self, task: Task, index: int, step: Step, name: str, inputs: dict[str, Any]
     ) -> bool:
-        """Ask for input `name`, or take the answer already given. False: asking is pointless."""
+        """Ask for input `name`, or take the answer already given. False: asking is pointless
+        (the question was cancelled)."""
         spec = task.inputs[name]
         for h in self.desk.of("clarification", index):
             if (h.payload or {}).get("input") != name:
                 continue
             if h.status is HandoffStatus.OPEN:
                 park(h.id)
+            if h.status is HandoffStatus.EXPIRED:
+                raise StepFailure(
+                    FailureClass.PERMANENT,
+                    f"step {step.id}: nobody gave the input '{name}' before the deadline",
+                )
             if h.status is not HandoffStatus.ANSWERED:
-                return False  # expired or cancelled unanswered: the step cannot be rendered
+                return False  # cancelled unanswered: the step cannot be rendered
             if (h.payload or {}).get("used"):
                 continue
             answer = Answer(h)
@@ -598,6 +621,12 @@ class RunLoop(RecoveryMixin):
             self.recorder.stage(change)
             await self.desk.consume(answer)
             return True
+        if not self.clarifier.asks("missing_input"):
+            raise StepFailure(
+                FailureClass.PERMANENT,
+                f"step {step.id}: the run was started without the input '{name}', and "
+                "policy.ask_on leaves out missing_input (nobody is asked)",
+            )
         context = await self.desk.context(index, step, screenshot=False)
         payload = {
             **context,
@@ -611,7 +640,12 @@ class RunLoop(RecoveryMixin):
             f": {spec.description}" if spec.description else ""
         )
         handoff_id = await self.desk.open(
-            index, "clarification", question, payload, timeout=task.policy.question_timeout
+            index,
+            "clarification",
+            question,
+            payload,
+            timeout=task.policy.question_timeout,
+            default=DEFAULT_FAIL,
         )
         park(handoff_id)
 
@@ -636,7 +670,7 @@ class RunLoop(RecoveryMixin):
         self.recorder.stage(lambda s, run: _mark_step(s, self.run_id, index, StepStatus.RUNNING))
         if step.action.value == "ask":
             return await self._answer_or_ask(index, step, cp)
-        for kind in ("takeover", "clarification", "recovery"):
+        for kind in ("takeover", "clarification", "recovery", "verification"):
             waiting = self.desk.open_one(kind, index)
             if waiting is not None:
                 park(waiting.id)
@@ -693,6 +727,15 @@ class RunLoop(RecoveryMixin):
             return None
         await self.desk.consume(answer)
         self.recorder.emit(EventType.TAKEOVER_ENDED, step=step.id, index=index, by=answer.by)
+        if answer.expired:
+            # The person may be gone halfway through (a form half filled, a dialog open), or
+            # still at it: going on from a page nobody vouches for could send what no one meant.
+            raise StepFailure(
+                FailureClass.DENIED,
+                "nobody handed the page back before the deadline (policy.takeover_timeout); "
+                "the run stops rather than act on a page a person may have left half-done",
+                {"handoff": answer.id},
+            )
         expect = effective_expectation(step)
         checkable = expect.model_copy(update={"request": []}) if expect else None
         if checkable is None or checkable.is_empty() or self.session is None:
@@ -715,6 +758,8 @@ class RunLoop(RecoveryMixin):
             "takeover",
             f"You have the page of step {step.id} ({step.summary()}). Hand back when done.",
             payload,
+            timeout=self.desk.task.policy.takeover_timeout,
+            default=DEFAULT_FAIL,
         )
         self.recorder.emit(EventType.TAKEOVER_STARTED, step=step.id, index=index, handoff_id=handoff_id)
         park(handoff_id)
@@ -811,6 +856,8 @@ class RunLoop(RecoveryMixin):
                     failure_class=failure.failure_class.value,
                     error=failure.message,
                 )
+                # Nothing left to ask about (an approval open while a takeover ran out).
+                handoffs.cancel_open_handoffs(s, self.run_id, reason=f"the run failed at step {step.id}")
 
         await self.recorder.commit(change)
 
@@ -832,6 +879,15 @@ class RunLoop(RecoveryMixin):
         if answer is None:
             return None
         await self.desk.consume(answer)
+        if answer.expired:
+            # Nobody knows whether it happened: it is not sent again (G3), nor called done.
+            raise StepFailure(
+                FailureClass.AMBIGUOUS_OUTCOME,
+                f"{self.desk.task.steps[index].summary()} may have happened before the interruption and "
+                "nobody said whether it did before the deadline (policy.verification_timeout); "
+                "it was not sent again",
+                {"handoff": answer.id},
+            )
         said = answer.decision or str(answer.data.get("value", ""))
         if said in ("approve", "done", "yes"):
             return StepResult(ok=True, attempts=0, by_operator=True)

@@ -16,6 +16,7 @@ from app.domain.states import TERMINAL, RunStatus
 from app.domain.task import Task, load_task
 from app.engine import agentruns
 from app.engine.credentials import check_credentials
+from app.engine.desk import DEFAULT_FAIL, deadline_after
 from app.engine.owner import new_owner_id, owner_is_dead
 from app.engine.ports import BrowserProvider, BrowserSession, InputEvent, SecretSource, SessionProfiles
 from app.engine.ratelimit import SiteRateLimiter
@@ -59,6 +60,8 @@ def open_takeover(db: Database, run_id: str, *, by: str) -> str:
             return existing[0].id
         index = int((run.checkpoint or {}).get("next_step", 0))
         index = min(index, max(0, run.step_count - 1))
+        policy = load_task(run.task_text, run.task_source or f"run {run.id}").policy
+        deadline = deadline_after(policy.takeover_timeout)
         h = handoffs.open_handoff(
             s,
             run_id=run_id,
@@ -66,6 +69,8 @@ def open_takeover(db: Database, run_id: str, *, by: str) -> str:
             kind="takeover",
             question=f"{by} took over the page. Hand back when done.",
             payload={"reason": "the operator took over", "by": by, "choices": ["hand_back"]},
+            deadline=deadline,
+            default_answer=DEFAULT_FAIL if deadline is not None else None,
         )
         events.append_event(
             s, run_id, EventType.TAKEOVER_STARTED, {"handoff_id": h.id, "by": by, "index": index}
@@ -290,6 +295,8 @@ class Engine:
 
     def _claim(self, run_id: str) -> None:
         with self.db.session() as s, s.begin():
+            # A deadline that passed while no process held the run applies before it goes on.
+            handoffs.expire_due(s, run_id=run_id)
             run = runs.get_run(s, run_id)
             if run is None:
                 raise LookupError(f"no run {run_id}")

@@ -23,6 +23,7 @@ from app.store.errors import LeaseLost
 from app.store.events import append_event, append_events, list_events, verify_events
 from app.store.handoffs import (
     answer_handoff,
+    any_due,
     cancel_handoff,
     cancel_open_handoffs,
     expire_due,
@@ -69,6 +70,7 @@ __all__ = [
     "SessionProfile",
     "StepRecord",
     "answer_handoff",
+    "any_due",
     "append_event",
     "append_events",
     "cancel_handoff",

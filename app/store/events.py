@@ -7,7 +7,7 @@ event is found by `verify_events`. Rows are only ever inserted.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,9 +120,12 @@ def append_event(s: Session, run_id: str, type: str, data: Mapping[str, Any] | N
     return append_events(s, run_id, [(type, data or {})])[0]
 
 
-def list_events(s: Session, run_id: str, after_seq: int = 0) -> list[Event]:
+def list_events(
+    s: Session, run_id: str, after_seq: int = 0, *, types: Collection[str] | None = None
+) -> list[Event]:
+    """The run's events in order (after `after_seq`; of `types` only, when given)."""
     # Plain column rows, not ORM objects: exports and verification read whole logs.
-    rows = s.execute(
+    query = (
         select(
             EventRecord.run_id,
             EventRecord.seq,
@@ -135,7 +138,9 @@ def list_events(s: Session, run_id: str, after_seq: int = 0) -> list[Event]:
         .where(EventRecord.run_id == run_id, EventRecord.seq > after_seq)
         .order_by(EventRecord.seq)
     )
-    return [Event(*row) for row in rows]
+    if types is not None:
+        query = query.where(EventRecord.type.in_([str(t) for t in types]))
+    return [Event(*row) for row in s.execute(query)]
 
 
 def verify_events(s: Session, run_id: str) -> tuple[int, str] | None:

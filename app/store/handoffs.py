@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Select, select, update
 from sqlalchemy.orm import Session
 
 from app.domain.events import EventType
@@ -121,16 +121,27 @@ def answer_handoff(s: Session, handoff_id: str, *, answer: Any, by: str, comment
     return True
 
 
-def expire_due(s: Session, now: datetime | None = None) -> list[Handoff]:
-    """Close open handoffs whose deadline has passed; each gets its `default_answer` as answer."""
+def _due(now: datetime) -> Select[Any]:
+    return select(Handoff).where(
+        Handoff.status == HandoffStatus.OPEN,
+        Handoff.deadline.is_not(None),
+        Handoff.deadline < now,
+    )
+
+
+def any_due(s: Session, now: datetime | None = None) -> bool:
+    """Whether some open handoff is past its deadline (a read: whether `expire_due` has work)."""
+    return s.scalars(_due(now or utcnow()).limit(1)).first() is not None
+
+
+def expire_due(s: Session, now: datetime | None = None, *, run_id: str | None = None) -> list[Handoff]:
+    """Close open handoffs (of one run, or all) whose deadline has passed; each gets its
+    `default_answer` as answer."""
     now = now or utcnow()
-    due = s.scalars(
-        select(Handoff).where(
-            Handoff.status == HandoffStatus.OPEN,
-            Handoff.deadline.is_not(None),
-            Handoff.deadline < now,
-        )
-    ).all()
+    query = _due(now)
+    if run_id is not None:
+        query = query.where(Handoff.run_id == run_id)
+    due: list[Handoff] = list(s.scalars(query))
     expired = []
     for handoff in due:
         if _close(

@@ -222,6 +222,20 @@ def test_csrf_rejected_bad_credentials_401_then_login(site, client):
     assert (truth["logins"], truth["failed_logins"], truth["csrf_rejections"]) == (1, 1, 3)
 
 
+def test_login_503_answers_the_sign_in_unavailable_without_judging_it(site, client):
+    site.configure(login_503=2)
+    token = csrf_of(client.get("/login").text)
+    creds = {"username": "demo", "password": "demo-password", "csrf": token}
+    first, second = client.post("/login", form=creds), client.post("/login", form=creds)
+    assert (first.status, second.status) == (503, 503)
+    assert first.headers["retry-after"] == "1" and "temporarily unavailable" in first.text
+    assert "sid" not in client.cookies
+    assert client.post("/login", form=creds).status == 303
+    truth = site.truth()
+    assert (truth["logins"], truth["failed_logins"]) == (1, 0)  # the 503s judged nothing
+    assert truth["requests"]["POST /login"] == 3
+
+
 def test_open_redirect_in_next_is_ignored(client):
     token = csrf_of(client.get("/login").text)
     creds = {"username": "demo", "password": "demo-password", "csrf": token}

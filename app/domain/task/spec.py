@@ -348,9 +348,29 @@ class ApprovalRules(BaseModel):
     defaults: bool = True  # false: only this task's own rules apply
 
 
-# Failures that become a question for the person instead of ending the run.
-AskableFailure = Literal["ambiguous_target", "missing_target", "stuck", "unexpected"]
-ASKABLE: tuple[AskableFailure, ...] = ("ambiguous_target", "missing_target", "stuck", "unexpected")
+# The questions the engine asks on its own instead of ending the run (policy.ask_on): four
+# kinds of failed step, an input the run was started without, a login that failed (a rejected
+# credential, a broken sign-in form), a page that cannot be rebuilt after an interruption. An
+# `ask` step is the task's own question: it always asks.
+AskableFailure = Literal[
+    "ambiguous_target", "missing_target", "stuck", "unexpected", "missing_input", "login", "recovery"
+]
+ASKABLE: tuple[AskableFailure, ...] = (
+    "ambiguous_target",
+    "missing_target",
+    "stuck",
+    "unexpected",
+    "missing_input",
+    "login",
+    "recovery",
+)
+
+# How long each kind of handoff waits for a person by default (README "Handoffs: deadlines").
+# An hour for what a person at their desk answers in minutes; a day for a verification, whose
+# answer may need a look at the world outside (a bank statement, a mailbox) and whose default
+# (the outcome stays unknown) ends the run without the step.
+HOUR = 3600.0
+DAY = 86400.0
 
 
 _HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?|\[[0-9a-f:.]+\]")
@@ -366,15 +386,21 @@ class Policy(BaseModel):
     approval: Literal["irreversible", "all-writes", "none"] = "irreversible"
     approval_rules: ApprovalRules = ApprovalRules()
     # How long an approval waits for a person (seconds; null: forever), and what then applies.
-    approval_timeout: Seconds | None = Field(default=3600.0, gt=0)
+    approval_timeout: Seconds | None = Field(default=HOUR, gt=0)
     approval_default: Literal["deny", "approve"] = "deny"
     # Network guard (G6): mutating requests during `read` steps are held for approval unless
     # their URL matches one of these patterns.
     network_guard: bool = True
     allow_requests: list[str] = []
-    # Which failures ask the person (the rest stop the run), and how long a question waits.
+    # Which questions the engine asks on its own (the rest stop the run), and how long a
+    # question waits (null: forever); at the deadline its step fails.
     ask_on: list[AskableFailure] = list(ASKABLE)
-    question_timeout: Seconds | None = Field(default=None, gt=0)
+    question_timeout: Seconds | None = Field(default=HOUR, gt=0)
+    # A verification ("did it happen?") at its deadline: the outcome stays unknown, the step
+    # fails as ambiguous_outcome and is never sent again.
+    verification_timeout: Seconds | None = Field(default=DAY, gt=0)
+    # A takeover not handed back by its deadline fails the run (README says why).
+    takeover_timeout: Seconds | None = Field(default=HOUR, gt=0)
     no_progress: NoProgress = NoProgress()
     obstructions: list[Target] = []  # extra overlays to dismiss, besides the built-in ones
     # Hosts the browser may talk to (navigations and every request): `example.com` (that host,

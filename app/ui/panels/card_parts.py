@@ -57,6 +57,7 @@ def default_effect(default: Any) -> str:
                 "deny": "denies",
                 "fail": "fails the step",
                 "hand_back": "hands back",
+                "unknown": "fails the step, outcome unknown",
             }.get(str(decision), f"answers {decision}")
         if "value" in default:
             return f"answers “{default['value']}”"

@@ -55,11 +55,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "flaky_failures": 2,  # /flaky: number of 503s before it works
     "order_503": 0,  # POST /api/order: number of 503s first
     "order_429": 0,  # POST /api/order: then this many 429s (Retry-After: 1)
+    # POST /login: number of 503s first, as an overloaded server or a proxy answers them: the
+    # sign-in is not judged (neither a login nor a failed login is counted)
+    "login_503": 0,
     "drift": False,  # /notes: the "Add note" button becomes "Save note" (new id and test id)
 }
 _BOOL_KNOBS = {"require_login", "cookie_banner", "newsletter_modal", "profile_fails", "drop_notes", "drift"}
-_INT_KNOBS = {"delay_ms", "flaky_failures", "order_503", "order_429"}
-_BUDGET_KNOBS = {"flaky_failures", "order_503", "order_429"}
+_INT_KNOBS = {"delay_ms", "flaky_failures", "order_503", "order_429", "login_503"}
+_BUDGET_KNOBS = {"flaky_failures", "order_503", "order_429", "login_503"}
 
 SEED_NOTES = [{"title": "Welcome", "body": "This is your first note."}]
 SEED_PROFILE = {"display_name": "Demo User", "email": "demo@example.com"}
@@ -237,8 +240,8 @@ class HostileSite(HandoffPagesMixin):
             self._state = _State(self._config)
 
     def configure(self, **knobs: Any) -> dict[str, Any]:
-        """Change knobs at runtime. Setting a budget knob (flaky_failures, order_503, order_429)
-        also re-arms that budget: the *next* N requests fail. Unknown knob -> ValueError."""
+        """Change knobs at runtime. Setting a budget knob (flaky_failures, order_503, order_429,
+        login_503) also re-arms that budget: the *next* N requests fail. Unknown knob -> ValueError."""
         clean: dict[str, Any] = {}
         for key, value in knobs.items():
             if key in _BOOL_KNOBS:
@@ -356,6 +359,16 @@ class HostileSite(HandoffPagesMixin):
         return self._page(req, status, "Sign in", body, headers=headers)
 
     def _login(self, req: Request) -> Response:
+        with self._lock:
+            unavailable = self._state.budget["login_503"] > 0
+            if unavailable:
+                self._state.budget["login_503"] -= 1
+        if unavailable:
+            resp = self._error(
+                req, 503, "Service unavailable", "Sign-in is temporarily unavailable. Try again."
+            )
+            resp.headers.append(("Retry-After", "1"))
+            return resp
         form = req.form()
         if not self._csrf_ok(req, form):
             return self._error(

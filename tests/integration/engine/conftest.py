@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,16 @@ class Harness:
     async def open_handoff(self, run_id: str, timeout: float = 30) -> Any:
         """The run's first open handoff, as soon as the run (running in the background) has
         committed one."""
+        await self.until(lambda: bool(self.engine.open_handoffs(run_id)), timeout)
+        return self.engine.open_handoffs(run_id)[0]
+
+    async def until(self, done: Callable[[], bool], timeout: float = 30) -> None:
+        """Return once `done()` holds, looking again whenever the engine has recorded more."""
         async with asyncio.timeout(timeout):
             while True:
                 self._recorded.clear()  # before looking: a commit after this wakes us
-                found = self.engine.open_handoffs(run_id)
-                if found:
-                    return found[0]
+                if done():
+                    return
                 await self._recorded.wait()
 
     def submit(self, text: str, inputs: dict[str, Any] | None = None) -> str:

@@ -5,7 +5,9 @@ profiles are the real encrypted ProfileStore in a temp dir."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,8 @@ from app.domain.states import RunStatus
 from app.engine.ports import SecretUnavailable
 from app.engine.service import Engine
 from app.secrets import encodings
-from app.store import ArtifactStore, Database, runs
+from app.store import ArtifactStore, Database, handoffs, runs
+from tests.helpers.cli import Cli
 from tests.integration.engine.conftest import Harness
 
 USER = "ada.lovelace"
@@ -185,6 +188,122 @@ async def test_relogins_are_bounded(secure: Harness) -> None:
     assert "policy.max_relogins: 1" in (result.error or "")
     truth = secure.site.truth()
     assert truth["logins"] == 2 and truth["failed_logins"] == 0  # the first login + one more
+
+
+def handoffs_of(harness: Harness, run_id: str) -> list[Any]:
+    """Every handoff the run ever opened, whatever became of it."""
+    with harness.db.session(readonly=True) as s:
+        return list(handoffs.list_handoffs(s, run_id=run_id, status=None))
+
+
+async def test_with_ask_on_empty_a_rejected_credential_fails_the_run_and_asks_nobody(
+    secure: Harness, secrets: MemorySecrets
+) -> None:
+    secrets.values["shop.password"] = "not-the-password"
+    result = await secure.run(
+        "name: unattended\nsite: SITE\npolicy: {ask_on: []}\n" + LOGIN + "steps:" + add_note("Milk")
+    )
+    assert result.status is RunStatus.FAILED, result
+    assert result.failure_class == "permanent"
+    assert "The credential shop was rejected" in (result.error or "")
+    assert handoffs_of(secure, result.run_id) == []  # nobody was asked anything
+    truth = secure.site.truth()
+    assert truth["failed_logins"] == 1 and truth["logins"] == 0  # tried once: accounts lock
+    assert truth["note_submissions"] == {}
+
+
+async def test_a_sign_in_answered_503_once_is_tried_again_and_every_attempt_is_recorded(
+    secure: Harness, tmp_path: Path
+) -> None:
+    secure.site.configure(login_503=1)  # the sign-in POST never reaches the application once
+    result = await secure.run("name: one-note\nsite: SITE\n" + LOGIN + "steps:" + add_note("Milk"))
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    assert handoffs_of(secure, result.run_id) == []  # a 503 is nobody's question
+    truth = secure.site.truth()
+    assert truth["logins"] == 1 and truth["failed_logins"] == 0
+    assert truth["requests"]["POST /login"] == 2
+    assert truth["note_submissions"] == {"Milk": 1}
+
+    # Both attempts of the sign-in click are in the record, the first with its 503 and the
+    # retry it scheduled; nothing calls it an expired session or a rejected credential.
+    clicks = [
+        e.data
+        for e in secure.events_of(result.run_id, EventType.LOGIN_STEP)
+        if e.data["action"] == "click" and e.data["failure_class"] != "obstruction"  # the cookie banner
+    ]
+    assert [(c["attempt"], c["ok"]) for c in clicks] == [(1, False), (2, True)]
+    assert clicks[0]["failure_class"] == "transient" and "returned 503" in clicks[0]["error"]
+    assert [(r["method"], r["status"]) for r in clicks[0]["requests"] if r["method"] == "POST"] == [
+        ("POST", 503)
+    ]
+    (retry,) = secure.events_of(result.run_id, EventType.RETRY_SCHEDULED)
+    assert retry.data["login"] is True and retry.data["attempt"] == 2 and "503" in retry.data["error"]
+    (finished,) = secure.events_of(result.run_id, EventType.LOGIN_FINISHED)
+    assert finished.data["ok"] is True and finished.data["attempts"] == 2
+
+    # `flightdeck show` (the real command) lists both attempts and the 503.
+    shown = Cli(tmp_path)("show", result.run_id)
+    assert shown.code == 0, shown.err
+    sign_in = shown.out[shown.out.index("sign-in") :]
+    assert re.search(r"1 ✗ login-4-click .*transient: POST \S+/login returned 503", sign_in), sign_in
+    assert re.search(r"⇄ POST \S+/login → 503", sign_in), sign_in
+    assert re.search(r"↻ retry #2 in \d", sign_in), sign_in
+    assert re.search(r"2 ✓ login-4-click", sign_in), sign_in
+    detail = Cli(tmp_path)("show", result.run_id, "--json").json()
+    (login,) = detail["sign_in"]
+    assert login["ok"] is True and login["for_step"] == "1-goto" and login["attempts"] == 2
+    tries = [
+        t for t in login["tries"] if t["step"] == "login-4-click" and t.get("failure_class") != "obstruction"
+    ]
+    assert [(t.get("attempt"), t.get("ok"), t.get("retry")) for t in tries] == [
+        (1, False, None),
+        (None, None, 2),
+        (2, True, None),
+    ]
+    assert any("POST" in r and "→ 503" in r for r in tries[0]["requests"])
+
+
+async def test_a_sign_in_answered_503_every_time_fails_as_transient_never_as_rejected(
+    secure: Harness,
+) -> None:
+    secure.site.configure(login_503=100)
+    result = await secure.run(
+        "name: one-note\nsite: SITE\npolicy: {retry: {initial_interval: 0.1, maximum_interval: 0.2}}\n"
+        + LOGIN
+        + "steps:"
+        + add_note("Milk")
+    )
+    assert result.status is RunStatus.FAILED, result
+    assert result.failure_class == "transient"
+    assert "returned 503" in (result.error or "") and "rejected" not in (result.error or "")
+    assert handoffs_of(secure, result.run_id) == []  # nothing for a person to fix
+    truth = secure.site.truth()
+    assert truth["requests"]["POST /login"] == 3  # policy.retry.maximum_attempts
+    assert truth["failed_logins"] == 0 and truth["logins"] == 0
+    assert truth["note_submissions"] == {}
+
+
+async def test_an_unanswered_login_question_fails_the_run_at_its_deadline(
+    secure: Harness, secrets: MemorySecrets
+) -> None:
+    secrets.values["shop.password"] = "not-the-password"
+    run_id = secure.submit("name: one-note\nsite: SITE\n" + LOGIN + "steps:" + add_note("Milk"))
+    assert (await secure.engine.run(run_id)).status is RunStatus.WAITING
+    (question,) = secure.engine.open_handoffs(run_id)
+    # By default a question waits an hour, then its safe answer applies: the step fails.
+    assert question.deadline is not None and question.default_answer == {"decision": "fail"}
+    left = (question.deadline - question.created_at).total_seconds()
+    assert left == pytest.approx(3600, abs=5)
+
+    short = secure.submit(
+        "name: one-note\nsite: SITE\npolicy: {question_timeout: 0.5}\n" + LOGIN + "steps:" + add_note("Milk")
+    )
+    result = await asyncio.wait_for(secure.engine.drive(short, wait=True), 60)
+    assert result.status is RunStatus.FAILED
+    assert "nobody answered before the deadline" in (result.error or "")
+    (expired,) = handoffs_of(secure, short)
+    assert expired.status == "expired" and expired.answered_by == "deadline"
+    assert secure.site.truth()["failed_logins"] == 2  # one per run: never tried again on its own
 
 
 async def test_a_session_profile_keeps_the_next_run_signed_in(

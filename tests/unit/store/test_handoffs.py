@@ -10,6 +10,7 @@ from app.store import (
     HandoffKind,
     HandoffStatus,
     answer_handoff,
+    any_due,
     cancel_open_handoffs,
     expire_due,
     get_handoff,
@@ -95,6 +96,26 @@ def test_due_handoffs_expire_with_their_default(db: Database) -> None:
         assert (handoff.status, handoff.answer) == (HandoffStatus.EXPIRED, "deny")
         assert {h.id for h in list_handoffs(s)} == {later, never}
         assert verify_events(s, run_id) is None
+
+
+def test_due_handoffs_of_one_run_expire_and_the_others_wait_their_turn(db: Database) -> None:
+    now = utcnow()
+    past = now - timedelta(seconds=1)
+    with db.session() as s, s.begin():
+        mine, other = new_run(s).id, new_run(s).id
+        due_mine = _approval(s, mine, deadline=past, default_answer="deny")
+        due_other = _approval(s, other, deadline=past, default_answer="deny")
+    with db.session(readonly=True) as s:
+        assert any_due(s, now)
+    with db.session() as s, s.begin():
+        assert [h.id for h in expire_due(s, now, run_id=mine)] == [due_mine]
+    with db.session(readonly=True) as s:
+        assert [h.id for h in list_handoffs(s)] == [due_other]
+        assert any_due(s, now)
+    with db.session() as s, s.begin():
+        assert [h.id for h in expire_due(s, now)] == [due_other]
+    with db.session(readonly=True) as s:
+        assert not any_due(s, now)
 
 
 def test_cancel_open_handoffs_of_a_run(db: Database) -> None:
