@@ -1,11 +1,12 @@
-"""Signing in (DESIGN.md "session expired"): recognising that a step was sent to the login page,
-and running the task's login block. Whether to log in, and what to do when it fails, is the
-run loop's (runner.py); this module only knows the page and the block.
+"""Signing in (DESIGN.md "session expired"): running the task's login block. Whether to log in,
+and what to do when it fails, is the run loop's (runner.py); whether a page is signed out is
+the recogniser's (login_page.py); this module only knows the block.
 
 A login is judged by where it leaves the browser: a credential the site accepted sends the
-browser on (to the page it came from, usually); one it rejected keeps it on the login page, or
-answers the form with 401/403. A rejected credential is never tried again on its own: the same
-value would be rejected again, and sites lock accounts that keep failing.
+browser on (to the page it came from, usually) or takes the sign-in form away; one it rejected
+keeps it on the login page (or the form on the page), or answers the form with 401/403. A
+rejected credential is never tried again on its own: the same value would be rejected again,
+and sites lock accounts that keep failing.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from typing import Any
 
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.events import EventType
-from app.domain.task import Action, Step, Task
+from app.domain.task import Action, Expectation, Step, Task
 from app.engine.attempts import MAX_DISMISSALS
 from app.engine.credentials import Credentials
 from app.engine.faults import crash_point
 from app.engine.guard import RequestGuard
-from app.engine.login_page import on_login_page
+from app.engine.login_page import SignedOutSigns
 from app.engine.ports import ActionOutcome, BrowserSession, CheckResult
 from app.engine.progress import Budget
 from app.engine.ratelimit import SiteRateLimiter
@@ -55,9 +56,11 @@ class LoginBlock:
         budget: Budget,
         guard: RequestGuard,
         render: Callable[[Step], Step],
+        signs: SignedOutSigns | None = None,
     ) -> None:
         assert task.login is not None
         self.task = task
+        self.signs = signs or SignedOutSigns(task)
         self.login = task.login
         self.session = session
         self.recorder = recorder
@@ -70,10 +73,14 @@ class LoginBlock:
     async def run(self, index: int) -> LoginResult:
         """`index`: the step that needs the login (for the network guard's questions)."""
         last: ActionOutcome | None = None
+        page = self.login.page
         if self.login.steps[0].action is not Action.GOTO and not self._on_login_page(self.session.url):
-            if "*" in self.login.page or self.login.page.startswith("re:"):
+            if page is None:
+                pass  # the sign-in form shows in place (an SPA): the block runs where it is
+            elif "*" in page or page.startswith("re:"):
                 return LoginResult(False, False, f"not on the login page ({self.session.url})")
-            await self.session.goto(self.login.page, timeout=self.task.policy.step_timeout)
+            else:
+                await self.session.goto(page, timeout=self.task.policy.step_timeout)
         for template in self.login.steps:
             try:
                 step = self.render(template)
@@ -98,10 +105,19 @@ class LoginBlock:
             last = outcome
         if self._on_login_page(self.session.url) and not self._went_on(last):
             return LoginResult(False, True, f"still on the login page ({self.session.url}) after signing in")
+        if self.signs.visible:
+            # A form rendered in place goes away once the site has taken the credential.
+            gone = await self.session.check(
+                Expectation(hidden=self.signs.visible), None, timeout=self.task.policy.step_timeout
+            )
+            still = [c.name.removeprefix("hidden ") for c in gone if not c.ok]
+            if still:
+                answered = bool(last and any(r.status for r in last.mutating_requests))
+                return LoginResult(False, answered, f"the page still shows {still[0]} after signing in")
         return LoginResult(True)
 
     def _on_login_page(self, url: str) -> bool:
-        return on_login_page(self.login, url, self.task.site)
+        return self.signs.at_url(url)
 
     def _went_on(self, outcome: ActionOutcome | None) -> bool:
         """The last login action led to a page other than the login page (the credential was
