@@ -423,9 +423,12 @@ class RunLoop(RecoveryMixin):
             first = task.steps[0].args
             url = first.url if isinstance(first, GotoArgs) else (task.site or "")
             if url:
-                why = await self.signs.visit(
-                    self.session, self._render_text(url, inputs, cp), timeout=task.policy.step_timeout
-                )
+                try:
+                    why = await self.signs.visit(
+                        self.session, self._render_text(url, inputs, cp), timeout=task.policy.step_timeout
+                    )
+                except StepFailure as failure:
+                    why = f"could not tell: {failure.message}"  # signing in is the safe side
                 self.recorder.emit(
                     EventType.SESSION_CHECKED, step=task.steps[0].id, index=0, url=url, signed_out=why
                 )
@@ -551,9 +554,21 @@ class RunLoop(RecoveryMixin):
         """Before an approved action fires on a page that waited for the person: is its session
         still signed in? If not, sign in again and rebuild the page; the approval gate then
         compares the rebuilt page with what was approved (G4) before anything fires."""
-        if task.login is None or self.session is None or self.desk.unused("approval", index) is None:
+        answer = self.desk.unused("approval", index)
+        if task.login is None or self.session is None or answer is None or answer.decision != "approve":
             return
-        why = await self.signs.probe(self.session, timeout=self.executor.budget.timeout_for(step))
+        try:
+            why = await self.signs.probe(self.session, timeout=self.executor.budget.timeout_for(step))
+        except StepFailure as failure:
+            # Not known: the action fires, and a signed-out answer to it says it did not happen.
+            self.recorder.emit(
+                EventType.SESSION_CHECKED,
+                step=step.id,
+                index=index,
+                url=self.session.url,
+                error=failure.message,
+            )
+            return
         self.recorder.emit(
             EventType.SESSION_CHECKED, step=step.id, index=index, url=self.session.url, signed_out=why
         )
