@@ -452,6 +452,8 @@ def bind_inputs(task: Task, inputs: dict[str, Any]) -> Task:
             )
     if login is not None and login.page is not None and templating.has_references(login.page):
         page = rendered("login.page", login.page)
+        if page is not None and site and site.endswith("/") and page.startswith(site + "/"):
+            page = site.rstrip("/") + page[len(site) :]  # "{{ base }}/login", base=https://a.example/
         login = login.model_copy(update={"page": page})
     if issues:
         raise TaskValidationError(issues)
