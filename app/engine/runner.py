@@ -342,7 +342,14 @@ class RunLoop(RecoveryMixin):
         retried = (
             task.login is not None and cp.next_step < len(task.steps) and self._login_answer(cp.next_step)
         )
-        at_start = task.login is not None and task.login.at_start and cp.next_step == 0 and task.steps
+        # Signed in first, once per browser: a page kept while the run waited is signed in already.
+        at_start = (
+            task.login is not None
+            and task.login.at_start
+            and cp.next_step == 0
+            and bool(task.steps)
+            and (cp.logins == 0 or rebuild)
+        )
         if retried or at_start:
             # The person answered "retry" to a rejected login, or the task signs in first.
             try:
