@@ -427,13 +427,11 @@ class RunLoop(RecoveryMixin):
         the login runs only if that page shows a signed-out sign."""
         assert self.session is not None
         if self._profile_cookies:
-            first = task.steps[0].args
+            first = self._render(task.steps[0], inputs, cp).args
             url = first.url if isinstance(first, GotoArgs) else (task.site or "")
             if url:
                 try:
-                    why = await self.signs.visit(
-                        self.session, self._render_text(url, inputs, cp), timeout=task.policy.step_timeout
-                    )
+                    why = await self.signs.visit(self.session, url, timeout=task.policy.step_timeout)
                 except StepFailure as failure:
                     why = f"could not tell: {failure.message}"  # signing in is the safe side
                 self.recorder.emit(
@@ -442,12 +440,6 @@ class RunLoop(RecoveryMixin):
                 if why is None:
                     return  # the profile's session is alive: no login
         await self._log_in(task, 0, inputs, cp, at_start=True)
-
-    def _render_text(self, text: str, inputs: dict[str, Any], cp: Checkpoint) -> str:
-        try:
-            return str(render(text, inputs, cp.outputs))
-        except TemplateError as exc:
-            raise StepFailure(FailureClass.PERMANENT, str(exc)) from exc
 
     async def _log_in(
         self, task: Task, index: int, inputs: dict[str, Any], cp: Checkpoint, *, at_start: bool = False
@@ -561,8 +553,10 @@ class RunLoop(RecoveryMixin):
         """Before an approved action fires on a page that waited for the person: is its session
         still signed in? If not, sign in again and rebuild the page; the approval gate then
         compares the rebuilt page with what was approved (G4) before anything fires."""
+        if task.login is None or self.session is None:
+            return
         answer = self.desk.unused("approval", index)
-        if task.login is None or self.session is None or answer is None or answer.decision != "approve":
+        if answer is None or answer.decision != "approve":
             return
         try:
             why = await self.signs.probe(self.session, timeout=self.executor.budget.timeout_for(step))
