@@ -18,7 +18,7 @@ from typing import Any
 from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
-from app.browser import actions, forms, highlight, obstructions, targeting
+from app.browser import actions, forms, highlight, obstructions, probing, targeting
 from app.browser.actions import ActionContext
 from app.browser.capture import cdp_jpeg, viewport_jpeg
 from app.browser.checks import ExpectationChecker, FieldStates
@@ -38,6 +38,7 @@ from app.engine.ports import (
     Fingerprint,
     FrameCallback,
     InputEvent,
+    ProbeResult,
     RequestDecider,
     TargetInfo,
 )
@@ -305,6 +306,17 @@ class PlaywrightSession:
             await actions.goto(ctx, url)
         except PlaywrightError as exc:
             raise classify(exc, what=f"goto {url}", page_url=self._page.url) from None
+
+    async def probe(self, url: str, *, visible: list[Target], timeout: float) -> ProbeResult:
+        """See BrowserSession.probe and probing.py."""
+        await self._guard.recovered()
+        try:
+            if not visible:
+                with self._observer.unobserved(), contextlib.suppress(PlaywrightError, TimeoutError):
+                    return await probing.by_fetch(self._page, url, timeout)
+            return await probing.in_tab(self._context, url, visible, timeout)
+        except PlaywrightError as exc:
+            raise classify(exc, what=f"probe {url}", page_url=self._page.url) from None
 
     # ------------------------------------------------------------------ handoffs
     # None of these waits for a held request: the decider itself may call them (a preview).

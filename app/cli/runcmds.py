@@ -12,7 +12,7 @@ from app.cli.context import database, engine
 from app.cli.output import ProgressPrinter, print_json, print_summary, run_summary
 from app.domain.errors import TaskValidationError, ValidationIssue
 from app.domain.states import TERMINAL, RunStatus
-from app.domain.task import Task, resolve_inputs
+from app.domain.task import Task, bind_inputs, resolve_inputs
 from app.engine import answers
 from app.engine.answers import invalid
 from app.engine.service import Engine
@@ -52,7 +52,7 @@ async def _run_new(
     async with engine(args, db, sinks) as eng:
         run_id = eng.submit(task, text, inputs)
         if not args.json:
-            print(f"▶ run {run_id} · {task.name} · {task.site or ''}", flush=True)
+            print(f"▶ run {run_id} · {task.name} · {bind_inputs(task, inputs).site or ''}", flush=True)
         return await _drive(args, db, eng, run_id)
 
 

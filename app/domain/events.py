@@ -44,6 +44,9 @@ class EventType(StrEnum):
     TAKEOVER_ENDED = "takeover.ended"
     RATE_LIMITED = "rate.limited"
     SESSION_EXPIRED = "session.expired"  # sent to the login page (or a 401): log in again
+    # Whether a session is still signed in, asked before it is relied on (an approved action
+    # on a page that waited, a session profile with login.at_start): signed_out is why not.
+    SESSION_CHECKED = "session.checked"
     LOGIN_STARTED = "login.started"
     LOGIN_STEP = "login.step"  # one step of the task's login block, with its evidence
     LOGIN_FINISHED = "login.finished"  # ok, or why not (credential rejected…)

@@ -8,7 +8,7 @@ action (G4) or open one with a preview and park the run.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urldefrag
 
@@ -89,6 +89,7 @@ class Approved:
     # The page as the person saw it when approving, proven unchanged since by the action hash:
     # the "before" evidence of the action, without a second screenshot on the way to firing.
     screenshot: str | None = None
+    action_hash: str | None = None  # what the person approved (G4)
 
 
 class ApprovalGate:
@@ -96,6 +97,14 @@ class ApprovalGate:
         self.desk = desk
         self.policy = policy
         self.site = site
+        # Approvals whose action the site turned away as signed out (it did not happen): they
+        # fire it again, once signed in, if the action is still exactly what was approved.
+        self._refused: dict[int, Approved] = {}
+
+    def refused(self, index: int, approved: Approved) -> None:
+        """The approved action reached a signed-out session and did not happen (evidence:
+        login_page.SignedOutSigns.refused): the next try of step `index` may fire under it."""
+        self._refused[index] = replace(approved, screenshot=None)
 
     async def check(self, index: int, step: Step, session: BrowserSession, timeout: float) -> Approved | None:
         """None: no approval needed. Approved: fire it. Parks the run or raises DENIED otherwise."""
@@ -110,6 +119,25 @@ class ApprovalGate:
             recorder.emit(EventType.IRREVERSIBLE_RECOGNISED, step=step.id, index=index, reason=reason)
         url = session.url
         wanted = action_hash(step, url, info)
+        again = self._refused.pop(index, None)
+        if again is not None:
+            if again.action_hash == wanted:
+                recorder.emit(
+                    EventType.APPROVAL_USED,
+                    step=step.id,
+                    index=index,
+                    handoff_id=again.handoff_id,
+                    again=True,
+                    reason="its first dispatch met a signed-out session and did not happen",
+                )
+                return again
+            recorder.emit(
+                EventType.APPROVAL_VOID,
+                step=step.id,
+                index=index,
+                handoff_id=again.handoff_id,
+                reason="after signing in again, the page, target or values differ from what was approved",
+            )
         opened = self.desk.open_one("approval", index)
         if opened is not None:
             if opened.action_hash == wanted:
@@ -177,7 +205,13 @@ class ApprovalGate:
             edited=sorted([*fields, *(["value"] if fired is not step else [])]),
         )
         shot = (answer.handoff.payload or {}).get("screenshot")
-        return Approved(fired, fields, answer.id, shot if isinstance(shot, str) and not fields else None)
+        return Approved(
+            fired,
+            fields,
+            answer.id,
+            shot if isinstance(shot, str) and not fields else None,
+            answer.handoff.action_hash,
+        )
 
     async def _preview(
         self, index: int, step: Step, url: str, info: TargetInfo | None, reason: str

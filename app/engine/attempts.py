@@ -17,7 +17,7 @@ from app.domain.task import Action, Effect, Step, Task
 from app.engine.credentials import Credentials
 from app.engine.faults import crash_point
 from app.engine.guard import RequestGuard
-from app.engine.login_page import sent_to_login
+from app.engine.login_page import SignedOutSigns
 from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, Fingerprint
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
@@ -63,8 +63,10 @@ class StepExecutor:
         progress: NoProgressDetector,
         guard: RequestGuard | None = None,
         credentials: Credentials | None = None,
+        signs: SignedOutSigns | None = None,
     ) -> None:
         self.task = task
+        self.signs = signs or SignedOutSigns(task)
         # Resolves `secret:` fills at the moment of the action (G7): see credentials.py.
         self.credentials = credentials
         self.run_id = run_id
@@ -202,12 +204,11 @@ class StepExecutor:
         if self.guard is not None:
             await self.guard.arm(self.session, index, step)
         acted = step
-        login = self.task.login
         try:
             # On the login page already (the last step ended there): acting would only miss
             # its target after the whole timeout.
-            if login is not None and step.action is not Action.GOTO:
-                early = sent_to_login(step, self.session.url, login, self.task.site)
+            if step.action is not Action.GOTO:
+                early = self.signs.sent_away(step, self.session.url)
                 if early is not None:
                     raise early
             if self.credentials is not None:
@@ -222,15 +223,13 @@ class StepExecutor:
         blocked = self.guard.failure() if self.guard is not None else None
         if blocked is not None:
             failure = blocked  # the operator's no decides the step, whatever the page did next
-        if login is not None and failure is not None and outcome is None:
-            failure = sent_to_login(step, self.session.url, login, self.task.site) or failure
+        if failure is not None and outcome is None and blocked is None:
+            failure = await self.signs.judge(step, self.session, None, failure)
         early_shot: asyncio.Task[str | None] | None = None
         if outcome is not None and blocked is None:
-            failure = judge_network(outcome)
-            if login is not None and (
-                failure is None or failure.failure_class is not FailureClass.SESSION_EXPIRED
-            ):
-                failure = sent_to_login(step, outcome.after.url, login, self.task.site) or failure
+            failure = judge_network(outcome, self.signs.statuses)
+            if failure is None or failure.failure_class is not FailureClass.SESSION_EXPIRED:
+                failure = self.signs.sent_away(step, outcome.after.url) or failure
             expect = effective_expectation(acted)
             if every and (expect is None or expect.after_reload is None):
                 # The page as the action left it, captured while the checks read it: the
@@ -239,11 +238,12 @@ class StepExecutor:
             if failure is None and expect is not None:
                 checks = await self.session.check(expect, outcome, timeout=timeout)
                 failure = judge_checks(step, outcome, checks)
-                if failure is not None and login is not None:
-                    # The check's reload (after_reload) may be what met the expired session.
-                    failure = sent_to_login(step, self.session.url, login, self.task.site) or failure
             if failure is None:
                 failure = await self._no_effect(step, outcome, expect is not None)
+            # Whatever the verdict so far: the page may show it is signed out (the check's
+            # reload may be what met the expired session; an SPA renders its sign-in form in
+            # place of the page, and the step's own target is then simply missing).
+            failure = await self.signs.judge(step, self.session, outcome, failure)
             if failure is None or failure.failure_class in (FailureClass.NO_EFFECT, FailureClass.UNEXPECTED):
                 self.progress.record(step, outcome.changed or bool(outcome.requests))
         if outcome is not None:

@@ -1,11 +1,12 @@
-"""Signing in (DESIGN.md "session expired"): recognising that a step was sent to the login page,
-and running the task's login block. Whether to log in, and what to do when it fails, is the
-run loop's (runner.py); this module only knows the page and the block.
+"""Signing in (DESIGN.md "session expired"): running the task's login block. Whether to log in,
+and what to do when it fails, is the run loop's (runner.py); whether a page is signed out is
+the recogniser's (login_page.py); this module only knows the block.
 
 A login is judged by where it leaves the browser: a credential the site accepted sends the
-browser on (to the page it came from, usually); one it rejected keeps it on the login page, or
-answers the form with 401/403/422. A rejected credential is never tried again on its own: the
-same value would be rejected again, and sites lock accounts that keep failing.
+browser on (to the page it came from, usually) or takes the sign-in form away; one it rejected
+keeps it on the login page (or the form on the page), or answers the form with 401/403/422. A
+rejected credential is never tried again on its own: the same value would be rejected again,
+and sites lock accounts that keep failing.
 
 A sign-in the site never judged is another matter: its form answered 5xx or 429, or the
 connection failed (a proxy or an overloaded server answered, or nothing did). The block is then
@@ -25,12 +26,12 @@ from typing import Any
 
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.events import EventType
-from app.domain.task import Action, Step, Task
+from app.domain.task import Action, Expectation, Step, Task
 from app.engine.attempts import MAX_DISMISSALS
 from app.engine.credentials import Credentials
 from app.engine.faults import crash_point
 from app.engine.guard import RequestGuard
-from app.engine.login_page import on_login_page
+from app.engine.login_page import SignedOutSigns
 from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, RequestRecord
 from app.engine.progress import Budget
 from app.engine.ratelimit import SiteRateLimiter
@@ -89,6 +90,7 @@ class LoginBlock:
         budget: Budget,
         guard: RequestGuard,
         render: Callable[[Step], Step],
+        signs: SignedOutSigns | None = None,
     ) -> None:
         assert task.login is not None
         self.task = task
@@ -100,6 +102,7 @@ class LoginBlock:
         self.budget = budget
         self.guard = guard
         self.render = render
+        self.signs = signs or SignedOutSigns(task)
 
     async def run(self, index: int) -> LoginResult:
         """`index`: the step that needs the login (for the network guard's questions)."""
@@ -140,7 +143,11 @@ class LoginBlock:
         ):
             # A try after the first starts afresh: the last one may have left an error page.
             page = self.login.page
-            if "*" in page or page.startswith("re:"):
+            if page is None:
+                # The sign-in form shows in place (an SPA): the block runs where it is, and a
+                # try after the first starts again from where the first one found the form.
+                page = start if attempt > 1 else None
+            elif "*" in page or page.startswith("re:"):
                 if attempt == 1:
                     message = f"not on the login page ({self.session.url})"
                     return LoginResult(
@@ -148,7 +155,8 @@ class LoginBlock:
                     )
                 page = start  # where the first try found the login form
             try:
-                await self.session.goto(page, timeout=self.task.policy.step_timeout)
+                if page is not None:
+                    await self.session.goto(page, timeout=self.task.policy.step_timeout)
             except StepFailure as unreachable:
                 return LoginResult(False, message=unreachable.message, failure=unreachable, retryable=True)
         for template in self.login.steps:
@@ -163,6 +171,16 @@ class LoginBlock:
         if self._on_login_page(self.session.url) and not self._went_on(last):
             message = f"still on the login page ({self.session.url}) after signing in"
             return LoginResult(False, True, message, StepFailure(FailureClass.PERMANENT, message))
+        if self.signs.visible:
+            # A form rendered in place goes away once the site has taken the credential.
+            gone = await self.session.check(
+                Expectation(hidden=self.signs.visible), None, timeout=self.task.policy.step_timeout
+            )
+            still = [c.name.removeprefix("hidden ") for c in gone if not c.ok]
+            if still:
+                answered = bool(last and any(r.status for r in last.mutating_requests))
+                message = f"the page still shows {still[0]} after signing in"
+                return LoginResult(False, answered, message, StepFailure(FailureClass.PERMANENT, message))
         return LoginResult(True)
 
     def _failed(self, step: Step, outcome: ActionOutcome | None, failure: StepFailure) -> LoginResult:
@@ -176,7 +194,7 @@ class LoginBlock:
         return LoginResult(False, rejected, failure.message, failure, retryable=not sent, step=step.id)
 
     def _on_login_page(self, url: str) -> bool:
-        return on_login_page(self.login, url, self.task.site)
+        return self.signs.at_url(url)
 
     def _went_on(self, outcome: ActionOutcome | None) -> bool:
         """The last login action led to a page other than the login page (the credential was

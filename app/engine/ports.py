@@ -206,6 +206,16 @@ class ScreencastHandle(Protocol):
         ...
 
 
+@dataclass
+class ProbeResult:
+    """A page's URL loaded again beside it (`BrowserSession.probe`): where the GET ended up
+    after redirects, its status, and which of the asked-for elements that page shows."""
+
+    url: str
+    status: int | None
+    shown: list[str] = field(default_factory=list)  # descriptions of the visible ones
+
+
 class BrowserSession(Protocol):
     """One run's isolated browser context and page."""
 
@@ -243,6 +253,14 @@ class BrowserSession(Protocol):
 
     async def goto(self, url: str, *, timeout: float) -> None:
         """Navigate without recording (re-establishing state on resume)."""
+        ...
+
+    async def probe(self, url: str, *, visible: list[Target], timeout: float) -> ProbeResult:
+        """GET `url` again without touching the page or what was typed into it, with the
+        session's cookies: a fetch from the page when no `visible` elements are asked about,
+        else a second tab of the same context (rendered, so an SPA shows what it shows to this
+        session), closed after. Nothing the probe's page sends that could change the server
+        leaves the browser."""
         ...
 
     async def inspect(self, target: Target, *, timeout: float) -> TargetInfo:

@@ -16,7 +16,7 @@ from app.engine.approvals import action_hash
 from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult
 from app.engine.credentials import Credentials
 from app.engine.desk import DEFAULT_UNKNOWN, HandoffDesk, park
-from app.engine.login_page import sent_to_login
+from app.engine.login_page import SignedOutSigns
 from app.engine.ports import MUTATING_METHODS, BrowserSession, CheckResult
 from app.engine.recorder import RunRecorder
 from app.engine.validate import effective_expectation
@@ -37,6 +37,7 @@ class RecoveryMixin:
     desk: HandoffDesk
 
     credentials: Credentials
+    signs: SignedOutSigns
 
     def _render(self, step: Step, inputs: dict[str, Any], cp: Checkpoint) -> Step:
         raise NotImplementedError
@@ -115,8 +116,8 @@ class RecoveryMixin:
                 continue
             timeout = executor.budget.timeout_for(step)
             if isinstance(step.args, GotoArgs):
-                await self.session.goto(step.args.url, timeout=timeout)
-                if task.login is not None and sent_to_login(step, self.session.url, task.login, task.site):
+                signed_out = await self.signs.visit(self.session, step.args.url, timeout=timeout)
+                if signed_out is not None and not self.signs.on_purpose(step):
                     # A saved session that expired meanwhile: sign in, then go there again.
                     await self._log_in(task, cp.next_step, inputs, cp)
                     await self.session.goto(step.args.url, timeout=timeout)

@@ -15,7 +15,18 @@ from app.domain.checkpoint import Checkpoint
 from app.domain.errors import FailureClass, FlightdeckError, StepFailure
 from app.domain.events import EventType
 from app.domain.states import TERMINAL, RunStatus, StepStatus, can_transition
-from app.domain.task import Action, AskArgs, Effect, ExtractArgs, Step, Target, Task, load_task
+from app.domain.task import (
+    Action,
+    AskArgs,
+    Effect,
+    ExtractArgs,
+    GotoArgs,
+    Step,
+    Target,
+    Task,
+    bind_inputs,
+    load_task,
+)
 from app.domain.task.spec import coerce_input
 from app.domain.task.templating import TemplateError, render
 from app.engine import faults
@@ -26,6 +37,7 @@ from app.engine.credentials import Credentials
 from app.engine.desk import DEFAULT_FAIL, Answer, HandoffDesk, Park, park
 from app.engine.guard import RequestGuard, Waiter
 from app.engine.login import LoginBlock, login_failure, login_question
+from app.engine.login_page import SignedOutSigns
 from app.engine.ports import (
     BrowserProvider,
     BrowserSession,
@@ -100,14 +112,16 @@ class RunLoop(RecoveryMixin):
         self.kept = False  # it did: the run waits in this process
         self.stop_requested: str | None = None  # in-process takeover/pause: stop at the next step
         self._attempt_numbers: dict[int, int] | None = None
+        self._profile_cookies = 0  # cookies a session profile brought into this execution
 
     # ----------------------------------------------------------------- lifecycle
     async def execute(self) -> RunResult:
         with self.db.session(readonly=True) as s:
             run = runs.get_run(s, self.run_id)
             assert run is not None
-            task = load_task(run.task_text, run.task_source or f"run {run.id}")
             inputs: dict[str, Any] = dict(run.inputs or {})
+            # What the run executes: its site and login page made from its inputs.
+            task = bind_inputs(load_task(run.task_text, run.task_source or f"run {run.id}"), inputs)
             checkpoint = Checkpoint.from_json(run.checkpoint)
             start_status = RunStatus(run.status)
         profile = task.session if self.profiles is not None else None
@@ -215,6 +229,7 @@ class RunLoop(RecoveryMixin):
                 state = await asyncio.to_thread(self.profiles.load, profile)
                 if state:
                     await session.load_state(state)
+                    self._profile_cookies = len(state.get("cookies") or [])
                     self.recorder.emit(
                         EventType.PROFILE_LOADED, profile=profile, cookies=len(state.get("cookies") or [])
                     )
@@ -307,6 +322,7 @@ class RunLoop(RecoveryMixin):
         progress = NoProgressDetector(task.policy, cp)
         self.gate = ApprovalGate(self.desk, task.policy, task.site)
         self.guard = RequestGuard(self.desk, task.policy, self.waiter)
+        self.signs = SignedOutSigns(task)
         self.clarifier = Clarifier(self.desk, list(task.policy.ask_on), task.policy.question_timeout)
         executor = StepExecutor(
             task=task,
@@ -319,13 +335,28 @@ class RunLoop(RecoveryMixin):
             progress=progress,
             guard=self.guard,
             credentials=self.credentials,
+            signs=self.signs,
         )
         self.executor = executor
         self._learn_from_earlier_runs(task, cp)
-        if task.login is not None and cp.next_step < len(task.steps) and self._login_answer(cp.next_step):
-            # The person answered "retry" to a rejected login: log in before anything else.
+        retried = (
+            task.login is not None and cp.next_step < len(task.steps) and self._login_answer(cp.next_step)
+        )
+        # Signed in first, once per browser: a page kept while the run waited is signed in already.
+        at_start = (
+            task.login is not None
+            and task.login.at_start
+            and cp.next_step == 0
+            and bool(task.steps)
+            and (cp.logins == 0 or rebuild)
+        )
+        if retried or at_start:
+            # The person answered "retry" to a rejected login, or the task signs in first.
             try:
-                await self._log_in(task, cp.next_step, inputs, cp)
+                if retried:
+                    await self._log_in(task, cp.next_step, inputs, cp)
+                else:
+                    await self._sign_in_at_start(task, inputs, cp)
             except StepFailure as failure:
                 await self._fail(
                     cp.next_step, task.steps[cp.next_step], StepResult(ok=False, failure=failure), cp
@@ -395,12 +426,35 @@ class RunLoop(RecoveryMixin):
         answer = self.desk.unused("clarification", index)
         return answer if answer is not None and (answer.handoff.payload or {}).get("login") else None
 
-    async def _log_in(self, task: Task, index: int, inputs: dict[str, Any], cp: Checkpoint) -> None:
+    async def _sign_in_at_start(self, task: Task, inputs: dict[str, Any], cp: Checkpoint) -> None:
+        """`login.at_start`: sign in before step 1. A session profile that brought cookies may
+        be signed in already: its first page (step 1's goto, else the site) is opened, and
+        the login runs only if that page shows a signed-out sign."""
+        assert self.session is not None
+        if self._profile_cookies:
+            first = self._render(task.steps[0], inputs, cp).args
+            url = first.url if isinstance(first, GotoArgs) else (task.site or "")
+            if url:
+                try:
+                    why = await self.signs.visit(self.session, url, timeout=task.policy.step_timeout)
+                except StepFailure as failure:
+                    why = f"could not tell: {failure.message}"  # signing in is the safe side
+                self.recorder.emit(
+                    EventType.SESSION_CHECKED, step=task.steps[0].id, index=0, url=url, signed_out=why
+                )
+                if why is None:
+                    return  # the profile's session is alive: no login
+        await self._log_in(task, 0, inputs, cp, at_start=True)
+
+    async def _log_in(
+        self, task: Task, index: int, inputs: dict[str, Any], cp: Checkpoint, *, at_start: bool = False
+    ) -> None:
         """Run the login block for step `index`. Raises StepFailure when the run must not log
         in (bound reached, the person said stop) or the login failed and nobody is to be asked
         (`ask_on` leaves `login` out; the site never judged it: transient, retried already);
         else parks on a clarification (a rejected credential is a person's to fix, never
-        retried on its own)."""
+        retried on its own). `at_start`: the task signs in first (login.at_start); no session
+        has expired."""
         assert task.login is not None and self.session is not None
         answer = self._login_answer(index)
         if answer is not None:
@@ -419,8 +473,11 @@ class RunLoop(RecoveryMixin):
             )
         step = task.steps[index]
         cp.logins += 1
-        self.recorder.emit(EventType.SESSION_EXPIRED, step=step.id, index=index, url=self.session.url)
-        self.recorder.emit(EventType.LOGIN_STARTED, step=step.id, index=index, login=cp.logins)
+        if not at_start:
+            self.recorder.emit(EventType.SESSION_EXPIRED, step=step.id, index=index, url=self.session.url)
+        self.recorder.emit(
+            EventType.LOGIN_STARTED, step=step.id, index=index, login=cp.logins, at_start=at_start
+        )
 
         def count(s: Session, run: Run) -> None:
             run.checkpoint = {**(run.checkpoint or {}), "logins": cp.logins}  # bounded across crashes
@@ -435,6 +492,7 @@ class RunLoop(RecoveryMixin):
             budget=self.executor.budget,
             guard=self.guard,
             render=lambda template: self._render(template, inputs, cp),
+            signs=self.signs,
         )
         result = await block.run(index)
         self.recorder.emit(
@@ -472,17 +530,20 @@ class RunLoop(RecoveryMixin):
         as after a crash), and when it had sent something, find out whether it happened anyway
         (the expiry may have met only the check's reload): a write is never done twice."""
         assert self.session is not None
-        start = index
-        while start > 0 and task.steps[start].action is not Action.GOTO:
-            start -= 1
-        sent = result.outcome is not None and bool(result.outcome.mutating_requests)
+        # A write the site turned away as signed out did not happen: it is done again (an
+        # approved one under its approval, if the action is still the one approved).
+        sent = (
+            result.outcome is not None
+            and bool(result.outcome.mutating_requests)
+            and not self.signs.refused(result.outcome)
+        )
         if sent and (step.effect is Effect.IRREVERSIBLE or self.desk.ever_approved(index)):
             raise StepFailure(
                 FailureClass.AMBIGUOUS_OUTCOME,
                 f"{step.summary()} was sent when the session had expired; not sent again without a person",
                 {"login": True},
             )
-        await self._replay(task, inputs, cp, self.executor, start, record=False)
+        await self._rebuild_page(task, index, inputs, cp)
         expect = effective_expectation(step)
         checkable = expect.model_copy(update={"request": []}) if expect else None
         if not sent or checkable is None or checkable.is_empty():
@@ -492,7 +553,46 @@ class RunLoop(RecoveryMixin):
             done = StepResult(ok=True, attempts=result.attempts, checks=checks)
             await self._complete(index, step, done, cp, verified_after_recovery=True)
             return
-        await self._replay(task, inputs, cp, self.executor, start, record=False)  # the check reloaded
+        await self._rebuild_page(task, index, inputs, cp)  # the check reloaded
+
+    async def _rebuild_page(self, task: Task, index: int, inputs: dict[str, Any], cp: Checkpoint) -> None:
+        """The page step `index` runs on, rebuilt as after a crash (the read steps since the
+        last goto) without redoing a write."""
+        start = index
+        while start > 0 and task.steps[start].action is not Action.GOTO:
+            start -= 1
+        await self._replay(task, inputs, cp, self.executor, start, record=False)
+
+    async def _signed_in_for_approval(
+        self, task: Task, index: int, step: Step, inputs: dict[str, Any], cp: Checkpoint
+    ) -> None:
+        """Before an approved action fires on a page that waited for the person: is its session
+        still signed in? If not, sign in again and rebuild the page; the approval gate then
+        compares the rebuilt page with what was approved (G4) before anything fires."""
+        if task.login is None or self.session is None:
+            return
+        answer = self.desk.unused("approval", index)
+        if answer is None or answer.decision != "approve":
+            return
+        try:
+            why = await self.signs.probe(self.session, timeout=self.executor.budget.timeout_for(step))
+        except StepFailure as failure:
+            # Not known: the action fires, and a signed-out answer to it says it did not happen.
+            self.recorder.emit(
+                EventType.SESSION_CHECKED,
+                step=step.id,
+                index=index,
+                url=self.session.url,
+                error=failure.message,
+            )
+            return
+        self.recorder.emit(
+            EventType.SESSION_CHECKED, step=step.id, index=index, url=self.session.url, signed_out=why
+        )
+        if why is None:
+            return
+        await self._log_in(task, index, inputs, cp)
+        await self._rebuild_page(task, index, inputs, cp)
 
     async def _cleared_overlays(
         self, task: Task, index: int, step: Step, result: StepResult, cleared: set[int]
@@ -692,6 +792,7 @@ class RunLoop(RecoveryMixin):
                 cp.learned[step.id] = chosen.target.model_dump(mode="json", exclude_defaults=True)
                 step = self._render(task.steps[index], inputs, cp)
             executor.progress.reset()  # the person looked: a fresh start for the loop detector
+        await self._signed_in_for_approval(task, index, step, inputs, cp)
         approved = await self.gate.check(index, step, self.session, executor.budget.timeout_for(step))
         if approved is not None:
             step = approved.step
@@ -706,6 +807,13 @@ class RunLoop(RecoveryMixin):
             irreversible=approved is not None,
             before_shot=approved.screenshot if approved is not None else None,
         )
+        if (
+            approved is not None
+            and result.failure is not None
+            and result.failure.failure_class is FailureClass.SESSION_EXPIRED
+            and self.signs.refused(result.outcome)
+        ):
+            self.gate.refused(index, approved)
         if self._attempt_numbers is not None and result.attempts:
             self._attempt_numbers[index] = result.attempts  # the step may be tried again in this execution
         if self.guard.stopped:

@@ -13,7 +13,7 @@ from typing import Any
 from app.domain.errors import FlightdeckError
 from app.domain.events import EventType
 from app.domain.states import TERMINAL, RunStatus
-from app.domain.task import Task, load_task
+from app.domain.task import Task, bind_inputs, load_task
 from app.engine import agentruns
 from app.engine.credentials import check_credentials
 from app.engine.desk import DEFAULT_FAIL, deadline_after
@@ -166,6 +166,7 @@ class Engine:
         """Queue a run. Raises TaskValidationError, with nothing written, when a credential the
         task refers to cannot be read (unknown, no keyring, no credential store here)."""
         check_credentials(task, self.secrets)
+        site = bind_inputs(task, inputs).site  # a site made from inputs: checked now, shown as run
         with self.db.session() as s, s.begin():
             run = runs.create_run(
                 s,
@@ -173,7 +174,7 @@ class Engine:
                 task_source=task.source,
                 task_text=task_text,
                 inputs=inputs,
-                site=task.site,
+                site=site,
                 steps=[(st.id, st.action.value, st.effect.value, st.summary()) for st in task.steps],
             )
             return run.id

@@ -13,6 +13,7 @@ from app.domain.task import (
     TargetArgs,
     ValueCheck,
 )
+from app.domain.task.spec import SIGNED_OUT_STATUSES
 from app.engine.ports import ActionOutcome, CheckResult
 
 # Actions that, without an explicit expectation, must visibly do *something*.
@@ -44,8 +45,11 @@ def effective_expectation(step: Step) -> Expectation | None:
     return None if expect.is_empty() else expect
 
 
-def judge_network(outcome: ActionOutcome) -> StepFailure | None:
-    """A mutating request answered 4xx/5xx fails the step whatever the page shows."""
+def judge_network(
+    outcome: ActionOutcome, signed_out: frozenset[int] = frozenset(SIGNED_OUT_STATUSES)
+) -> StepFailure | None:
+    """A mutating request answered 4xx/5xx fails the step whatever the page shows; one of the
+    `signed_out` statuses (the task's login.signed_out.status) means the session expired."""
     for request in outcome.mutating_requests:
         if request.failure is not None and request.status is None:
             if "ERR_ABORTED" in request.failure or "aborted" in request.failure.lower():
@@ -64,7 +68,7 @@ def judge_network(outcome: ActionOutcome) -> StepFailure | None:
             if request.retry_after is not None:
                 details["retry_after"] = request.retry_after
             return StepFailure(FailureClass.TRANSIENT, what, details)
-        if status in (401, 419, 440):
+        if status in signed_out:
             return StepFailure(FailureClass.SESSION_EXPIRED, what, {"request": request.to_json()})
         return StepFailure(FailureClass.PERMANENT, what, {"request": request.to_json()})
     return None

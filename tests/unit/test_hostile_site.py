@@ -579,3 +579,57 @@ def test_reset_restores_the_handoff_pages(site, client):
         assert truth[key] == initial[key], key
     assert truth["config"]["drift"] is True  # knobs survive a reset
     assert client.get("/checkout/done").status == 404  # the payment it pointed at is gone
+
+
+def signed_in(client: Client) -> None:
+    page = client.get("/login?next=/items").text
+    form = {"csrf": csrf_of(page), "username": "demo", "password": "demo-password", "next": "/items"}
+    assert client.post("/login", form=form).status in (302, 303)
+
+
+def test_signed_out_403_answers_a_lapsed_session_with_403_and_stores_nothing(site, client):
+    site.configure(require_login=True, signed_out_403=True)
+    forbidden = client.get("/notes")
+    assert forbidden.status == 403 and "Sign in to see this page." in forbidden.text
+    signed_in(client)
+    assert client.get("/notes").status == 200
+    assert site.expire_sessions() == 1
+    assert client.post("/notes", form={"title": "Late", "body": ""}).status == 403
+    assert site.truth()["note_submissions"] == {}
+
+
+def test_expire_at_post_ends_the_session_just_before_the_next_write(site, client):
+    site.configure(require_login=True)
+    signed_in(client)
+    site.configure(expire_at_post=1)
+    assert client.get("/items/3/delete").status == 200  # reads still see the session
+    refused = client.post("/items/3/delete")
+    assert refused.status in (302, 303) and refused.headers["location"].startswith("/login?next=")
+    assert site.truth()["deletions"] == {} and site.truth()["active_sessions"] == 0
+    signed_in(client)
+    assert client.post("/items/3/delete").status in (302, 303)  # the budget was one write
+    assert site.truth()["deletions"] == {"3": 1}
+
+
+def test_renamed_item_shows_its_new_name_in_the_delete_form(site, client):
+    site.rename_item(2, "Invoice 1002 (paid)")
+    assert (
+        '<input type="hidden" name="item" value="Invoice 1002 (paid)">' in client.get("/items/2/delete").text
+    )
+
+
+def test_spa_api_answers_401_signed_out_and_stores_notes_signed_in(site, client):
+    assert "fetch('/api/app/notes'" in client.get("/app").text  # the page itself is public
+    assert client.get("/api/app/notes").status == 401
+    assert client.post("/api/app/notes", json_body={"title": "Nope"}).status == 401
+    assert client.post("/api/session", json_body={"username": "demo", "password": "wrong"}).status == 401
+    assert (
+        client.post("/api/session", json_body={"username": "demo", "password": "demo-password"}).status == 200
+    )
+    assert client.post("/api/app/notes", json_body={"title": "From the app"}).status == 201
+    assert client.get("/api/app/notes").json()["notes"][-1]["title"] == "From the app"
+    truth = site.truth()
+    assert truth["note_submissions"] == {"From the app": 1}
+    assert (truth["logins"], truth["failed_logins"]) == (1, 1)
+    site.expire_sessions()
+    assert client.get("/api/app/notes").status == 401

@@ -12,7 +12,7 @@ from app.domain.task.expectations import (
     ValueCheck,
     match_pattern,
 )
-from app.domain.task.loader import load_task, resolve_inputs
+from app.domain.task.loader import bind_inputs, load_task, resolve_inputs
 from app.domain.task.spec import (
     Action,
     AskArgs,
@@ -58,6 +58,7 @@ __all__ = [
     "UploadArgs",
     "ValueCheck",
     "WaitForArgs",
+    "bind_inputs",
     "load_task",
     "match_pattern",
     "resolve_inputs",

@@ -22,13 +22,14 @@ from app.domain.task.spec import (
     InputSpec,
     Login,
     Policy,
+    SignedOut,
     Step,
     Task,
 )
 from app.domain.task.yamlpos import Path, YamlSyntaxError, line_for, load_with_lines
 
 TOP_KEYS = ("name", "description", "site", "inputs", "session", "login", "policy", "steps", "open")
-LOGIN_KEYS = ("page", "steps")
+LOGIN_KEYS = ("page", "steps", "signed_out", "at_start")
 STEP_KEYS = ("id", "effect", "expect", "timeout", "retry", "description")
 ACTIONS = tuple(a.value for a in Action)
 
@@ -114,11 +115,6 @@ def load_task(text: str, filename: str = "<task>") -> Task:
     elif not isinstance(data["name"], str) or not data["name"].strip():
         out.add(("name",), "name must be non-empty text", "e.g. name: add-note")
 
-    site = data.get("site")
-    if site is not None and not _valid_http_url(site):
-        out.add(("site",), f"'{site}' is not an http(s) URL", "e.g. site: https://shop.example.com")
-        site = None
-
     inputs: dict[str, InputSpec] = {}
     raw_inputs = data.get("inputs") or {}
     if not isinstance(raw_inputs, dict):
@@ -129,6 +125,14 @@ def load_task(text: str, filename: str = "<task>") -> Task:
                 inputs[str(name)] = InputSpec.model_validate(spec)
             except ValidationError as exc:
                 out.pydantic(("inputs", str(name)), exc, {(): tuple(InputSpec.model_fields)})
+
+    site = data.get("site")
+    if isinstance(site, str) and templating.has_references(site):
+        # Rendered from the run's inputs when it starts (bind_inputs); checked for a URL then.
+        _check_input_refs(site, ("site",), inputs, out)
+    elif site is not None and not _valid_http_url(site):
+        out.add(("site",), f"'{site}' is not an http(s) URL", "e.g. site: https://shop.example.com")
+        site = None
 
     policy = Policy()
     if data.get("policy") is not None:
@@ -188,12 +192,13 @@ def _valid_http_url(value: Any) -> bool:
 def _load_login(
     data: dict[str, Any], out: _Collector, site: str | None, inputs: dict[str, InputSpec]
 ) -> Login | None:
-    """`login:` is a list of steps, or `{page: /login, steps: [...]}`."""
+    """`login:` is a list of steps, or `{page, steps, signed_out, at_start}`."""
     raw = data.get("login")
     if raw is None:
         return None
     root: Path = ("login",)
     page = None
+    extra: dict[str, Any] = {}
     if isinstance(raw, dict):
         for key in raw:
             if key not in LOGIN_KEYS:
@@ -202,6 +207,9 @@ def _load_login(
         if page is not None and not isinstance(page, str):
             out.add((*root, "page"), "page is the login page's URL", "e.g. page: /login")
             page = None
+        if page is not None:
+            _check_input_refs(page, (*root, "page"), inputs, out)
+        extra = _login_extras(raw, out)
         raw, root = raw.get("steps"), ("login", "steps")
     if not isinstance(raw, list) or not raw:
         out.add(root, "login needs a non-empty list of steps", "e.g. login: [{goto: /login}, …]")
@@ -218,13 +226,44 @@ def _load_login(
             )
     if page is None:
         page = next((s.args.url for s in steps if isinstance(s.args, GotoArgs)), None)
-    if page is None:
-        if steps:
-            out.add(root, "the login page is not known", "add 'page: /login' or start with '- goto: /login'")
+    if len(steps) != len(raw) or "invalid" in extra:
         return None
-    if len(steps) != len(raw):
+    signs = extra.get("signed_out")
+    in_place = signs is not None and bool(signs.visible or signs.url)
+    if page is None and not in_place:
+        out.add(
+            root,
+            "the login page is not known",
+            "add 'page: /login', start with '- goto: /login', or say how a signed-out page looks "
+            "(signed_out: {visible: {label: Password}}) to sign in where the form shows",
+        )
         return None
-    return Login(page=page, steps=steps)
+    if page is None and extra.get("at_start"):
+        out.add(
+            ("login", "at_start"),
+            "signing in at the start needs the login page",
+            "add 'page: /login' or start the block with '- goto: /login'",
+        )
+        return None
+    return Login(page=page, steps=steps, **extra)
+
+
+def _login_extras(raw: dict[str, Any], out: _Collector) -> dict[str, Any]:
+    """`signed_out` and `at_start` of a login mapping (with "invalid" when either is wrong)."""
+    extra: dict[str, Any] = {}
+    if raw.get("signed_out") is not None:
+        try:
+            extra["signed_out"] = SignedOut.model_validate(raw["signed_out"])
+        except ValidationError as exc:
+            out.pydantic(("login", "signed_out"), exc, {(): tuple(SignedOut.model_fields)})
+            extra["invalid"] = True
+    at_start = raw.get("at_start", False)
+    if not isinstance(at_start, bool):
+        out.add(("login", "at_start"), "at_start is true or false", "at_start: true signs in before step 1")
+        extra["invalid"] = True
+    elif at_start:
+        extra["at_start"] = True
+    return extra
 
 
 def _load_steps(
@@ -313,30 +352,40 @@ def _check_templates(
     outputs: set[str] = set()
     for raw_index, step in steps:
         for ref, where in _refs(raw[raw_index], (*root, raw_index)):
-            scope, _, name = ref.partition(".")
-            if not name:
-                scope, name = "", ref
-            ok = (scope in {"", "inputs"} and name in inputs) or (
-                scope in {"", "outputs"} and name in outputs
-            )
-            if scope not in {"", "inputs", "outputs"}:
-                out.add(
-                    where,
-                    f"'{{{{ {ref} }}}}': unknown scope '{scope}'",
-                    "use {{ inputs.NAME }} or {{ outputs.NAME }}",
-                )
-            elif not ok:
-                known = sorted(inputs) + sorted(outputs)
-                fix = _suggest(name, known) if known else ""
-                out.add(
-                    where,
-                    f"'{{{{ {ref} }}}}' is not defined here",
-                    f"declare it under 'inputs:' or extract it in an earlier step; {fix}".rstrip("; "),
-                )
+            _check_ref(ref, where, inputs, outputs, out)
         if isinstance(step.args, ExtractArgs):
             outputs.add(step.args.into)
         if isinstance(step.args, AskArgs) and step.args.into:
             outputs.add(step.args.into)
+
+
+def _check_input_refs(value: str, where: Path, inputs: dict[str, InputSpec], out: _Collector) -> None:
+    """`site` and `login.page`: known before any step runs, so inputs only."""
+    for ref, path in _refs(value, where):
+        _check_ref(ref, path, inputs, set(), out)
+
+
+def _check_ref(
+    ref: str, where: Path, inputs: dict[str, InputSpec], outputs: set[str], out: _Collector
+) -> None:
+    scope, _, name = ref.partition(".")
+    if not name:
+        scope, name = "", ref
+    ok = (scope in {"", "inputs"} and name in inputs) or (scope in {"", "outputs"} and name in outputs)
+    if scope not in {"", "inputs", "outputs"}:
+        out.add(
+            where,
+            f"'{{{{ {ref} }}}}': unknown scope '{scope}'",
+            "use {{ inputs.NAME }} or {{ outputs.NAME }}",
+        )
+    elif not ok:
+        known = sorted(inputs) + sorted(outputs)
+        fix = _suggest(name, known) if known else ""
+        out.add(
+            where,
+            f"'{{{{ {ref} }}}}' is not defined here",
+            f"declare it under 'inputs:' or extract it in an earlier step; {fix}".rstrip("; "),
+        )
 
 
 def _refs(value: Any, path: Path) -> list[tuple[str, Path]]:
@@ -353,9 +402,10 @@ def _refs(value: Any, path: Path) -> list[tuple[str, Path]]:
 
 
 def resolve_inputs(task: Task, given: dict[str, Any], *, allow_missing: bool = False) -> dict[str, Any]:
-    """Inputs for a run, or TaskValidationError naming the input and the fix."""
+    """Inputs for a run, or TaskValidationError naming the input and the fix (also when the
+    site or login page made from them is not usable)."""
     try:
-        return task.resolve_inputs(given, allow_missing=allow_missing)
+        values = task.resolve_inputs(given, allow_missing=allow_missing)
     except ValueError as exc:
         names = ", ".join(f"--input {n}=…" for n, s in task.inputs.items() if s.required)
         raise TaskValidationError(
@@ -369,3 +419,48 @@ def resolve_inputs(task: Task, given: dict[str, Any], *, allow_missing: bool = F
                 )
             ]
         ) from None
+    bind_inputs(task, values)
+    return values
+
+
+def bind_inputs(task: Task, inputs: dict[str, Any]) -> Task:
+    """The task with `site` and `login.page` rendered from the run's inputs (what a run
+    executes: relative URLs, the allowlist and rate-limit keys then use the real site).
+    Raises TaskValidationError naming the field and the input."""
+    site, login = task.site, task.login
+    issues: list[ValidationIssue] = []
+
+    def rendered(field: str, value: str) -> str | None:
+        try:
+            return str(templating.render(value, inputs, {}))
+        except templating.TemplateError as exc:
+            issues.append(ValidationIssue(task.source or "<task>", None, field, str(exc), _input_fix(exc)))
+            return None
+
+    if site is not None and templating.has_references(site):
+        site = rendered("site", site)
+        if site is not None and not _valid_http_url(site):
+            names = ", ".join(templating.references(task.site or ""))
+            issues.append(
+                ValidationIssue(
+                    task.source or "<task>",
+                    None,
+                    "site",
+                    f"'{task.site}' became '{site}', which is not an http(s) URL",
+                    f"pass the input(s) {names} as a URL, e.g. --input {names.split(',')[0]}=https://…",
+                )
+            )
+    if login is not None and login.page is not None and templating.has_references(login.page):
+        page = rendered("login.page", login.page)
+        if page is not None and site and site.endswith("/") and page.startswith(site + "/"):
+            page = site.rstrip("/") + page[len(site) :]  # "{{ base }}/login", base=https://a.example/
+        login = login.model_copy(update={"page": page})
+    if issues:
+        raise TaskValidationError(issues)
+    if site == task.site and login is task.login:
+        return task
+    return task.model_copy(update={"site": site.rstrip("/") if site else site, "login": login})
+
+
+def _input_fix(exc: templating.TemplateError) -> str:
+    return f"pass --input {exc.missing}=…" if exc.missing else "use {{ NAME }} with a declared input"

@@ -446,19 +446,58 @@ class Policy(BaseModel):
         return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
-class Login(BaseModel):
-    """How to sign in: steps run whenever the session turns out to be expired, then the step
-    that found out is tried again. `page`: the login page (URL pattern); by default the url of
-    the block's first goto. Being sent there by a step that did not ask for it means "expired"."""
+# Statuses of the site's own pages and requests that mean "not signed in (any more)".
+SIGNED_OUT_STATUSES = (401, 419, 440)
+
+
+def _listify_some(value: Any) -> Any:
+    return [value] if isinstance(value, (str, int, dict)) else value
+
+
+class SignedOut(BaseModel):
+    """How a signed-out page is recognised; any one sign is enough (README: signing in).
+    `url`: patterns of where a site sends someone signed out (None: the login page);
+    `visible`: elements only a signed-out page shows (a sign-in form rendered in place);
+    `status`: statuses of the site's own documents and requests."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    page: str
+    url: list[str] | None = None
+    visible: list[Target] = []
+    status: list[int] = list(SIGNED_OUT_STATUSES)
+
+    _lists = field_validator("url", "visible", "status", mode="before")(_listify_some)
+
+    @field_validator("status")
+    @classmethod
+    def _statuses(cls, value: list[int]) -> list[int]:
+        bad = [s for s in value if not 300 <= s <= 599]
+        if bad:
+            raise ValueError(f"{bad[0]} is not an HTTP error status (use e.g. 401 or 403)")
+        return value
+
+
+class Login(BaseModel):
+    """How to sign in: steps run whenever the session turns out to be expired (a page shows a
+    `signed_out` sign), then the step that found out is tried again; with `at_start`, also
+    before the first step. `page`: the login page (URL pattern); by default the url of the
+    block's first goto; None when the sign-in form shows in place (the block runs where it is)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    page: str | None = None
     steps: list[Step]
+    signed_out: SignedOut = SignedOut()
+    at_start: bool = False
 
     def credentials(self) -> list[str]:
         """Names of the credentials the block types in (for "the credential … was rejected")."""
         names = [s.args.credential for s in self.steps if isinstance(s.args, FillArgs)]
         return sorted({n for n in names if n})
+
+    def signed_out_urls(self) -> list[str]:
+        """URL patterns of a signed-out page: as given, else the login page."""
+        if self.signed_out.url is not None:
+            return list(self.signed_out.url)
+        return [self.page] if self.page else []
 
 
 class Task(BaseModel):

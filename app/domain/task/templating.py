@@ -24,6 +24,10 @@ def references(text: str) -> Iterator[str]:
         yield match.group(1)
 
 
+def has_references(text: str) -> bool:
+    return TEMPLATE.search(text) is not None
+
+
 def lookup(ref: str, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
     scope, _, name = ref.partition(".")
     if name:

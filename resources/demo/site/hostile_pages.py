@@ -450,6 +450,7 @@ def confirm_delete(item_id: int, name: str) -> str:
         "<h1>Delete item</h1>"
         f'<p data-testid="confirm-text">Delete {esc(name)}? This cannot be undone.</p>'
         f'<form method="post" action="/items/{item_id}/delete" data-testid="confirm-form">'
+        f'<input type="hidden" name="item" value="{esc(name)}">'
         '<button type="submit" class="danger" data-testid="confirm-delete">Yes, delete</button>'
         '</form><p><a href="/items" data-testid="cancel">Cancel</a></p>'
     )

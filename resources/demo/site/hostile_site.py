@@ -41,6 +41,7 @@ from hostile_http import (  # noqa: E402
     redirect,
     safe_next,
 )
+from hostile_spa import SpaPagesMixin  # noqa: E402
 
 __all__ = ["DEFAULT_CONFIG", "HostileSite", "Request", "Response"]
 
@@ -59,10 +60,20 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # sign-in is not judged (neither a login nor a failed login is counted)
     "login_503": 0,
     "drift": False,  # /notes: the "Add note" button becomes "Save note" (new id and test id)
+    "signed_out_403": False,  # a page behind the sign-in answers 403 instead of redirecting to it
+    "expire_at_post": 0,  # the next N POSTs to pages behind the sign-in find their session ended
 }
-_BOOL_KNOBS = {"require_login", "cookie_banner", "newsletter_modal", "profile_fails", "drop_notes", "drift"}
-_INT_KNOBS = {"delay_ms", "flaky_failures", "order_503", "order_429", "login_503"}
-_BUDGET_KNOBS = {"flaky_failures", "order_503", "order_429", "login_503"}
+_BOOL_KNOBS = {
+    "require_login",
+    "cookie_banner",
+    "newsletter_modal",
+    "profile_fails",
+    "drop_notes",
+    "drift",
+    "signed_out_403",
+}
+_INT_KNOBS = {"delay_ms", "flaky_failures", "order_503", "order_429", "login_503", "expire_at_post"}
+_BUDGET_KNOBS = {"flaky_failures", "order_503", "order_429", "login_503", "expire_at_post"}
 
 SEED_NOTES = [{"title": "Welcome", "body": "This is your first note."}]
 SEED_PROFILE = {"display_name": "Demo User", "email": "demo@example.com"}
@@ -101,10 +112,11 @@ class _State:
         self.handoff = HandoffState()  # /checkout, /report, /team, /messages
 
 
-class HostileSite(HandoffPagesMixin):
+class HostileSite(HandoffPagesMixin, SpaPagesMixin):
     """The site plus its server-side truth. All state sits behind one lock.
 
-    The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``."""
+    The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``, the
+    single-page app (``/app``) from ``SpaPagesMixin``."""
 
     def __init__(
         self,
@@ -163,6 +175,7 @@ class HostileSite(HandoffPagesMixin):
             ("GET", "/api/echo"): lambda r: json_response(200, r.query),
             ("POST", "/api/echo"): self._echo,
             **self._handoff_routes(),
+            **self._spa_routes(),
             ("GET", "/__truth__"): lambda r: json_response(200, self.truth()),
             ("POST", "/__reset__"): self._http_reset,
             ("GET", "/__config__"): lambda r: json_response(200, self.config()),
@@ -239,6 +252,19 @@ class HostileSite(HandoffPagesMixin):
         with self._lock:
             self._state = _State(self._config)
 
+    def expire_sessions(self) -> int:
+        """End every session now, as if each had outlived session_ttl. Returns how many."""
+        with self._lock:
+            ended = len(self._state.sessions)
+            self._state.sessions.clear()
+            return ended
+
+    def rename_item(self, item_id: int, name: str) -> None:
+        """Someone else edits an item (its delete form then carries the new name)."""
+        with self._lock:
+            item = next(i for i in self._state.items if i["id"] == item_id)
+            item["name"] = name
+
     def configure(self, **knobs: Any) -> dict[str, Any]:
         """Change knobs at runtime. Setting a budget knob (flaky_failures, order_503, order_429,
         login_503) also re-arms that budget: the *next* N requests fail. Unknown knob -> ValueError."""
@@ -280,8 +306,18 @@ class HostileSite(HandoffPagesMixin):
                 self._state.requests[key] = self._state.requests.get(key, 0) + 1
         with self._lock:
             need_login = self._config["require_login"]
+            forbid = self._config["signed_out_403"]
         protected = (need_login and _PROTECTED.match(req.path)) or _MEMBERS_ONLY.match(req.path)
+        if protected and req.method == "POST":
+            with self._lock:
+                if self._state.budget["expire_at_post"] > 0:
+                    self._state.budget["expire_at_post"] -= 1
+                    self._state.sessions.clear()  # it lapsed just before this write arrived
         if protected and self._user(req) is None:
+            if forbid:
+                return self._error(
+                    req, 403, "Forbidden", "Sign in to see this page.", ("/login", "Go to sign-in")
+                )
             return redirect("/login?next=" + quote(req.target, safe="/"))
         method = "GET" if req.method == "HEAD" else req.method
         route = self._routes.get((method, req.path))

@@ -6,9 +6,7 @@ profiles are the real encrypted ProfileStore in a temp dir."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,72 +17,11 @@ from app.browser.profiles import ProfileStore
 from app.domain.errors import TaskValidationError
 from app.domain.events import EventType
 from app.domain.states import RunStatus
-from app.engine.ports import SecretUnavailable
 from app.engine.service import Engine
 from app.secrets import encodings
 from app.store import ArtifactStore, Database, handoffs, runs
 from tests.helpers.cli import Cli
-from tests.integration.engine.conftest import Harness
-
-USER = "ada.lovelace"
-PASSWORD = "Anal7tical-Engine!"
-
-
-class MemorySecrets:
-    """A SecretSource over a dict of NAME.FIELD → value (the issue allows an in-memory backend
-    for the engine's tests). Counts reads: a value is read at the moment of the action only."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = dict(values)
-        self.reads: list[str] = []
-
-    def check(self, ref: str) -> None:
-        if ref not in self.values:
-            raise SecretUnavailable(f"no credential field {ref}")
-
-    def resolve(self, ref: str) -> str:
-        self.check(ref)
-        self.reads.append(ref)
-        return self.values[ref]
-
-
-@pytest.fixture
-def secrets() -> MemorySecrets:
-    return MemorySecrets({"shop.username": USER, "shop.password": PASSWORD})
-
-
-@pytest.fixture
-def profiles(tmp_path: Path) -> ProfileStore:
-    key = os.urandom(32)
-    return ProfileStore(tmp_path / "profiles", key=lambda: key)
-
-
-@pytest.fixture
-async def secure(
-    site: Any,
-    db: Database,
-    tmp_path: Path,
-    provider: PlaywrightProvider,
-    secrets: MemorySecrets,
-    profiles: ProfileStore,
-) -> AsyncIterator[Harness]:
-    """The harness with a credential store and session profiles; the site wants a login."""
-    site.configure(require_login=True, users={USER: PASSWORD})
-    h: Harness
-    engine = Engine(
-        db,
-        provider,
-        ArtifactStore(tmp_path / "artifacts"),
-        sinks=[lambda e: h.record(e)],
-        secrets=secrets,
-        profiles=profiles,
-    )
-    h = Harness(engine, site, db)
-    try:
-        yield h
-    finally:
-        await engine.close()
-
+from tests.integration.engine.conftest import PASSWORD, USER, Harness, MemorySecrets
 
 LOGIN = """
 login:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.domain.errors import TaskValidationError
-from app.domain.task import FillArgs, load_task
+from app.domain.task import FillArgs, bind_inputs, load_task
 from app.domain.task.domains import blocked_host, host_allowed
 
 LOGIN_TASK = """
@@ -60,6 +60,89 @@ steps:
         "task.yaml",
     )
     assert task.login is not None and task.login.page == "/signin*"
+
+
+def test_signed_out_signs_and_at_start_load_with_their_defaults() -> None:
+    task = load_task(
+        """
+name: t
+site: https://a.example
+login:
+  signed_out: {visible: {label: Password}, status: [401, 403]}
+  steps:
+    - fill: {target: {label: Password}, secret: a.password}
+steps:
+  - goto: /
+""",
+        "task.yaml",
+    )
+    assert task.login is not None and task.login.page is None  # the form shows in place
+    assert task.login.signed_out.status == [401, 403]
+    assert task.login.signed_out_urls() == [] and not task.login.at_start
+    default = load_task(LOGIN_TASK, "task.yaml").login
+    assert default is not None and default.signed_out_urls() == ["/login"]
+    assert default.signed_out.status == [401, 419, 440] and default.signed_out.visible == []
+
+
+def test_bad_signed_out_signs_and_at_start_name_the_line_and_the_fix() -> None:
+    found = issues_of(
+        """
+name: t
+site: https://a.example
+login:
+  signed_out: {status: 200, visibel: {label: Password}}
+  at_start: yes please
+  steps:
+    - fill: {target: {label: Password}, secret: a.password}
+steps:
+  - goto: /
+"""
+    )
+    assert any("task.yaml:5: login.signed_out.visibel: unknown key 'visibel'" in i for i in found)
+    assert any("did you mean 'visible'?" in i for i in found)
+    assert any("task.yaml:5: login.signed_out.status: 200 is not an HTTP error status" in i for i in found)
+    assert any("task.yaml:6: login.at_start: at_start is true or false" in i for i in found)
+    nowhere = issues_of(
+        """
+name: t
+site: https://a.example
+login:
+  at_start: true
+  signed_out: {visible: {label: Password}}
+  steps:
+    - fill: {target: {label: Password}, secret: a.password}
+steps:
+  - goto: /
+"""
+    )
+    assert any("login.at_start: signing in at the start needs the login page" in i for i in nowhere)
+
+
+def test_site_and_login_page_are_rendered_from_inputs_when_the_run_starts() -> None:
+    task = load_task(
+        """
+name: t
+inputs: {base: string}
+site: "{{ base }}"
+login:
+  page: "{{ inputs.base }}/signin"
+  steps:
+    - fill: {target: {label: Password}, secret: a.password}
+steps:
+  - goto: /
+""",
+        "task.yaml",
+    )
+    bound = bind_inputs(task, {"base": "https://shop.example/"})
+    assert bound.site == "https://shop.example" and bound.allowed_domains() == [
+        "shop.example",
+        "*.shop.example",
+    ]
+    assert bound.login is not None and bound.login.page == "https://shop.example/signin"
+    with pytest.raises(TaskValidationError) as missing:
+        bind_inputs(task, {})
+    assert "site: '{{ base }}' is not defined" in str(missing.value)
+    assert "fix: pass --input base=…" in str(missing.value)
 
 
 def test_fill_needs_exactly_one_of_value_and_secret() -> None:
