@@ -137,6 +137,7 @@ def create(workdir: Path) -> Roundup:
     """A new tracker (classic template, SQLite) with an admin whose password is generated; not
     served yet (`serve`)."""
     env = install_roundup()
+    workdir.mkdir(parents=True, exist_ok=True)
     home = workdir / "tracker"
     admin = str(env / "bin" / "roundup-admin")
     _check([admin, "-i", str(home), "install", "classic", "sqlite"])
