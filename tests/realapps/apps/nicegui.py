@@ -11,7 +11,8 @@ A fresh instance per test module, in a temp workdir: a new SQLite file with an `
 whose password is generated, NiceGUI's server-side user storage beside it, served on 127.0.0.1.
 NiceGUI checks no Host or Origin against a configured address (Socket.IO only requires the
 Origin to match the Host the browser used), so the same server can be reached directly and
-through a fault proxy. The truth is the SQLite file, read-only (`notes_titled`).
+through a fault proxy. The truth is the SQLite file, read-only: the notes (`notes_titled`) and
+the app's activity table (`times`: how many adds and confirmed deletes reached the server).
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ class NiceGuiNotes:
         with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)) as db:
             rows = db.execute("SELECT id, title, body FROM notes WHERE title = ? ORDER BY id", (title,))
             return [Note(int(i), t, b) for i, t, b in rows.fetchall()]
+
+    def times(self, action: str, title: str) -> int:
+        """How many times the app recorded `add` or (confirmed) `delete` of a note so titled."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)) as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM activity WHERE action = ? AND title = ?", (action, title)
+            ).fetchone()
+        return int(row[0])
 
     def log(self) -> str:
         """The server's output, with its connection log (`client ID connected|disconnected|deleted`)."""

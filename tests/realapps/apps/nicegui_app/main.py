@@ -7,7 +7,7 @@
 - The notes live in a SQLite file (`NOTES_DB`): a table of them, an "Add" dialog, and a delete
   button on each row that asks for confirmation in a second dialog.
 - Users and their salted PBKDF2 hashes live in the same file: `main.py add-user NAME` reads the
-  password from standard input.
+  password from standard input. An activity table records every add and every confirmed delete.
 
 Everything after the page load happens over NiceGUI's websocket (Socket.IO): typing, clicking
 "Save" or "Delete" sends no HTTP request at all.
@@ -45,6 +45,14 @@ CREATE TABLE IF NOT EXISTS notes (
     body TEXT NOT NULL DEFAULT '',
     owner TEXT NOT NULL REFERENCES users(username),
     created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS activity (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    who TEXT NOT NULL,
+    action TEXT NOT NULL,
+    note_id INTEGER NOT NULL,
+    title TEXT NOT NULL
 );
 """
 ROUNDS = 200_000
@@ -90,15 +98,26 @@ def list_notes(owner: str) -> list[dict[str, object]]:
 def add_note(owner: str, title: str, body: str) -> None:
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     with connect() as db:
-        db.execute(
+        cursor = db.execute(
             "INSERT INTO notes (title, body, owner, created_at) VALUES (?, ?, ?, ?)",
             (title, body, owner, created),
         )
+        _record(db, owner, "add", int(cursor.lastrowid or 0), title)
 
 
-def delete_note(owner: str, note_id: int) -> None:
+def delete_note(owner: str, note_id: int, title: str) -> None:
+    """Every confirmed delete is recorded, whether or not the note was still there."""
     with connect() as db:
         db.execute("DELETE FROM notes WHERE id = ? AND owner = ?", (note_id, owner))
+        _record(db, owner, "delete", note_id, title)
+
+
+def _record(db: sqlite3.Connection, who: str, action: str, note_id: int, title: str) -> None:
+    at = datetime.now(UTC).isoformat(timespec="milliseconds")
+    db.execute(
+        "INSERT INTO activity (at, who, action, note_id, title) VALUES (?, ?, ?, ?, ?)",
+        (at, who, action, note_id, title),
+    )
 
 
 # ---------------------------------------------------------------------------- sign-in
@@ -217,7 +236,7 @@ def notes_page() -> None:
         doomed.update(row)
         question.text = f"Delete “{row['title']}”? This cannot be undone."
         if await confirm_dialog:
-            delete_note(owner, int(str(doomed["id"])))
+            delete_note(owner, int(str(doomed["id"])), str(doomed["title"]))
             ui.notify(f"Deleted “{doomed['title']}”")
             refresh()
 
