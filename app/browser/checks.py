@@ -25,6 +25,7 @@ from app.browser.actions import absolute_url
 from app.browser.classify import headline
 from app.browser.fingerprint import is_navigation_race
 from app.browser.locators import build_locator
+from app.browser.nearby import closest_passage, pattern_words, squash
 from app.browser.network import PageObserver
 from app.domain.errors import StepFailure
 from app.domain.task import (
@@ -67,12 +68,8 @@ class Condition:
         return CheckResult(prefix + name, ok, detail)
 
 
-def _squash(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _short(text: str, limit: int = DETAIL_CHARS) -> str:
-    text = _squash(text)
+    text = squash(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -114,6 +111,22 @@ _STATE_OF_ALL = """(els) => els.map((e) => [
 
 
 FieldStates = list[tuple[bool, str | None, bool]]  # per element: secret?, value, checked
+
+
+def text_found(texts: list[str], expected: str) -> str:
+    """What a failed text check found instead: a short text whole; of a long one (a page), the
+    passage closest to `expected` with what surrounds it, not its first lines (a header)."""
+    if len(texts) == 1:
+        width = min(max(DETAIL_CHARS, len(expected) + 120), 2 * DETAIL_CHARS)
+        passage, found = closest_passage(texts[0], expected, width)
+        if found and passage != squash(texts[0]):
+            return f'closest passage: "{passage}"'
+        return f'text is "{passage}"'
+    # Several matches: the ones most like it first, a piece of each.
+    pieces = [closest_passage(t, expected, 80) for t in texts]
+    order = sorted(range(len(pieces)), key=lambda i: not pieces[i][1])[:3]
+    more = f" (+{len(texts) - 3} more)" if len(texts) > 3 else ""
+    return 'text is "' + " | ".join(pieces[i][0] for i in order) + f'"{more}'
 
 
 class ExpectationChecker:
@@ -266,11 +279,11 @@ class ExpectationChecker:
     def _text(self, tc: TextCheck) -> Probe:
         def holds(text: str) -> bool:
             if tc.contains is not None:
-                return _squash(tc.contains) in _squash(text)
+                return squash(tc.contains) in squash(text)
             if tc.equals is not None:
-                return _squash(tc.equals) == _squash(text)
+                return squash(tc.equals) == squash(text)
             pattern = re.compile(tc.matches or "")
-            return bool(pattern.search(text) or pattern.search(_squash(text)))
+            return bool(pattern.search(text) or pattern.search(squash(text)))
 
         async def probe() -> tuple[bool, str]:
             if tc.target is None:
@@ -281,9 +294,8 @@ class ExpectationChecker:
                     return False, "no element matches"
             if any(holds(t) for t in texts):
                 return True, f'text is "{_short(next(t for t in texts if holds(t)))}"'
-            shown = " | ".join(_short(t, 80) for t in texts[:3])
-            more = f" (+{len(texts) - 3} more)" if len(texts) > 3 else ""
-            return False, f'text is "{_short(shown)}"{more}'
+            expected = tc.contains or tc.equals or pattern_words(tc.matches or "")
+            return False, text_found(texts, expected)
 
         return probe
 
