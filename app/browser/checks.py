@@ -192,6 +192,10 @@ class ExpectationChecker:
         try:
             if spec.goto:
                 response = await self._page.goto(absolute_url(spec.goto, self._base_url), timeout=timeout)
+            elif self._observer.document_method != "GET":
+                # A page a POST answered (a form shown again, a 200 "saved"): reloading would
+                # send the write again. Read the same address again instead.
+                response = await self._page.goto(self._page.url, timeout=timeout)
             else:
                 response = await self._page.reload(timeout=timeout)
             await self._observer.settle(window, deadline=reload_by)

@@ -268,3 +268,19 @@ async def test_a_failed_text_check_of_an_element_shows_enough_of_its_text(
     assert failure.detail.startswith('closest passage: "…') and failure.detail.endswith(
         'You agree to pay 30 EUR per month."'
     )
+
+
+async def test_after_reload_of_a_page_a_post_answered_reads_it_again_without_resending_it(
+    static_session: PlaywrightSession, static_site: Any
+) -> None:
+    # A form answered 200 (no redirect): reloading that page would send the POST again.
+    static_site.add("/saved", "<p>Saved it</p>")
+    await act(
+        static_session,
+        "goto",
+        static_site.add("/post-form", "<form method=post action=/saved><button>Save</button></form>"),
+    )
+    outcome = await act(static_session, "click", {"role": "button", "name": "Save"})
+    await expect_ok(static_session, {"after_reload": {"text": "Saved it"}}, outcome)
+    assert static_site.hits.count(("POST", "/saved")) == 1
+    assert static_site.hits[-1] == ("GET", "/saved")  # read again, as a GET
