@@ -27,6 +27,7 @@ from app.browser.fingerprint import is_navigation_race
 from app.browser.locators import build_locator
 from app.browser.nearby import closest_passage, pattern_words, squash
 from app.browser.network import PageObserver
+from app.browser.targeting import near_miss_json, near_misses
 from app.domain.errors import StepFailure
 from app.domain.task import (
     AfterReload,
@@ -53,6 +54,7 @@ Probe = Callable[[], Awaitable[tuple[bool, str]]]
 # The detail of a value check on a password field (or one a credential was typed into); its
 # name then hides the expected value too.
 SECRET_DETAIL = "password field (value not shown)"
+NO_MATCH = "no element matches"
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Condition:
     name: str
     probe: Probe
     masked_name: str | None = None  # the name to record when the field turns out to be secret
+    target: Target | None = None  # what it reads: a target matching nothing gets its near misses
 
     def result(self, prefix: str, ok: bool, detail: str) -> CheckResult:
         name = self.name
@@ -171,9 +174,25 @@ class ExpectationChecker:
     async def _poll(self, conditions: list[Condition], deadline: float, prefix: str) -> list[CheckResult]:
         while True:
             results = [c.result(prefix, *await self._run(c.probe)) for c in conditions]
-            if all(r.ok for r in results) or time.monotonic() >= deadline:
+            if all(r.ok for r in results):
                 return results
+            if time.monotonic() >= deadline:
+                return [await self._explained(c, r) for c, r in zip(conditions, results, strict=True)]
             await asyncio.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+
+    async def _explained(self, condition: Condition, result: CheckResult) -> CheckResult:
+        """A failed condition whose target matched nothing, with the elements it may have meant
+        (read once, at the end: polling pays nothing for it)."""
+        if result.ok or condition.target is None or result.detail != NO_MATCH:
+            return result
+        try:
+            found = await near_misses(self._page, condition.target)
+        except PlaywrightError:
+            return result
+        if not found:
+            return result
+        closest = ", ".join(near_miss_json(c, score)["description"] for c, score in found)
+        return CheckResult(result.name, False, f"{NO_MATCH}; closest: {closest}")
 
     @staticmethod
     async def _run(probe: Probe) -> tuple[bool, str]:
@@ -216,10 +235,10 @@ class ExpectationChecker:
             out.append(Condition(f"url {expect.url}", self._url(expect.url)))
         if expect.title is not None:
             out.append(Condition(f"title {expect.title}", self._title(expect.title)))
-        out += [Condition(f"visible {t.describe()}", self._visible(t)) for t in expect.visible]
+        out += [Condition(f"visible {t.describe()}", self._visible(t), target=t) for t in expect.visible]
         out += [Condition(f"hidden {t.describe()}", self._hidden(t)) for t in expect.hidden]
         for tc in expect.text:
-            out.append(Condition(self._text_name(tc), self._text(tc)))
+            out.append(Condition(self._text_name(tc), self._text(tc), target=tc.target))
         for vc in expect.value:
             described = vc.target.describe()
             out.append(
@@ -227,10 +246,12 @@ class ExpectationChecker:
                     f'value of {described} = "{vc.equals}"',
                     self._value(vc),
                     masked_name=f'value of {described} = "••••••"',  # G7: a password's value
+                    target=vc.target,
                 )
             )
-        out += [Condition(f"checked {t.describe()}", self._checked(t, True)) for t in expect.checked]
-        out += [Condition(f"unchecked {t.describe()}", self._checked(t, False)) for t in expect.unchecked]
+        for want, targets in ((True, expect.checked), (False, expect.unchecked)):
+            state = "checked" if want else "unchecked"
+            out += [Condition(f"{state} {t.describe()}", self._checked(t, want), target=t) for t in targets]
         for cc in expect.count:
             out.append(Condition(self._count_name(cc), self._count(cc)))
         for rc in expect.request:
@@ -261,7 +282,7 @@ class ExpectationChecker:
             if shown:
                 return True, f"{shown} visible"
             total = await locator.count()
-            return False, (f"{total} match(es), none visible" if total else "no element matches")
+            return False, (f"{total} match(es), none visible" if total else NO_MATCH)
 
         return probe
 
@@ -295,7 +316,7 @@ class ExpectationChecker:
             else:
                 texts = await build_locator(self._page, tc.target).all_inner_texts()
                 if not texts:
-                    return False, "no element matches"
+                    return False, NO_MATCH
             if any(holds(t) for t in texts):
                 return True, f'text is "{_short(next(t for t in texts if holds(t)))}"'
             expected = tc.contains or tc.equals or pattern_words(tc.matches or "")
@@ -317,7 +338,7 @@ class ExpectationChecker:
         async def probe() -> tuple[bool, str]:
             states = await self._states(vc.target)
             if not states:
-                return False, "no element matches"
+                return False, NO_MATCH
             ok = all(v == vc.equals for _, v, _ in states)
             if any(is_password for is_password, _, _ in states):
                 return ok, SECRET_DETAIL  # G7
@@ -330,7 +351,7 @@ class ExpectationChecker:
         async def probe() -> tuple[bool, str]:
             states = await self._states(target)
             if not states:
-                return False, "no element matches"
+                return False, NO_MATCH
             n_checked = sum(1 for _, _, c in states if c)
             ok = all(c == want for _, _, c in states)
             if len(states) == 1:

@@ -132,9 +132,9 @@ class PlaywrightSession:
         except PlaywrightError as exc:
             self._raise_if_blocked(blocked_mark)
             raise classify(exc, what=step.summary(), page_url=self._page.url) from None
-        except StepFailure:
+        except StepFailure as exc:
             self._raise_if_blocked(blocked_mark)
-            raise
+            raise await targeting.explain_missing(self._page, exc, step.target) from None
         self._known = result.before
         try:
             if result.side_effects and isinstance(step.args, FillArgs):
@@ -314,7 +314,10 @@ class PlaywrightSession:
     async def inspect(self, target: Target, *, timeout: float) -> TargetInfo:
         await self._guard.recovered()
         self._readable(target.describe())
-        return await targeting.inspect(self._page, target, deadline=time.monotonic() + timeout)
+        try:
+            return await targeting.inspect(self._page, target, deadline=time.monotonic() + timeout)
+        except StepFailure as exc:
+            raise await targeting.explain_missing(self._page, exc, target) from None
 
     async def candidates(self, target: Target, *, limit: int = 10) -> list[Candidate]:
         await self._guard.recovered()

@@ -270,6 +270,15 @@ async def test_a_failed_text_check_of_an_element_shows_enough_of_its_text(
     )
 
 
+async def test_a_check_whose_target_matches_nothing_names_the_closest_elements(
+    page: PlaywrightSession,
+) -> None:
+    failure = await single_failure(page, {"visible": {"role": "heading", "name": "Inventry"}})
+    assert failure.detail == 'no element matches; closest: heading "Inventory"'
+    failure = await single_failure(page, {"value": {"target": {"label": "Quantities"}, "equals": "7"}})
+    assert failure.detail == 'no element matches; closest: textbox "Quantity"'
+
+
 async def test_after_reload_of_a_page_a_post_answered_reads_it_again_without_resending_it(
     static_session: PlaywrightSession, static_site: Any
 ) -> None:
