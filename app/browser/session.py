@@ -24,6 +24,7 @@ from app.browser.capture import cdp_jpeg, viewport_jpeg
 from app.browser.checks import ExpectationChecker, FieldStates
 from app.browser.classify import classify
 from app.browser.fingerprint import PageState, is_navigation_race, read_state
+from app.browser.formerrors import form_errors
 from app.browser.guard import NetworkGuard
 from app.browser.network import ActionWindow, PageObserver
 from app.browser.operator_input import OperatorInput
@@ -36,6 +37,7 @@ from app.engine.ports import (
     Candidate,
     CheckResult,
     Fingerprint,
+    FormError,
     FrameCallback,
     InputEvent,
     RequestDecider,
@@ -254,6 +256,13 @@ class PlaywrightSession:
             raise classify(exc, what="fingerprint", page_url=self._page.url) from None
         self._known = state
         return state.fingerprint()
+
+    async def form_errors(self) -> list[FormError]:
+        self._readable("form errors")
+        try:
+            return await form_errors(self._page)
+        except PlaywrightError as exc:
+            raise classify(exc, what="form errors", page_url=self._page.url) from None
 
     async def screenshot(self) -> bytes:
         """Viewport JPEG with password fields painted over. Empty when screenshots are off."""

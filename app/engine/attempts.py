@@ -19,11 +19,25 @@ from app.engine.credentials import Credentials
 from app.engine.faults import crash_point
 from app.engine.guard import RequestGuard
 from app.engine.login_page import sent_to_login
-from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, Fingerprint, RequestRecord
+from app.engine.ports import (
+    ActionOutcome,
+    BrowserSession,
+    CheckResult,
+    Fingerprint,
+    FormError,
+    RequestRecord,
+)
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import RunRecorder, RunStopped
-from app.engine.validate import effective_expectation, judge_checks, judge_network, judge_no_effect
+from app.engine.validate import (
+    effective_expectation,
+    explains_with_form,
+    judge_checks,
+    judge_network,
+    judge_no_effect,
+    with_form_errors,
+)
 from app.store import ArtifactStore, attempts, record_artifact, runs
 from app.store.models import Attempt, Run
 
@@ -289,6 +303,12 @@ class StepExecutor:
                 # The page as the action left it, captured while the checks read it: the
                 # checks only read, so the two overlap instead of adding up.
                 early_shot = asyncio.create_task(self._screenshot(outcome.after.short()))
+            # A reload would take away the errors of a form the write was answered with.
+            shown_errors = (
+                await self._form_errors()
+                if mutating and failure is None and expect is not None and expect.after_reload is not None
+                else None
+            )
             if failure is None and expect is not None:
                 checks = await self.session.check(expect, outcome, timeout=timeout)
                 failure = judge_checks(step, outcome, checks)
@@ -297,6 +317,9 @@ class StepExecutor:
                     failure = sent_to_login(step, self.session.url, login, self.task.site) or failure
             if failure is None:
                 failure = await self._no_effect(step, outcome, expect is not None)
+            if mutating and explains_with_form(step, outcome, failure):
+                errors = shown_errors if shown_errors is not None else await self._form_errors()
+                failure = with_form_errors(failure, errors)
             if failure is None or failure.failure_class in (FailureClass.NO_EFFECT, FailureClass.UNEXPECTED):
                 self.progress.record(step, outcome.changed or bool(outcome.requests))
         if outcome is not None:
@@ -367,6 +390,14 @@ class StepExecutor:
                 -WATCHED_ATTEMPTS:
             ]
         return StepResult(ok=failure is None, outcome=outcome, failure=failure, checks=checks)
+
+    async def _form_errors(self) -> list[FormError]:
+        """The error messages the page shows about its form: why a write did not go through
+        (not the page's header). Best effort: a page that cannot be read shows none."""
+        try:
+            return await self.session.form_errors()
+        except Exception:
+            return []
 
     def _late_requests(self) -> None:
         """Before each commit: requests of recorded attempts that started or were answered since

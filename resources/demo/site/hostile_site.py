@@ -41,6 +41,7 @@ from hostile_http import (  # noqa: E402
     redirect,
     safe_next,
 )
+from hostile_tickets import TicketPagesMixin, TicketState  # noqa: E402
 
 __all__ = ["DEFAULT_CONFIG", "HostileSite", "Request", "Response"]
 
@@ -96,12 +97,14 @@ class _State:
         self.requests: dict[str, int] = {}
         self.budget = {k: int(config[k]) for k in _BUDGET_KNOBS}
         self.handoff = HandoffState()  # /checkout, /report, /team, /messages
+        self.tickets = TicketState()  # /tickets
 
 
-class HostileSite(HandoffPagesMixin):
+class HostileSite(HandoffPagesMixin, TicketPagesMixin):
     """The site plus its server-side truth. All state sits behind one lock.
 
-    The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``."""
+    The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``, the
+    ticket desk (/tickets) from ``TicketPagesMixin``."""
 
     def __init__(
         self,
@@ -160,6 +163,7 @@ class HostileSite(HandoffPagesMixin):
             ("GET", "/api/echo"): lambda r: json_response(200, r.query),
             ("POST", "/api/echo"): self._echo,
             **self._handoff_routes(),
+            **self._ticket_routes(),
             ("GET", "/__truth__"): lambda r: json_response(200, self.truth()),
             ("POST", "/__reset__"): self._http_reset,
             ("GET", "/__config__"): lambda r: json_response(200, self.config()),
@@ -224,6 +228,7 @@ class HostileSite(HandoffPagesMixin):
                     "deletions": s.deletions,
                     "requests": s.requests,
                     **s.handoff.truth(),
+                    **s.tickets.truth(),
                     "config": self.config(),
                 }
             )
