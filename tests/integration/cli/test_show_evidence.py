@@ -147,6 +147,9 @@ def test_an_answer_that_comes_after_the_step_was_judged_is_recorded(
     assert save["attempt_list"][0]["requests"] == [post]
     assert save["evidence"]["requests"] == [post]
     assert f"⇄ {post}" in block_of(cli("show", run_id).out, "save")
+    report = tmp_path / "report.html"
+    assert cli("report", run_id, "--output", str(report)).code == 0
+    assert f"{static_site.url}/api/draft</td><td><span class=''>200</span>" in report.read_text()
     events = cli("show", run_id, "--events", "--json").json()["events"]
     (late,) = [e for e in events if e["type"] == "attempt.requests"]
     assert late["data"]["step"] == "save" and late["data"]["attempt"] == 1
@@ -192,3 +195,8 @@ def test_an_attempt_cut_short_by_a_crash_is_listed_with_how_it_was_settled(
     assert "verified after recovery" in block
     assert "attempt 1 ? ambiguous_outcome: interrupted after dispatch" in block
     assert "its requests were not recorded: the process ended before writing them" in block
+    # The report says the same of that attempt.
+    report = tmp_path / "report.html"
+    assert cli("report", run_id, "--output", str(report)).code == 0
+    html = report.read_text()
+    assert "Requests not recorded: the run was interrupted after the action was sent" in html
