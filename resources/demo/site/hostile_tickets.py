@@ -51,7 +51,7 @@ def _errors(title: str, email: str) -> dict[str, str]:
 
 
 def _field(name: str, label: str, value: str, error: str | None) -> str:
-    attrs = f'id="id_{name}" name="{name}" value="{esc(value)}" data-testid="ticket-{name}"'
+    attrs = f'id="id_{name}" name="{name}" value="{esc(value)}" data-testid="new-ticket-{name}"'
     errors = ""
     if error:
         attrs += f' aria-invalid="true" aria-describedby="id_{name}_error"'
