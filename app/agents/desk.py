@@ -317,6 +317,9 @@ class AgentDesk:
                 page_changed=evidence.get("changed"),
                 requests=evidence.get("requests") or [],
                 checks=evidence.get("checks") or [],
+                # What the page showed instead: elements a missing target may have meant, and
+                # the form's error messages after a write that did not go through.
+                **{k: evidence[k] for k in ("near_misses", "form_errors") if evidence.get(k)},
             ),
             **self._status(result),
         }

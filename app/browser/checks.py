@@ -25,7 +25,9 @@ from app.browser.actions import absolute_url
 from app.browser.classify import headline
 from app.browser.fingerprint import is_navigation_race
 from app.browser.locators import build_locator
+from app.browser.nearby import closest_passage, pattern_words, squash
 from app.browser.network import PageObserver
+from app.browser.targeting import near_miss_json, near_misses
 from app.domain.errors import StepFailure
 from app.domain.task import (
     AfterReload,
@@ -52,6 +54,7 @@ Probe = Callable[[], Awaitable[tuple[bool, str]]]
 # The detail of a value check on a password field (or one a credential was typed into); its
 # name then hides the expected value too.
 SECRET_DETAIL = "password field (value not shown)"
+NO_MATCH = "no element matches"
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Condition:
     name: str
     probe: Probe
     masked_name: str | None = None  # the name to record when the field turns out to be secret
+    target: Target | None = None  # what it reads: a target matching nothing gets its near misses
 
     def result(self, prefix: str, ok: bool, detail: str) -> CheckResult:
         name = self.name
@@ -67,12 +71,8 @@ class Condition:
         return CheckResult(prefix + name, ok, detail)
 
 
-def _squash(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _short(text: str, limit: int = DETAIL_CHARS) -> str:
-    text = _squash(text)
+    text = squash(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -114,6 +114,22 @@ _STATE_OF_ALL = """(els) => els.map((e) => [
 
 
 FieldStates = list[tuple[bool, str | None, bool]]  # per element: secret?, value, checked
+
+
+def text_found(texts: list[str], expected: str) -> str:
+    """What a failed text check found instead: a short text whole; of a long one (a page), the
+    passage closest to `expected` with what surrounds it, not its first lines (a header)."""
+    if len(texts) == 1:
+        width = min(max(DETAIL_CHARS, len(expected) + 120), 2 * DETAIL_CHARS)
+        passage, found = closest_passage(texts[0], expected, width)
+        if found and passage != squash(texts[0]):
+            return f'closest passage: "{passage}"'
+        return f'text is "{passage}"'
+    # Several matches: the ones most like it first, a piece of each.
+    pieces = [closest_passage(t, expected, 80) for t in texts]
+    order = sorted(range(len(pieces)), key=lambda i: not pieces[i][1])[:3]
+    more = f" (+{len(texts) - 3} more)" if len(texts) > 3 else ""
+    return 'text is "' + " | ".join(pieces[i][0] for i in order) + f'"{more}'
 
 
 class ExpectationChecker:
@@ -158,9 +174,25 @@ class ExpectationChecker:
     async def _poll(self, conditions: list[Condition], deadline: float, prefix: str) -> list[CheckResult]:
         while True:
             results = [c.result(prefix, *await self._run(c.probe)) for c in conditions]
-            if all(r.ok for r in results) or time.monotonic() >= deadline:
+            if all(r.ok for r in results):
                 return results
+            if time.monotonic() >= deadline:
+                return [await self._explained(c, r) for c, r in zip(conditions, results, strict=True)]
             await asyncio.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+
+    async def _explained(self, condition: Condition, result: CheckResult) -> CheckResult:
+        """A failed condition whose target matched nothing, with the elements it may have meant
+        (read once, at the end: polling pays nothing for it)."""
+        if result.ok or condition.target is None or result.detail != NO_MATCH:
+            return result
+        try:
+            found = await near_misses(self._page, condition.target)
+        except PlaywrightError:
+            return result
+        if not found:
+            return result
+        closest = ", ".join(near_miss_json(c, score)["description"] for c, score in found)
+        return CheckResult(result.name, False, f"{NO_MATCH}; closest: {closest}")
 
     @staticmethod
     async def _run(probe: Probe) -> tuple[bool, str]:
@@ -179,6 +211,10 @@ class ExpectationChecker:
         try:
             if spec.goto:
                 response = await self._page.goto(absolute_url(spec.goto, self._base_url), timeout=timeout)
+            elif self._observer.document_method != "GET":
+                # A page a POST answered (a form shown again, a 200 "saved"): reloading would
+                # send the write again. Read the same address again instead.
+                response = await self._page.goto(self._page.url, timeout=timeout)
             else:
                 response = await self._page.reload(timeout=timeout)
             await self._observer.settle(window, deadline=reload_by)
@@ -199,10 +235,10 @@ class ExpectationChecker:
             out.append(Condition(f"url {expect.url}", self._url(expect.url)))
         if expect.title is not None:
             out.append(Condition(f"title {expect.title}", self._title(expect.title)))
-        out += [Condition(f"visible {t.describe()}", self._visible(t)) for t in expect.visible]
+        out += [Condition(f"visible {t.describe()}", self._visible(t), target=t) for t in expect.visible]
         out += [Condition(f"hidden {t.describe()}", self._hidden(t)) for t in expect.hidden]
         for tc in expect.text:
-            out.append(Condition(self._text_name(tc), self._text(tc)))
+            out.append(Condition(self._text_name(tc), self._text(tc), target=tc.target))
         for vc in expect.value:
             described = vc.target.describe()
             out.append(
@@ -210,10 +246,12 @@ class ExpectationChecker:
                     f'value of {described} = "{vc.equals}"',
                     self._value(vc),
                     masked_name=f'value of {described} = "••••••"',  # G7: a password's value
+                    target=vc.target,
                 )
             )
-        out += [Condition(f"checked {t.describe()}", self._checked(t, True)) for t in expect.checked]
-        out += [Condition(f"unchecked {t.describe()}", self._checked(t, False)) for t in expect.unchecked]
+        for want, targets in ((True, expect.checked), (False, expect.unchecked)):
+            state = "checked" if want else "unchecked"
+            out += [Condition(f"{state} {t.describe()}", self._checked(t, want), target=t) for t in targets]
         for cc in expect.count:
             out.append(Condition(self._count_name(cc), self._count(cc)))
         for rc in expect.request:
@@ -244,7 +282,7 @@ class ExpectationChecker:
             if shown:
                 return True, f"{shown} visible"
             total = await locator.count()
-            return False, (f"{total} match(es), none visible" if total else "no element matches")
+            return False, (f"{total} match(es), none visible" if total else NO_MATCH)
 
         return probe
 
@@ -266,11 +304,11 @@ class ExpectationChecker:
     def _text(self, tc: TextCheck) -> Probe:
         def holds(text: str) -> bool:
             if tc.contains is not None:
-                return _squash(tc.contains) in _squash(text)
+                return squash(tc.contains) in squash(text)
             if tc.equals is not None:
-                return _squash(tc.equals) == _squash(text)
+                return squash(tc.equals) == squash(text)
             pattern = re.compile(tc.matches or "")
-            return bool(pattern.search(text) or pattern.search(_squash(text)))
+            return bool(pattern.search(text) or pattern.search(squash(text)))
 
         async def probe() -> tuple[bool, str]:
             if tc.target is None:
@@ -278,12 +316,11 @@ class ExpectationChecker:
             else:
                 texts = await build_locator(self._page, tc.target).all_inner_texts()
                 if not texts:
-                    return False, "no element matches"
+                    return False, NO_MATCH
             if any(holds(t) for t in texts):
                 return True, f'text is "{_short(next(t for t in texts if holds(t)))}"'
-            shown = " | ".join(_short(t, 80) for t in texts[:3])
-            more = f" (+{len(texts) - 3} more)" if len(texts) > 3 else ""
-            return False, f'text is "{_short(shown)}"{more}'
+            expected = tc.contains or tc.equals or pattern_words(tc.matches or "")
+            return False, text_found(texts, expected)
 
         return probe
 
@@ -301,7 +338,7 @@ class ExpectationChecker:
         async def probe() -> tuple[bool, str]:
             states = await self._states(vc.target)
             if not states:
-                return False, "no element matches"
+                return False, NO_MATCH
             ok = all(v == vc.equals for _, v, _ in states)
             if any(is_password for is_password, _, _ in states):
                 return ok, SECRET_DETAIL  # G7
@@ -314,7 +351,7 @@ class ExpectationChecker:
         async def probe() -> tuple[bool, str]:
             states = await self._states(target)
             if not states:
-                return False, "no element matches"
+                return False, NO_MATCH
             n_checked = sum(1 for _, _, c in states if c)
             ok = all(c == want for _, _, c in states)
             if len(states) == 1:

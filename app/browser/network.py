@@ -82,6 +82,9 @@ class PageObserver:
         self._window: ActionWindow | None = None
         self._open: dict[Request, tuple[RequestRecord, float, ActionWindow]] = {}
         self._paused = 0
+        # How the page's document was fetched: one a POST answered must not be reloaded (the
+        # browser would send the POST again), only read again with a GET.
+        self.document_method = "GET"
         page.on("request", self._on_request)
         page.on("response", self._on_response)
         page.on("requestfinished", self._on_finished)
@@ -201,6 +204,8 @@ class PageObserver:
 
     def _on_response(self, response: Response) -> None:
         request = response.request
+        if not 300 <= response.status < 400 and self._is_main_navigation(request):
+            self.document_method = request.method.upper()
         entry = self._open.get(request)
         if entry is None:
             return

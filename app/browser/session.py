@@ -24,6 +24,7 @@ from app.browser.capture import cdp_jpeg, viewport_jpeg
 from app.browser.checks import ExpectationChecker, FieldStates
 from app.browser.classify import classify
 from app.browser.fingerprint import PageState, is_navigation_race, read_state
+from app.browser.formerrors import form_errors
 from app.browser.guard import NetworkGuard
 from app.browser.network import ActionWindow, PageObserver
 from app.browser.operator_input import OperatorInput
@@ -36,6 +37,7 @@ from app.engine.ports import (
     Candidate,
     CheckResult,
     Fingerprint,
+    FormError,
     FrameCallback,
     InputEvent,
     ProbeResult,
@@ -133,9 +135,9 @@ class PlaywrightSession:
         except PlaywrightError as exc:
             self._raise_if_blocked(blocked_mark)
             raise classify(exc, what=step.summary(), page_url=self._page.url) from None
-        except StepFailure:
+        except StepFailure as exc:
             self._raise_if_blocked(blocked_mark)
-            raise
+            raise await targeting.explain_missing(self._page, exc, step.target) from None
         self._known = result.before
         try:
             if result.side_effects and isinstance(step.args, FillArgs):
@@ -256,6 +258,13 @@ class PlaywrightSession:
         self._known = state
         return state.fingerprint()
 
+    async def form_errors(self) -> list[FormError]:
+        self._readable("form errors")
+        try:
+            return await form_errors(self._page)
+        except PlaywrightError as exc:
+            raise classify(exc, what="form errors", page_url=self._page.url) from None
+
     async def screenshot(self) -> bytes:
         """Viewport JPEG with password fields painted over. Empty when screenshots are off."""
         if not self._screenshots:
@@ -326,7 +335,10 @@ class PlaywrightSession:
     async def inspect(self, target: Target, *, timeout: float) -> TargetInfo:
         await self._guard.recovered()
         self._readable(target.describe())
-        return await targeting.inspect(self._page, target, deadline=time.monotonic() + timeout)
+        try:
+            return await targeting.inspect(self._page, target, deadline=time.monotonic() + timeout)
+        except StepFailure as exc:
+            raise await targeting.explain_missing(self._page, exc, target) from None
 
     async def candidates(self, target: Target, *, limit: int = 10) -> list[Candidate]:
         await self._guard.recovered()

@@ -20,6 +20,7 @@ from playwright.async_api import Error as PlaywrightError
 from app.browser.classify import classify
 from app.browser.describe import DESCRIBE_ALL_JS, DESCRIBE_HELPERS, DESCRIBE_JS, target_info
 from app.browser.locators import build_locator, remaining, resolve
+from app.browser.nearby import similarity
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.task import Target
 from app.engine.ports import Candidate, TargetInfo
@@ -77,6 +78,160 @@ _DESCRIBE_ONE_JS = (
     + DESCRIBE_HELPERS
     + "  return els.length === 1 ? describe(els[0]) : {__count: els.length};\n}"
 )
+
+
+# Every element a target of a kind could have meant, with the name it would be compared by:
+# {els: [element…], rows: [[role, name, visible]…]}. Roles: the target's own and the controls a
+# person may take for it (a link styled as a button). At most _SCANNED elements are looked at.
+_NAMED_JS = (
+    "([kind, wanted, root]) => {"
+    + DESCRIBE_HELPERS
+    + r"""
+  const CONTROLS = new Set(['button', 'link', 'checkbox', 'radio', 'switch', 'tab', 'menuitem',
+    'menuitemcheckbox', 'menuitemradio', 'option', 'combobox', 'textbox', 'searchbox', 'slider',
+    'spinbutton', 'treeitem', 'listbox']);
+  const ownWords = (el) => Array.from(el.childNodes)
+    .some((n) => n.nodeType === 3 && n.textContent.trim());
+  const els = [], rows = [];
+  for (const el of (root || document).querySelectorAll('*')) {
+    if (els.length >= __SCANNED__) break;
+    if (['SCRIPT', 'STYLE', 'TEMPLATE', 'NOSCRIPT', 'HEAD', 'TITLE'].includes(el.tagName)) continue;
+    let name = '';
+    const role = roleOf(el);
+    if (kind === 'role') {
+      if (role !== wanted && !CONTROLS.has(role)) continue;
+      name = nameOf(el);
+    } else if (kind === 'label') {
+      if (!isControl(el)) continue;
+      name = labelOf(el);
+    } else if (kind === 'placeholder') {
+      name = el.getAttribute('placeholder') || '';
+    } else if (kind === 'test_id') {
+      name = el.getAttribute('data-testid') || '';
+    } else if (kind === 'text') {
+      if (!ownWords(el)) continue;
+      name = el.innerText || el.textContent;
+    }
+    name = cut(squash(name), 120);
+    if (!name) continue;
+    const box = boxOf(el);
+    els.push(el);
+    rows.push([role, name, box !== null && getComputedStyle(el).visibility !== 'hidden']);
+  }
+  return {els, rows};
+}"""
+).replace("__SCANNED__", "3000")
+# How close a name must be to count as a near miss: of the target's own role (or any element, for
+# text, label, placeholder and test id targets), and of another role (then all but equal).
+NEAR = 0.5
+NEAR_OTHER_ROLE = 0.95
+NEAR_MISSES = 5
+
+
+def _wanted(target: Target) -> str | None:
+    """The name a target looks for, which near misses are compared with (css: none)."""
+    kind = target.kind
+    if kind == "role":
+        return target.name
+    if kind in ("label", "text", "placeholder", "test_id"):
+        return str(getattr(target, kind))
+    return None
+
+
+async def near_misses(page: Page, target: Target) -> list[tuple[Candidate, float]]:
+    """The elements `target` may have meant though it matched none (the button says "– Delete",
+    the task "Delete"): of its role, the closest names; of other roles, the same name. Each with
+    a locator that matches exactly it, and its similarity (0..1), closest first. Within a scope
+    (`within`) that matches one element, only inside it."""
+    wanted = _wanted(target)
+    if not wanted:
+        return []
+    root: JSHandle | None = None
+    if target.within is not None:
+        scope = build_locator(page, target.within)
+        if await scope.count() == 1:
+            root = await scope.element_handle()
+    found = await page.evaluate_handle(_NAMED_JS, [target.kind, target.role, root])
+    try:
+        rows: list[list[Any]] = await (await found.get_property("rows")).json_value()
+        scored: list[tuple[float, bool, int]] = []
+        others: list[tuple[float, bool, int]] = []
+        for i, (role, name, visible) in enumerate(rows):
+            score = similarity(wanted, name)
+            if target.kind != "role" or role == target.role:
+                if score >= NEAR:
+                    scored.append((score, visible, i))
+            elif score >= NEAR_OTHER_ROLE:
+                others.append((score, visible, i))
+        best = sorted(scored, key=lambda x: (-x[0], not x[1]))[:NEAR_MISSES]
+        best += sorted(others, key=lambda x: (-x[0], not x[1]))[: max(1, NEAR_MISSES - len(best))]
+        if not best:
+            return []
+        elements = await found.get_property("els")
+        handles = [
+            element
+            for _, _, i in best
+            if (element := (await elements.get_property(str(i))).as_element()) is not None
+        ]
+        try:
+            raws: list[dict[str, Any]] = await page.evaluate(DESCRIBE_ALL_JS, handles)
+            derived = await asyncio.gather(
+                *(_derive(page, h, raw) for h, raw in zip(handles, raws, strict=True))
+            )
+        finally:
+            await _dispose(*handles, elements)
+    finally:
+        await _dispose(found, *([root] if root is not None else []))
+    return [
+        (Candidate(index=position, info=target_info(raw), target=own or _named(raw, target)), score)
+        for position, ((score, _, _), raw, own) in enumerate(zip(best, raws, derived, strict=True))
+    ]
+
+
+def _named(raw: dict[str, Any], fallback: Target) -> Target:
+    """A locator by role and name when no exact one could be derived (it may match others too)."""
+    if raw["role"] and raw["text"]:
+        return Target(role=raw["role"], name=raw["text"], exact=True)
+    return fallback
+
+
+def near_miss_json(candidate: Candidate, score: float) -> dict[str, Any]:
+    """A near miss as the record and a clarification's candidates show it."""
+    info = candidate.info
+    return {
+        "choice": str(candidate.index + 1),
+        "description": info.description + ("" if info.box else " (hidden)"),
+        "role": info.role,
+        "text": info.text,
+        "box": list(info.box) if info.box else None,
+        "target": candidate.target.model_dump(mode="json", exclude_defaults=True),
+        "similarity": round(score, 2),
+    }
+
+
+async def explain_missing(page: Page, failure: StepFailure, target: Target | None) -> StepFailure:
+    """A missing target's failure with the elements it may have meant: in the message (closest
+    first) and in details["near_misses"]. Best effort: a page that cannot be read adds nothing."""
+    if (
+        failure.failure_class is not FailureClass.MISSING_TARGET
+        or target is None
+        or "target" not in failure.details
+        or "near_misses" in failure.details
+    ):
+        return failure
+    try:
+        found = await near_misses(page, target)
+    except PlaywrightError:
+        return failure
+    if not found:
+        return failure
+    misses = [near_miss_json(c, score) for c, score in found]
+    closest = ", ".join(m["description"] for m in misses)
+    return StepFailure(
+        failure.failure_class,
+        f"{failure.message}; closest: {closest}",
+        {**failure.details, "near_misses": misses},
+    )
 
 
 async def inspect(page: Page, target: Target, *, deadline: float) -> TargetInfo:

@@ -9,8 +9,8 @@ from typing import Any, TextIO
 from sqlalchemy.orm import Session
 
 from app.domain.events import Event, EventType
-from app.store import events, handoffs, runs
-from app.store.models import Run
+from app.store import attempts, events, handoffs, runs
+from app.store.models import Attempt, Run
 
 ICONS = {
     "succeeded": "✓",
@@ -73,6 +73,9 @@ class ProgressPrinter:
 
 def run_summary(s: Session, run: Run) -> dict[str, Any]:
     steps = runs.get_steps(s, run.id)
+    tried: dict[int, list[Attempt]] = {}
+    for a in attempts.list_attempts(s, run.id):
+        tried.setdefault(a.step_index, []).append(a)
     open_h = handoffs.list_handoffs(s, run_id=run.id, status="open")
     signing_in = events.list_events(s, run.id, types=SIGN_IN_EVENTS)
     return {
@@ -94,7 +97,10 @@ def run_summary(s: Session, run: Run) -> dict[str, Any]:
                 "failure_class": st.failure_class,
                 "error": st.error,
                 "duration_ms": round(st.duration_ms, 1) if st.duration_ms is not None else None,
+                "verified_after_recovery": bool((st.evidence or {}).get("verified_after_recovery")),
+                "by_operator": bool((st.evidence or {}).get("by_operator")),
                 "evidence": _evidence_summary(st.evidence or {}),
+                "attempt_list": [_attempt_summary(a) for a in tried.get(st.index, [])],
             }
             for st in steps
         ],
@@ -194,17 +200,103 @@ def handoff_json(h: Any) -> dict[str, Any]:
 
 
 def _evidence_summary(evidence: dict[str, Any]) -> dict[str, Any]:
-    requests = evidence.get("requests") or []
-    checks = evidence.get("checks") or []
-    return {
+    summary = {
         "url": evidence.get("url"),
-        "requests": [
-            f"{r['method']} {r['url']} → {r.get('status')}"
-            for r in requests
-            if r.get("resource_type") in ("document", "fetch", "xhr", "") or r["method"] != "GET"
-        ],
-        "checks": [f"{'ok' if c['ok'] else 'FAILED'} {c['name']}" for c in checks],
+        "requests": _request_lines(evidence.get("requests") or []),
+        "checks": _check_lines(evidence.get("checks") or []),
     }
+    for key in ("near_misses", "form_errors"):
+        if evidence.get(key):
+            summary[key] = evidence[key]
+    return summary
+
+
+def _attempt_summary(a: Attempt) -> dict[str, Any]:
+    return {
+        "number": a.number,
+        "outcome": str(a.outcome) if a.outcome is not None else None,
+        "failure_class": a.failure_class,
+        "error": a.error,
+        "started_at": a.started_at.isoformat() if a.started_at else None,
+        "requests": _request_lines(a.requests or []),
+        "checks": _check_lines(a.checks or []),
+    }
+
+
+def _request_lines(requests: list[dict[str, Any]]) -> list[str]:
+    """The requests a person reads a step by: documents, fetch/XHR and anything not a GET (the
+    images, styles and scripts of a page would only bury them)."""
+    lines = []
+    for r in requests:
+        if r.get("resource_type") not in ("document", "fetch", "xhr", "") and r["method"] == "GET":
+            continue
+        status = r.get("status")
+        answer = str(status) if status is not None else (r.get("failure") or "no response")
+        lines.append(f"{r['method']} {r['url']} → {answer}")
+    return lines
+
+
+def _check_lines(checks: list[dict[str, Any]]) -> list[str]:
+    """'ok NAME', or 'FAILED NAME: what was found instead'."""
+    return [
+        f"ok {c['name']}"
+        if c["ok"]
+        else f"FAILED {c['name']}" + (f": {c['detail']}" if c.get("detail") else "")
+        for c in checks
+    ]
+
+
+ATTEMPT_ICONS = {"succeeded": "✓", "failed": "✗", "unknown": "?"}
+
+
+def print_steps(summary: dict[str, Any], stream: TextIO | None = None) -> None:
+    """Each step with every attempt it took and what each one sent and checked."""
+    out = stream or sys.stdout
+    for st in summary["steps"]:
+        icon = ICONS.get(st["status"], "?")
+        line = f"  {icon} {st['id']:<18} {st['action']:<8} {st['effect']:<12} {st['status']}"
+        if st["attempts"] and st["attempts"] > 1:
+            line += f" ({st['attempts']} attempts)"
+        if st.get("verified_after_recovery"):
+            line += " · verified after recovery (not redone)"
+        if st.get("by_operator"):
+            line += " · done by the operator"
+        print(line, file=out)
+        if st["failure_class"]:
+            print(f"      {st['failure_class']}: {st['error']}", file=out)
+        tried = st.get("attempt_list") or []
+        only = tried[0] if len(tried) == 1 else None
+        if only is not None and (only["outcome"], only["error"]) in (
+            ("succeeded", None),
+            ("failed", st["error"]),
+        ):
+            _print_attempt_evidence(only, "      ", out)  # one attempt, and the step's line says how it went
+        else:
+            for a in tried:
+                head = f"      attempt {a['number']} {ATTEMPT_ICONS.get(a['outcome'] or '', '…')}"
+                if a["failure_class"]:
+                    head += f" {a['failure_class']}: {a['error']}"
+                print(head, file=out)
+                if a["outcome"] == "unknown" and not a["requests"]:
+                    print(
+                        "        (its requests were not recorded: the process ended before writing them)",
+                        file=out,
+                    )
+                _print_attempt_evidence(a, "        ", out)
+        if not tried:
+            for req in st["evidence"]["requests"]:
+                print(f"      ⇄ {req}", file=out)
+        decided = tried[-1]["checks"] if tried else []
+        for check in st["evidence"]["checks"]:
+            if check not in decided:  # e.g. the checks that verified it after a recovery
+                print(f"      ☐ {check}", file=out)
+
+
+def _print_attempt_evidence(attempt: dict[str, Any], indent: str, out: TextIO) -> None:
+    for req in attempt["requests"]:
+        print(f"{indent}⇄ {req}", file=out)
+    for check in attempt["checks"]:
+        print(f"{indent}☐ {check}", file=out)
 
 
 def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None:

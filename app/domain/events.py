@@ -23,6 +23,8 @@ class EventType(StrEnum):
     ACTION_INTENT = "action.intent"  # committed before an irreversible dispatch (G3)
     ACTION_DONE = "action.done"
     ATTEMPT_FINISHED = "attempt.finished"
+    # Requests of a recorded attempt that started, or were answered, after it was recorded.
+    ATTEMPT_REQUESTS = "attempt.requests"
     RETRY_SCHEDULED = "retry.scheduled"
     OBSTRUCTION_DISMISSED = "obstruction.dismissed"
     OUTPUT_EXTRACTED = "output.extracted"

@@ -93,7 +93,9 @@ class Clarifier:
         """Open the question for this failure and park the run."""
         desk = self.desk
         kind = reason or kind_of(failure) or "unexpected"
-        context = await desk.context(index, step, screenshot=kind != "ambiguous_target")
+        near = list(failure.details.get("near_misses") or []) if kind == "missing_target" else []
+        numbered = kind == "ambiguous_target" or bool(near)
+        context = await desk.context(index, step, screenshot=not numbered)
         payload: dict[str, Any] = {
             **context,
             "reason": kind,
@@ -113,21 +115,25 @@ class Clarifier:
                 }
                 for c in found
             ]
-            boxes = [c.info.box for c in found if c.info.box]
-            labels = [str(c.index + 1) for c in found if c.info.box]
-            try:
-                shot = await desk.session.highlight(boxes, labels)
-            except Exception:
-                shot = b""
-            payload["screenshot"] = await desk.screenshot(shot or None)
+            payload["screenshot"] = await self._numbered(payload["candidates"])
             payload["choices"] = [c["choice"] for c in payload["candidates"]] + list(ACTIONS)
             question = f"{target} matches {len(found)} elements on {url}. Which one did you mean?"
         elif kind == "missing_target":
-            payload["choices"] = list(ACTIONS)
+            # The elements it may have meant (the failure found them: targeting.near_misses), as
+            # numbered choices like an ambiguous target's candidates.
+            payload["candidates"] = near
+            if near:
+                payload["screenshot"] = await self._numbered(near)
+            payload["choices"] = [c["choice"] for c in near] + list(ACTIONS)
             payload["accepts"] = ["target", "point"]
+            closest = (
+                " Closest: " + ", ".join(f"{c['choice']}. {c['description']}" for c in near) + "."
+                if near
+                else ""
+            )
             question = (
-                f"I can't find {target} on {url}. Point at it on the page, give a new target, "
-                "or choose: retry, skip, fail, takeover."
+                f"I can't find {target} on {url}.{closest} Pick one, point at it on the page, give a "
+                "new target, or choose: retry, skip, fail, takeover."
             )
         elif kind == "recovery":
             payload["choices"] = list(ACTIONS)
@@ -149,6 +155,19 @@ class Clarifier:
             default=DEFAULT_FAIL,
         )
         park(handoff_id)
+
+    async def _numbered(self, candidates: list[dict[str, Any]]) -> str | None:
+        """A screenshot with each candidate outlined and numbered by its choice."""
+        desk = self.desk
+        shown = [c for c in candidates if c.get("box")]
+        try:
+            assert desk.session is not None
+            shot = await desk.session.highlight(
+                [tuple(c["box"]) for c in shown], [c["choice"] for c in shown]
+            )
+        except Exception:
+            shot = b""
+        return await desk.screenshot(shot or None)
 
     async def resolution(self, index: int, step: Step, *, kind: str = "clarification") -> Resolution | None:
         """The unused answer to a failure question about this step, interpreted."""

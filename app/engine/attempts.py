@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,16 +19,32 @@ from app.engine.credentials import Credentials
 from app.engine.faults import crash_point
 from app.engine.guard import RequestGuard
 from app.engine.login_page import SignedOutSigns
-from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, Fingerprint
+from app.engine.ports import (
+    ActionOutcome,
+    BrowserSession,
+    CheckResult,
+    Fingerprint,
+    FormError,
+    RequestRecord,
+)
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import RunRecorder, RunStopped
-from app.engine.validate import effective_expectation, judge_checks, judge_network, judge_no_effect
-from app.store import ArtifactStore, attempts, record_artifact
+from app.engine.validate import (
+    effective_expectation,
+    explains_with_form,
+    judge_checks,
+    judge_network,
+    judge_no_effect,
+    with_form_errors,
+)
+from app.store import ArtifactStore, attempts, record_artifact, runs
 from app.store.models import Attempt, Run
 
 # Overlays dismissed per step before an obstruction counts as an ordinary failure.
 MAX_DISMISSALS = 3
+# Recorded attempts watched for late requests (see `_late_requests`).
+WATCHED_ATTEMPTS = 8
 
 
 def dispatches_intent(step: Step) -> bool:
@@ -45,6 +62,54 @@ class StepResult:
     duration_ms: float = 0.0
     skipped: bool = False  # the operator chose to skip the step
     by_operator: bool = False  # done by the person (takeover, verification), not by the engine
+
+
+@dataclass
+class _Recorded:
+    """An attempt as recorded, and the outcome's list of its requests, which keeps filling until
+    the next action (a script posting after the step was judged; an answer that came late)."""
+
+    step: str
+    index: int
+    number: int
+    requests: list[RequestRecord]
+    written: list[dict[str, Any]]
+
+    @property
+    def unanswered(self) -> bool:
+        return any(r.status is None and r.failure is None for r in self.requests)
+
+
+def step_evidence(s: Session, run_id: str, index: int, result: StepResult) -> dict[str, Any]:
+    """What a step's record says it did: the requests of all its attempts (also failed, retried
+    and recovered ones: the attempt rows hold them), the checks that decided it, and what its
+    failure found on the page (near misses of a missing target, form errors)."""
+    outcome = result.outcome
+    evidence: dict[str, Any] = {
+        "requests": attempts.step_requests(s, run_id, index),
+        "checks": [c.to_json() for c in result.checks],
+        "url": outcome.after.url if outcome else None,
+        "changed": outcome.changed if outcome else None,
+    }
+    details = result.failure.details if result.failure is not None else {}
+    for key in ("near_misses", "form_errors"):
+        if details.get(key):
+            evidence[key] = details[key]
+    if not evidence["checks"] and details.get("failed_checks"):
+        evidence["checks"] = details["failed_checks"]
+    return evidence
+
+
+def _amend_requests(
+    run_id: str, index: int, number: int, requests: list[dict[str, Any]], s: Session, run: Run
+) -> None:
+    row = attempts.get_attempt(s, run_id, index, number)
+    if row is None:
+        return
+    attempts.update_requests(s, row, requests)
+    record = runs.get_step(s, run_id, index)
+    if record is not None and record.finished_at is not None:
+        record.evidence = {**(record.evidence or {}), "requests": attempts.step_requests(s, run_id, index)}
 
 
 class StepExecutor:
@@ -80,6 +145,8 @@ class StepExecutor:
         self._last_fp: Fingerprint | None = None
         self._last_shot: tuple[str | None, str] | None = None  # (fingerprint, sha) of the latest screenshot
         self._new_artifacts: list[tuple[str, int]] = []  # recorded with the attempt's commit
+        self._recorded: list[_Recorded] = []
+        recorder.before_commit.append(self._late_requests)
 
     def retry_policy(self, step: Step, irreversible: bool = False) -> RetryPolicy:
         policy = (step.retry or self.task.policy.retry).to_policy()
@@ -235,6 +302,12 @@ class StepExecutor:
                 # The page as the action left it, captured while the checks read it: the
                 # checks only read, so the two overlap instead of adding up.
                 early_shot = asyncio.create_task(self._screenshot(outcome.after.short()))
+            # A reload would take away the errors of a form the write was answered with.
+            shown_errors = (
+                await self._form_errors()
+                if mutating and failure is None and expect is not None and expect.after_reload is not None
+                else None
+            )
             if failure is None and expect is not None:
                 checks = await self.session.check(expect, outcome, timeout=timeout)
                 failure = judge_checks(step, outcome, checks)
@@ -244,6 +317,10 @@ class StepExecutor:
             # reload may be what met the expired session; an SPA renders its sign-in form in
             # place of the page, and the step's own target is then simply missing).
             failure = await self.signs.judge(step, self.session, outcome, failure)
+            expired = failure is not None and failure.failure_class is FailureClass.SESSION_EXPIRED
+            if mutating and not expired and explains_with_form(step, outcome, failure):
+                errors = shown_errors if shown_errors is not None else await self._form_errors()
+                failure = with_form_errors(failure, errors)
             if failure is None or failure.failure_class in (FailureClass.NO_EFFECT, FailureClass.UNEXPECTED):
                 self.progress.record(step, outcome.changed or bool(outcome.requests))
         if outcome is not None:
@@ -309,7 +386,41 @@ class StepExecutor:
             self.recorder.stage(finish)  # committed with the step's completion, atomically
         else:
             await self.recorder.commit(finish)  # durable before any retry or stop
+        if outcome is not None:
+            self._recorded = [*self._recorded, _Recorded(step.id, index, number, outcome.requests, requests)][
+                -WATCHED_ATTEMPTS:
+            ]
         return StepResult(ok=failure is None, outcome=outcome, failure=failure, checks=checks)
+
+    async def _form_errors(self) -> list[FormError]:
+        """The error messages the page shows about its form: why a write did not go through
+        (not the page's header). Best effort: a page that cannot be read shows none."""
+        try:
+            return await self.session.form_errors()
+        except Exception:
+            return []
+
+    def _late_requests(self) -> None:
+        """Before each commit: requests of recorded attempts that started or were answered since
+        they were recorded join the record (an event, and the attempt's row), so nothing the
+        page sent is missing from it. An attempt stops being watched once a later one was
+        recorded and it awaits no answer."""
+        watched: list[_Recorded] = []
+        for rec in self._recorded:
+            now = [r.to_json() for r in rec.requests]
+            if now != rec.written:
+                rec.written = now
+                self.recorder.emit(
+                    EventType.ATTEMPT_REQUESTS,
+                    step=rec.step,
+                    index=rec.index,
+                    attempt=rec.number,
+                    requests=now,
+                )
+                self.recorder.stage(partial(_amend_requests, self.run_id, rec.index, rec.number, now))
+            if rec is self._recorded[-1] or rec.unanswered:
+                watched.append(rec)
+        self._recorded = watched
 
     async def _no_effect(self, step: Step, outcome: ActionOutcome, has_expect: bool) -> StepFailure | None:
         failure = judge_no_effect(step, outcome, has_expect)

@@ -78,6 +78,20 @@ class CheckResult:
         return asdict(self)
 
 
+@dataclass
+class FormError:
+    """An error message a page shows about its form (after a write that did not go through)."""
+
+    message: str
+    field: str = ""  # the label (or name) of the field it is about; "" when about the whole form
+
+    def quote(self) -> str:
+        return f'{self.field}: "{self.message}"' if self.field else f'"{self.message}"'
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 # x, y, width, height in CSS pixels of the viewport (what screenshots show).
 Box = tuple[float, float, float, float]
 
@@ -239,6 +253,11 @@ class BrowserSession(Protocol):
         ...
 
     async def fingerprint(self) -> Fingerprint: ...
+
+    async def form_errors(self) -> list[FormError]:
+        """The error messages the page shows about its forms (invalid fields' messages, error
+        lists, alerts), each with the field it is about. Reading changes nothing."""
+        ...
 
     async def screenshot(self) -> bytes:
         """A small JPEG of the viewport, with password fields masked."""

@@ -62,6 +62,9 @@ class RunRecorder:
         self._last_seq = 0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"run-{run_id}")
         self._in_flight: asyncio.Future[Any] | None = None
+        # Called on the loop thread before each transaction takes what is buffered: late facts
+        # (an attempt's late requests, attempts.py) ride on the next commit instead of their own.
+        self.before_commit: list[Callable[[], None]] = []
 
     def emit(self, type: str, **data: Any) -> None:
         self._pending.append((type, data))
@@ -99,6 +102,8 @@ class RunRecorder:
 
     def _submit(self, change: Change | None) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
+        for hook in self.before_commit:
+            hook()
         pending, staged = self._pending, self._staged
         self._pending, self._staged = [], []
         self._committed_at = time.monotonic()

@@ -32,7 +32,7 @@ from app.domain.task.templating import TemplateError, render
 from app.engine import faults
 from app.engine.approvals import ApprovalGate
 from app.engine.asking import NOBODY_ANSWERED, Clarifier, learned_key
-from app.engine.attempts import StepExecutor, StepResult, dispatches_intent
+from app.engine.attempts import StepExecutor, StepResult, dispatches_intent, step_evidence
 from app.engine.credentials import Credentials
 from app.engine.desk import DEFAULT_FAIL, Answer, HandoffDesk, Park, park
 from app.engine.guard import RequestGuard, Waiter
@@ -910,7 +910,7 @@ class RunLoop(RecoveryMixin):
             record.error = None
             record.finished_at = datetime.now(UTC)
             record.duration_ms = round(result.duration_ms)
-            record.evidence = _evidence(result) | notes
+            record.evidence = step_evidence(s, self.run_id, index, result) | notes
             run.checkpoint = cp.to_json()
 
         if verified_after_recovery or result.by_operator or result.skipped:
@@ -953,7 +953,7 @@ class RunLoop(RecoveryMixin):
             record.error = failure.message
             record.finished_at = datetime.now(UTC)
             record.duration_ms = round(result.duration_ms)
-            record.evidence = _evidence(result)
+            record.evidence = step_evidence(s, self.run_id, index, result)
             run.checkpoint = cp.to_json()
             if end_run and RunStatus(run.status) not in TERMINAL:
                 runs.transition(
@@ -1042,16 +1042,6 @@ def _mark_step(s: Session, run_id: str, index: int, status: StepStatus) -> None:
     record.status = status
     if status is StepStatus.RUNNING and record.started_at is None:
         record.started_at = datetime.now(UTC)
-
-
-def _evidence(result: StepResult) -> dict[str, Any]:
-    outcome = result.outcome
-    return {
-        "requests": [r.to_json() for r in outcome.requests] if outcome else [],
-        "checks": [c.to_json() for c in result.checks],
-        "url": outcome.after.url if outcome else None,
-        "changed": outcome.changed if outcome else None,
-    }
 
 
 def _preview(value: Any) -> Any:

@@ -14,7 +14,7 @@ from app.domain.task import (
     ValueCheck,
 )
 from app.domain.task.spec import SIGNED_OUT_STATUSES
-from app.engine.ports import ActionOutcome, CheckResult
+from app.engine.ports import ActionOutcome, CheckResult, FormError
 
 # Actions that, without an explicit expectation, must visibly do *something*.
 EXPECTS_CHANGE = frozenset({Action.CLICK, Action.PRESS})
@@ -99,3 +99,38 @@ def judge_no_effect(step: Step, outcome: ActionOutcome, has_expectation: bool) -
         f"{step.summary()} changed nothing: no request, page unchanged",
         {"fingerprint": outcome.after.short()},
     )
+
+
+# Failures after which a page's form errors say why: the write was refused (4xx), or it did not
+# have the result expected of it. (A 5xx, an expired session or a missing target say it already.)
+_ANSWERED_WITH_FORM = frozenset({FailureClass.PERMANENT, FailureClass.UNEXPECTED, FailureClass.NO_EFFECT})
+QUOTED_FORM_ERRORS = 5
+
+
+def explains_with_form(step: Step, outcome: ActionOutcome, failure: StepFailure | None) -> bool:
+    """Whether the page's form errors are worth reading after this attempt of a write: it
+    failed as a refused or unexpected write, or it sent something, had no expectation of its own
+    to judge it by, and looked done (a 200 that shows the form again with its errors)."""
+    if failure is not None:
+        return failure.failure_class in _ANSWERED_WITH_FORM or "failed_checks" in failure.details
+    return step.expect is None and bool(outcome.mutating_requests)
+
+
+def with_form_errors(failure: StepFailure | None, errors: list[FormError]) -> StepFailure | None:
+    """The failure of a write whose page shows form errors, quoting them first: they say why it
+    did not go through. A message tied to a field is a validation the same write would meet
+    again: the step fails as permanent (DESIGN.md). Messages about no field (an alert) only add
+    to a failure: on their own they may say "Saved"."""
+    if not errors:
+        return failure
+    bound = any(e.field for e in errors)
+    if failure is None and not bound:
+        return None
+    quoted = "; ".join(e.quote() for e in errors[:QUOTED_FORM_ERRORS])
+    if len(errors) > QUOTED_FORM_ERRORS:
+        quoted += f" (+{len(errors) - QUOTED_FORM_ERRORS} more)"
+    details = {**(failure.details if failure else {}), "form_errors": [e.to_json() for e in errors]}
+    if failure is None:
+        return StepFailure(FailureClass.PERMANENT, f"the form came back with errors: {quoted}", details)
+    cls = FailureClass.PERMANENT if bound else failure.failure_class
+    return StepFailure(cls, f"the form came back with errors: {quoted}; {failure.message}", details)

@@ -151,6 +151,11 @@ def _step(st: StepView, data: ReportData) -> str:
         parts.append(_attempt(st.index, attempt, data))
     if not st.attempt_list:
         parts.append("<p class=muted>No attempt recorded.</p>")
+    decided = st.attempt_list[-1].checks if st.attempt_list else []
+    extra = [c for c in st.evidence.get("checks") or [] if c not in decided]
+    if extra:  # e.g. the checks that proved the step done after the session was renewed
+        why = "verified after recovery" if st.evidence.get("verified_after_recovery") else "the step's checks"
+        parts.append(f"<p class=muted>Checked for the step ({e(why)}):</p>{_checks(extra)}")
     parts.append("</div>")
     return "".join(parts)
 
@@ -185,17 +190,24 @@ def _attempt(index: int, a: AttemptView, data: ReportData) -> str:
             "<table class=requests><tr><th>Method</th><th>Request</th><th>Status</th><th>Time</th></tr>"
             f"{rows}</table>"
         )
-    if a.checks:
-        rows = "".join(
-            f"<tr><td>{_badge('ok' if c.get('ok') else 'failed')}</td><td class=mono>{e(c.get('name'))}</td>"
-            f"<td>{e(c.get('detail'))}</td></tr>"
-            for c in a.checks
-        )
+    elif a.outcome == "unknown":
         body.append(
-            f"<table class=checks><tr><th>Check</th><th>Expectation</th><th>Found</th></tr>{rows}</table>"
+            "<p class=muted>Requests not recorded: the run was interrupted after the action was "
+            "sent, before they were written.</p>"
         )
+    if a.checks:
+        body.append(_checks(a.checks))
     body.append("</div>")
     return "".join(body)
+
+
+def _checks(checks: list[dict[str, Any]]) -> str:
+    rows = "".join(
+        f"<tr><td>{_badge('ok' if c.get('ok') else 'failed')}</td><td class=mono>{e(c.get('name'))}</td>"
+        f"<td>{e(c.get('detail'))}</td></tr>"
+        for c in checks
+    )
+    return f"<table class=checks><tr><th>Check</th><th>Expectation</th><th>Found</th></tr>{rows}</table>"
 
 
 def _status(request: dict[str, Any]) -> str:

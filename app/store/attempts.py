@@ -74,6 +74,30 @@ def list_attempts(s: Session, run_id: str, step_index: int | None = None) -> lis
     return list(s.scalars(query.order_by(Attempt.step_index, Attempt.number)))
 
 
+def get_attempt(s: Session, run_id: str, step_index: int, number: int) -> Attempt | None:
+    query = select(Attempt).where(
+        Attempt.run_id == run_id, Attempt.step_index == step_index, Attempt.number == number
+    )
+    return s.scalars(query).first()
+
+
+def update_requests(s: Session, attempt: Attempt, requests: Sequence[dict[str, Any]]) -> None:
+    """Requests of an attempt as they stand now: ones that started or were answered after the
+    attempt was recorded (a page's script may post after the step was judged)."""
+    attempt.requests = list(requests)
+    s.flush()
+
+
+def step_requests(s: Session, run_id: str, step_index: int) -> list[dict[str, Any]]:
+    """Every request of every attempt of a step, oldest first, each with its attempt number:
+    what the step's evidence lists, however the step ended (retried, recovered, signed in again)."""
+    return [
+        {**request, "attempt": attempt.number}
+        for attempt in list_attempts(s, run_id, step_index)
+        for request in attempt.requests or []
+    ]
+
+
 def pending_intents(s: Session, run_id: str) -> list[Attempt]:
     """Irreversible actions that may have fired but have no recorded outcome (after a crash)."""
     query = select(Attempt).where(

@@ -323,6 +323,8 @@ class EvidencePane(QScrollArea):
         _fit(self.requests)
         _fit(self.checks)
         notes = [] if self.requests_model.rowCount() else ["No requests."]
+        if not requests and chosen is not None and chosen.outcome == "unknown":
+            notes = ["Requests not recorded: the run was interrupted after the action was sent."]
         hidden = self.requests_model.hidden
         if hidden:
             notes.append(f"{hidden} image, style or script request{'s' if hidden > 1 else ''} not listed.")

@@ -158,6 +158,7 @@ INDEX_LINKS = [
     ("/report", "Sales report", "looks read-only, but showing it quietly POSTs a tracking event"),
     ("/team", "Team", "every member's button just says Remove"),
     ("/messages", "Messages", "a message form whose Send cannot be undone"),
+    ("/tickets", "Tickets", 'a form that comes back with its errors (200); buttons say "– Delete"'),
     ("/forbidden", "Forbidden", "always 403"),
 ]
 

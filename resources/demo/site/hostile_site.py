@@ -42,6 +42,7 @@ from hostile_http import (  # noqa: E402
     safe_next,
 )
 from hostile_spa import SpaPagesMixin  # noqa: E402
+from hostile_tickets import TicketPagesMixin, TicketState  # noqa: E402
 
 __all__ = ["DEFAULT_CONFIG", "HostileSite", "Request", "Response"]
 
@@ -110,13 +111,15 @@ class _State:
         self.requests: dict[str, int] = {}
         self.budget = {k: int(config[k]) for k in _BUDGET_KNOBS}
         self.handoff = HandoffState()  # /checkout, /report, /team, /messages
+        self.tickets = TicketState()  # /tickets
 
 
-class HostileSite(HandoffPagesMixin, SpaPagesMixin):
+class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin):
     """The site plus its server-side truth. All state sits behind one lock.
 
     The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``, the
-    single-page app (``/app``) from ``SpaPagesMixin``."""
+    single-page app (``/app``) from ``SpaPagesMixin``, the ticket desk (/tickets) from
+    ``TicketPagesMixin``."""
 
     def __init__(
         self,
@@ -176,6 +179,7 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin):
             ("POST", "/api/echo"): self._echo,
             **self._handoff_routes(),
             **self._spa_routes(),
+            **self._ticket_routes(),
             ("GET", "/__truth__"): lambda r: json_response(200, self.truth()),
             ("POST", "/__reset__"): self._http_reset,
             ("GET", "/__config__"): lambda r: json_response(200, self.config()),
@@ -240,6 +244,7 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin):
                     "deletions": s.deletions,
                     "requests": s.requests,
                     **s.handoff.truth(),
+                    **s.tickets.truth(),
                     "config": self.config(),
                 }
             )

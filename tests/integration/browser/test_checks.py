@@ -226,3 +226,70 @@ async def test_check_waits_for_content_that_appears_later(session: PlaywrightSes
                    document.body.appendChild(s); }"""
     )
     await waiting
+
+
+HISTORY = (
+    "<!doctype html><title>Orders</title><header>Skip to main content · Search Pages · Help</header>"
+    "<h1>Order history</h1>"
+    + "".join(f"<p>Order #{1000 + i} was shipped on day {i}.</p>" for i in range(300))
+    + "<p id=latest>Your order #1042 has been confirmed and will ship tomorrow.</p>"
+    + "".join(f"<p>Order #{2000 + i} was returned.</p>" for i in range(50))
+)
+
+
+async def test_a_failed_text_check_shows_the_passage_nearest_to_what_was_expected(
+    static_session: PlaywrightSession, static_site: Any
+) -> None:
+    await act(static_session, "goto", static_site.add("/history", HISTORY))
+    # Deep in a long page: the passage that comes closest, not the page's header.
+    failure = await single_failure(static_session, {"text": "Order #1042 confirmed"})
+    assert failure.detail.startswith('closest passage: "…')
+    assert "Your order #1042 has been confirmed and will ship tomorrow." in failure.detail
+    assert "Skip to main content" not in failure.detail and len(failure.detail) < 260
+
+    # A pattern: its words lead to the passage.
+    failure = await single_failure(static_session, {"text": {"matches": r"order #1042 (is|was) confirmed"}})
+    assert "has been confirmed" in failure.detail
+
+    # Nothing like it at all: the beginning of the page, cut short.
+    failure = await single_failure(static_session, {"text": "Refund issued"})
+    assert failure.detail.startswith('text is "Skip to main content') and failure.detail.endswith('…"')
+
+
+async def test_a_failed_text_check_of_an_element_shows_enough_of_its_text(
+    static_session: PlaywrightSession, static_site: Any
+) -> None:
+    long_text = " ".join(f"Line {i} of the terms." for i in range(60)) + " You agree to pay 30 EUR per month."
+    await act(static_session, "goto", static_site.add("/terms", f"<div id=terms>{long_text}</div>"))
+    failure = await single_failure(
+        static_session,
+        {"text": {"target": {"css": "#terms"}, "contains": "You agree to pay 20 EUR per month"}},
+    )
+    assert failure.detail.startswith('closest passage: "…') and failure.detail.endswith(
+        'You agree to pay 30 EUR per month."'
+    )
+
+
+async def test_a_check_whose_target_matches_nothing_names_the_closest_elements(
+    page: PlaywrightSession,
+) -> None:
+    failure = await single_failure(page, {"visible": {"role": "heading", "name": "Inventry"}})
+    assert failure.detail == 'no element matches; closest: heading "Inventory"'
+    failure = await single_failure(page, {"value": {"target": {"label": "Quantities"}, "equals": "7"}})
+    assert failure.detail == 'no element matches; closest: textbox "Quantity"'
+
+
+async def test_after_reload_of_a_page_a_post_answered_reads_it_again_without_resending_it(
+    static_session: PlaywrightSession, static_site: Any
+) -> None:
+    # A form answered 200 (no redirect): reloading that page would send the POST again.
+    static_site.add("/saved", "<p>Saved it</p>")
+    await act(
+        static_session,
+        "goto",
+        static_site.add("/post-form", "<form method=post action=/saved><button>Save</button></form>"),
+    )
+    outcome = await act(static_session, "click", {"role": "button", "name": "Save"})
+    await expect_ok(static_session, {"after_reload": {"text": "Saved it"}}, outcome)
+    assert static_site.hits.count(("POST", "/saved")) == 1
+    assert static_site.hits[-1] == ("GET", "/saved")  # read again, as a GET

@@ -167,3 +167,34 @@ async def test_closed_session_is_reported_as_such(session: PlaywrightSession) ->
     failure = await fails(session, "click", {"test_id": "add-note"})
     assert failure.failure_class is FailureClass.TRANSIENT
     assert failure.details["session_closed"] is True
+
+
+TICKETS = """<!doctype html><title>Tickets</title><h1>Tickets</h1><ul>
+<li data-testid=ticket-1>Printer on fire
+  <form method=post action=/tickets/1/delete><button>– Delete</button></form></li>
+<li data-testid=ticket-2>Coffee machine empty
+  <form method=post action=/tickets/2/delete><button>– Delete</button></form></li></ul>
+<a href=/tickets/help>Delete</a> <button>Save</button> <button>Deleted tickets</button>
+<button hidden>Delete all</button>"""
+
+
+async def test_a_missing_target_names_the_elements_it_may_have_meant(
+    static_session: PlaywrightSession, static_site: Any
+) -> None:
+    static_site.add("/tickets/1/delete", "<p>Deleted</p>")
+    await act(static_session, "goto", static_site.add("/tickets", TICKETS))
+    failure = await fails(static_session, "click", {"role": "button", "name": "Delete", "exact": True}, 1.0)
+    assert failure.failure_class is FailureClass.MISSING_TARGET
+    assert failure.message.startswith(
+        'role=button name="Delete": no element matches; closest: button "– Delete", button "– Delete"'
+    )
+    near = failure.details["near_misses"]
+    assert [(n["role"], n["text"]) for n in near[:2]] == [("button", "– Delete")] * 2
+    # Closest first: the same name of another role, a longer name, a hidden one last among equals.
+    assert ("link", "Delete") in [(n["role"], n["text"]) for n in near]
+    assert ("button", "Save") not in [(n["role"], n["text"]) for n in near]
+    # Each near miss comes with a locator that means exactly that element: the first row's button.
+    first = Target.model_validate(near[0]["target"])
+    assert first.within is not None and "ticket-1" in first.describe()
+    await act(static_session, "click", first.model_dump(exclude_defaults=True))
+    assert ("POST", "/tickets/1/delete") in static_site.hits
