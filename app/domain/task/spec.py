@@ -494,9 +494,13 @@ class Login(BaseModel):
         return sorted({n for n in names if n})
 
     def signed_out_urls(self) -> list[str]:
-        """URL patterns of a signed-out page: as given, else the login page."""
+        """URL patterns of a signed-out page: as given; else none when a visible sign is given
+        (an SPA's sign-in form shows at the app's own URL, often the block's first goto, which
+        would make every page of the app look signed out); else the login page."""
         if self.signed_out.url is not None:
             return list(self.signed_out.url)
+        if self.signed_out.visible:
+            return []
         return [self.page] if self.page else []
 
 

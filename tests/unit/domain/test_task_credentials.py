@@ -84,6 +84,28 @@ steps:
     assert default.signed_out.status == [401, 419, 440] and default.signed_out.visible == []
 
 
+def test_an_spa_signed_in_at_its_own_url_is_not_signed_out_by_that_url() -> None:
+    """The block opens the app's page, where the sign-in form shows in place: with a visible
+    sign, that URL is not a sign (else every page of the app would look signed out)."""
+    task = load_task(
+        """
+name: t
+site: https://a.example
+login:
+  signed_out: {visible: {label: Password}}
+  at_start: true
+  steps:
+    - goto: /
+    - fill: {target: {label: Password}, secret: a.password}
+steps:
+  - goto: /
+""",
+        "task.yaml",
+    )
+    assert task.login is not None and task.login.page == "/"
+    assert task.login.signed_out_urls() == []
+
+
 def test_bad_signed_out_signs_and_at_start_name_the_line_and_the_fix() -> None:
     found = issues_of(
         """
