@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.domain.checkpoint import Checkpoint
 from app.domain.errors import FailureClass, FlightdeckError, StepFailure
 from app.domain.events import EventType
+from app.domain.sealing import Sealer
 from app.domain.states import TERMINAL, RunStatus, StepStatus, can_transition
 from app.domain.task import Action, AskArgs, Effect, ExtractArgs, Step, Target, Task, load_task
 from app.domain.task.spec import coerce_input
@@ -84,7 +85,8 @@ class RunLoop(RecoveryMixin):
         # G7: what this run's credentials resolve to, so that nothing it writes contains it.
         # Given when it must outlive this execution (an agent's run: what is returned to it).
         self.redactor = redactor if redactor is not None else Redactor()
-        self.credentials = Credentials(secrets, self.redactor)
+        self.sealer = Sealer()  # tagged with the run's tag once its checkpoint is read
+        self.credentials = Credentials(secrets, self.redactor, self.sealer)
         self.profiles = profiles
         self.log_redaction = log_redaction
         self.provider = provider
@@ -92,7 +94,7 @@ class RunLoop(RecoveryMixin):
         self.limiter = limiter
         self.run_id = run_id
         self.owner = owner
-        self.recorder = RunRecorder(db, run_id, owner, sinks, self.redactor)
+        self.recorder = RunRecorder(db, run_id, owner, sinks, self.redactor, self.sealer)
         self.session: BrowserSession | None = None
         self.waiter = waiter
         self.pool = pool
@@ -110,6 +112,15 @@ class RunLoop(RecoveryMixin):
             inputs: dict[str, Any] = dict(run.inputs or {})
             checkpoint = Checkpoint.from_json(run.checkpoint)
             start_status = RunStatus(run.status)
+        # G7, before anything is written: every secret the task can type is known (whichever
+        # process continues the run), and where the checkpoint and inputs hold placeholders
+        # for them, the run continues from the values.
+        self.sealer.tag = checkpoint.seal_tag
+        unreadable = await asyncio.to_thread(self.credentials.prime, [ref for _, ref in task.secret_refs()])
+        if unreadable is not None:
+            return await self._refused(task, checkpoint, unreadable)
+        inputs = self.sealer.unseal(inputs)
+        checkpoint = Checkpoint.from_json(self.sealer.unseal(checkpoint.to_json()))
         profile = task.session if self.profiles is not None else None
         busy = await self._acquire_profile(profile) if profile is not None else None
         if profile is not None and busy is not None:
@@ -205,6 +216,20 @@ class RunLoop(RecoveryMixin):
         result = self.result()
         result.error = reason
         return result
+
+    async def _refused(self, task: Task, cp: Checkpoint, failure: StepFailure) -> RunResult:
+        """A credential the task types cannot be read here: the run fails at its next step,
+        before anything is typed (or written that could not be masked)."""
+        index = min(cp.next_step, len(task.steps) - 1)
+        with contextlib.suppress(RunStopped):
+            await self._transition(RunStatus.RUNNING, "reading its credentials")
+            if index >= 0:
+                await self._fail(index, task.steps[index], StepResult(ok=False, failure=failure), cp)
+            else:  # an agent's run with no step yet
+                await self._transition(RunStatus.FAILED, "a credential cannot be read", failure)
+        await self.recorder.close()
+        self._release()
+        return self.result()
 
     async def _open_session(self, task: Task, profile: str | None) -> BrowserSession:
         session = await self.provider.open_session(base_url=task.site, timeout=task.policy.step_timeout)
