@@ -18,7 +18,7 @@ from app.domain.sealing import Sealer
 from app.domain.states import TERMINAL, RunStatus, StepStatus, can_transition
 from app.domain.task import Action, AskArgs, Effect, ExtractArgs, Step, Target, Task, load_task
 from app.domain.task.spec import coerce_input
-from app.domain.task.templating import TemplateError, render
+from app.domain.task.templating import TemplateError, render, render_text
 from app.engine import faults
 from app.engine.approvals import ApprovalGate
 from app.engine.asking import Clarifier, learned_key
@@ -131,6 +131,7 @@ class RunLoop(RecoveryMixin):
         self.desk = HandoffDesk(
             db=self.db, run_id=self.run_id, task=task, recorder=self.recorder, artifacts=self.artifacts
         )
+        self.desk.render = lambda step: self._render(step, inputs, checkpoint)
         trace = RunTrace(self.trace_override or task.policy.trace, self.recorder, self.artifacts)
         heartbeat = asyncio.create_task(self._heartbeat())
         live = await self.pool.take(self.run_id) if self.pool is not None else None
@@ -594,6 +595,8 @@ class RunLoop(RecoveryMixin):
                 if step.expect
                 else None
             )
+            if step.description is not None:
+                data["description"] = render_text(step.description, inputs, cp.outputs)
             args = type(step.args).model_validate(rendered_args)
             return Step.model_validate({**data, "args": args, "expect": rendered_expect})
         except (TemplateError, ValueError) as exc:
@@ -650,15 +653,16 @@ class RunLoop(RecoveryMixin):
         inputs: dict[str, Any],
     ) -> StepResult:
         assert self.session is not None
+        summary = step.summary()
         self.recorder.emit(
             EventType.STEP_STARTED,
             step=step.id,
             index=index,
             action=step.action.value,
             effect=step.effect.value,
-            summary=step.summary(),
+            summary=summary,
         )
-        self.recorder.stage(lambda s, run: _mark_step(s, self.run_id, index, StepStatus.RUNNING))
+        self.recorder.stage(lambda s, run: _mark_step(s, self.run_id, index, StepStatus.RUNNING, summary))
         if step.action.value == "ask":
             return await self._answer_or_ask(index, step, cp)
         for kind in ("takeover", "clarification", "recovery"):
@@ -733,6 +737,7 @@ class RunLoop(RecoveryMixin):
         return None
 
     async def _open_takeover(self, index: int, step: Step, why: str) -> NoReturn:
+        step = self.desk.rendered(step)
         context = await self.desk.context(index, step)
         payload = {**context, "reason": why, "choices": ["hand_back"]}
         handoff_id = await self.desk.open(
@@ -898,9 +903,10 @@ def _step_record(s: Session, run_id: str, index: int) -> StepRecord:
     return record
 
 
-def _mark_step(s: Session, run_id: str, index: int, status: StepStatus) -> None:
+def _mark_step(s: Session, run_id: str, index: int, status: StepStatus, summary: str) -> None:
     record = _step_record(s, run_id, index)
     record.status = status
+    record.summary = summary  # rendered: the task file's templates filled in
     if status is StepStatus.RUNNING and record.started_at is None:
         record.started_at = datetime.now(UTC)
 

@@ -347,6 +347,7 @@ async def test_secrets_in_what_a_run_continues_from_are_kept_as_references_and_r
     assert not leaked(USER, json.dumps([task_text, inputs, checkpoint]).encode())
     assert "[secret]" not in json.dumps(checkpoint)
     (approval,) = secure.engine.open_handoffs(run_id)
+    assert approval.question == "Approve: Delete Invoice 1001 for [secret]?"
 
     # Another engine (a process that typed nothing yet) approves and continues: the output
     # resolves to the value again, typed into the note (the site's truth shows it).
