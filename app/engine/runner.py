@@ -222,6 +222,7 @@ class RunLoop(RecoveryMixin):
         """A credential the task types cannot be read here: the run fails at its next step,
         before anything is typed (or written that could not be masked)."""
         index = min(cp.next_step, len(task.steps) - 1)
+        self.recorder.prime()
         with contextlib.suppress(RunStopped):
             await self._transition(RunStatus.RUNNING, "reading its credentials")
             if index >= 0:

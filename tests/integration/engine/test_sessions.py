@@ -411,3 +411,13 @@ async def test_a_username_that_is_not_secret_stays_readable_in_the_task_its_inpu
     record = json.dumps([e.data for e in seen])
     assert f"/users/{USER}" in record and "[secret]" not in record
     assert_nowhere(PASSWORD, tmp_path)
+
+
+def test_a_retry_keeps_the_tag_its_copied_inputs_were_sealed_with(secure: Harness, db: Database) -> None:
+    run_id = secure.submit(MY_PAGE)
+    with db.session() as s, s.begin():
+        run = runs.get_run(s, run_id)
+        assert run is not None
+        run.checkpoint = {"next_step": 2, "seal_tag": "00c0ffee00c0ffee"}
+    again = secure.engine.retry(run_id)
+    assert _stored(db, again)[2] == {"seal_tag": "00c0ffee00c0ffee"}  # and nothing else: a new run
