@@ -225,7 +225,7 @@ class Credential:
     continued from: the password, the TOTP seed (and each code), every extra field unless it
     is `public`, and the username only with `secret_username`. A username is an identifier: it
     is in the site's URLs, greetings and headers, and masking it there would make the record
-    unreadable ("[secret]istration"). It is still never written as a typed value."""
+    unreadable ("[secret]istration"). A fill still names it by reference, never by value."""
 
     username: str = field(repr=False)
     password: str = field(repr=False)
@@ -304,7 +304,8 @@ class Credential:
 
     @classmethod
     def from_json(cls, text: str) -> Credential:
-        # Stored before fields could be declared: the username is not secret, extra fields are.
+        # One stored before fields could be declared reads as the defaults: the username not
+        # secret, extra fields secret.
         data = json.loads(text)
         totp = data.get("totp")
         return cls(
