@@ -16,7 +16,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import html
 import json
 import os
 import re
@@ -25,13 +24,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, quote, quote_plus, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import keyring
 import keyring.backends.fail
 import keyring.errors
 from keyring.backend import KeyringBackend
 
+from app.domain.sealing import ENCODERS
 from app.engine.ports import SecretUnavailable
 
 
@@ -88,19 +88,7 @@ MIN_SECRET_LENGTH = 4
 def encodings(value: str) -> set[str]:
     """The forms a secret takes in what Flightdeck writes: as typed, URL-encoded (path and form
     style), base64 (standard and URL-safe, padded or not), JSON-escaped and HTML-escaped."""
-    raw = value.encode()
-    forms = {
-        value,
-        quote(value, safe=""),
-        quote_plus(value),
-        json.dumps(value)[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],
-        html.escape(value),
-    }
-    for b64 in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-        text = b64.decode()
-        forms.update({text, text.rstrip("=")})
-    return {form for form in forms if form}
+    return {form for form in (encode(value) for encode in ENCODERS.values()) if form}
 
 
 class Redactor:
@@ -136,13 +124,21 @@ class Redactor:
         return self.redact(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
 
     def redact_value(self, value: Any) -> Any:
-        """A JSON-like value (dicts, lists, strings) with every string redacted, keys included."""
+        """A JSON-like value (dicts, lists, strings) with every string redacted, keys included
+        (a key can be data: a form field's name, a page's JSON). Two keys that differ only in a
+        secret would become one, and one value would be lost: the later ones get `#2`, `#3`…"""
         if self._pattern is None:
             return value
         if isinstance(value, str):
             return self.redact(value)
         if isinstance(value, dict):
-            return {self.redact_value(k): self.redact_value(v) for k, v in value.items()}
+            out: dict[Any, Any] = {}
+            for key, item in value.items():
+                clean = self.redact_value(key)
+                if isinstance(clean, str) and clean in out:
+                    clean = next(f"{clean}#{n}" for n in range(2, len(out) + 3) if f"{clean}#{n}" not in out)
+                out[clean] = self.redact_value(item)
+            return out
         if isinstance(value, list | tuple):
             return type(value)(self.redact_value(v) for v in value)
         return value
@@ -223,16 +219,30 @@ def _pad32(seed: str) -> str:
 
 @dataclass(frozen=True)
 class Credential:
-    """One named login. `repr` never shows a value (tracebacks and logs print reprs)."""
+    """One named login. `repr` never shows a value (tracebacks and logs print reprs).
+
+    Which fields are secret — masked in everything written, kept out of what a run is
+    continued from: the password, the TOTP seed (and each code), every extra field unless it
+    is `public`, and the username only with `secret_username`. A username is an identifier: it
+    is in the site's URLs, greetings and headers, and masking it there would make the record
+    unreadable ("[secret]istration"). A fill still names it by reference, never by value."""
 
     username: str = field(repr=False)
     password: str = field(repr=False)
     totp: Totp | None = field(default=None, repr=False)
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+    secret_username: bool = False
+    public: frozenset[str] = frozenset()  # extra fields that are not secret
 
     def __post_init__(self) -> None:
         check_extra_fields(self.extra)
-        for key, value in self.values().items():
+        unknown = sorted(set(self.public) - set(self.extra))
+        if unknown:
+            raise CredentialError(
+                f"{', '.join(unknown)} cannot be public: not an extra field of this credential "
+                "(add it with --field first)"
+            )
+        for key, value in self.secrets().items():
             if len(value) < MIN_SECRET_LENGTH:
                 # The Redactor cannot mask values this short without blanking ordinary text,
                 # so such a value would show up in logs and screenshots: refuse it instead.
@@ -240,15 +250,36 @@ class Credential:
                     f"{key} is shorter than {MIN_SECRET_LENGTH} characters: too short to be masked "
                     "in what Flightdeck writes, so it is refused"
                 )
+        if not self.username:
+            raise CredentialError("the username is empty")
 
     @property
     def fields(self) -> list[str]:
         return [f for f in FIELDS if f != "totp" or self.totp] + sorted(self.extra)
 
     def values(self) -> dict[str, str]:
-        """Every stored value by field (the TOTP seed, not a code) — what is checked for length."""
+        """Every stored value by field (the TOTP seed, not a code)."""
         stored = {"username": self.username, "password": self.password, **self.extra}
         return stored | ({"totp seed": self.totp.seed} if self.totp else {})
+
+    def secrets(self) -> dict[str, str]:
+        """The stored values that are secret, by field (the TOTP seed as `totp seed`)."""
+        return {
+            key: value
+            for key, value in self.values().items()
+            if (key != "username" or self.secret_username) and key not in self.public
+        }
+
+    def secret_fields(self) -> list[str]:
+        """The fields a task can refer to whose values are secret."""
+        return [f for f in self.fields if self.is_secret(f)]
+
+    def is_secret(self, key: str) -> bool:
+        return (
+            key in ("password", "totp")
+            or (key == "username" and self.secret_username)
+            or (key in self.extra and key not in self.public)
+        )
 
     def to_json(self) -> str:
         totp = self.totp
@@ -266,11 +297,15 @@ class Credential:
                     "algorithm": totp.algorithm,
                 },
                 "extra": dict(self.extra),
+                "secret_username": self.secret_username,
+                "public": sorted(self.public),
             }
         )
 
     @classmethod
     def from_json(cls, text: str) -> Credential:
+        # One stored before fields could be declared reads as the defaults: the username not
+        # secret, extra fields secret.
         data = json.loads(text)
         totp = data.get("totp")
         return cls(
@@ -278,6 +313,8 @@ class Credential:
             data["password"],
             Totp(**totp) if totp else None,
             dict(data.get("extra") or {}),
+            secret_username=bool(data.get("secret_username", False)),
+            public=frozenset(data.get("public") or ()),
         )
 
 
@@ -328,6 +365,15 @@ class KeyringSecrets:
         if key == "totp":
             assert credential.totp is not None
             return credential.totp.code(self.clock())  # generated now, never stored
+        return credential.values()[key]
+
+    def secret_value(self, ref: str) -> str | None:
+        credential, key = self._lookup(ref)
+        if not credential.is_secret(key):
+            return None
+        if key == "totp":
+            assert credential.totp is not None
+            return credential.totp.seed
         return credential.values()[key]
 
     # -- managing credentials (the `flightdeck credentials` command)

@@ -9,21 +9,21 @@ as untrusted input: the page is written by whoever runs the site, not by the ope
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from app.domain.errors import FlightdeckError
+from app.domain.sealing import conceal
 from app.domain.states import TERMINAL, RunStatus
 from app.domain.task import load_task
 from app.domain.task.loader import resolve_inputs
 from app.engine import agentruns
-from app.engine.ports import SecretUnavailable
+from app.engine.credentials import Credentials
 from app.engine.runner import RunResult
 from app.engine.service import Engine
-from app.secrets import Redactor
+from app.secrets import MASK, Redactor
 from app.store import handoffs, runs
 from app.store.models import Handoff
 
@@ -297,7 +297,8 @@ class AgentDesk:
                 for h in handoffs.list_handoffs(s, run_id=run_id)
                 if h.step_index == index and h.kind == "clarification" and h.answer is not None
             ]
-            outputs = dict((run.checkpoint or {}).get("outputs") or {})
+            # A value the run keeps as a placeholder (a secret's) reaches the agent masked.
+            outputs = dict(conceal((run.checkpoint or {}).get("outputs") or {}, MASK))
         evidence = dict(record.evidence or {})
         out: dict[str, Any] = {
             "run_id": run_id,
@@ -344,10 +345,9 @@ class AgentDesk:
             run = runs.get_run(s, run_id)
             text = run.task_text if run is not None else None
         if text is not None:
-            for _, ref in load_task(text).secret_refs():
-                # Unreadable: checked when the step came; nothing of it can be shown either.
-                with contextlib.suppress(SecretUnavailable):
-                    red.add(self.engine.secrets.resolve(ref))
+            # One that cannot be read was checked when its step came; nothing of it can be
+            # shown either.
+            Credentials(self.engine.secrets, red).prime(ref for _, ref in load_task(text).secret_refs())
         return red
 
     def _redacted(self, run_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -355,10 +355,10 @@ class AgentDesk:
         return value
 
     def prime_step(self, run_id: str, ref: str) -> None:
-        """A credential the agent is about to use: its value joins the run's Redactor first."""
+        """A credential the agent is about to use: its value joins the run's Redactor first
+        (when the field is secret)."""
         if self.engine.secrets is not None:
-            with contextlib.suppress(SecretUnavailable):
-                self.engine.redactor(run_id).add(self.engine.secrets.resolve(ref))
+            Credentials(self.engine.secrets, self.engine.redactor(run_id)).prime([ref])
 
 
 def _handoff(h: Handoff) -> dict[str, Any]:

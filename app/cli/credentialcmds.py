@@ -61,10 +61,16 @@ def cmd_add(args: argparse.Namespace) -> int:
     ask = Prompter()
     secrets = KeyringSecrets()
     fields = list(dict.fromkeys(args.field or []))
+    public = frozenset(args.public or [])
     # Everything that can be refused is checked before any prompt: typing a password only to
     # be told the name is wrong is no fun.
     check_credential_name(args.name)
     check_extra_fields(fields)
+    if not public <= set(fields):
+        raise CredentialError(
+            f"--public {', '.join(sorted(public - set(fields)))}: only an extra field can be public; "
+            "give it with --field too"
+        )
     if not args.replace and args.name in secrets.catalog():
         raise CredentialError(
             f"a credential named {args.name!r} exists: remove it first, or add it again with --replace"
@@ -76,11 +82,23 @@ def cmd_add(args: argparse.Namespace) -> int:
     password = ask.ask("password", confirm=True)
     seed = "" if args.no_totp else ask.ask("TOTP seed or otpauth:// URI (empty: none)", required=False)
     extra = {key: ask.ask(key) for key in fields}
-    credential = Credential(username, password, Totp.parse(seed) if seed else None, extra)
+    credential = Credential(
+        username,
+        password,
+        Totp.parse(seed) if seed else None,
+        extra,
+        secret_username=args.secret_username,
+        public=public,
+    )
     secrets.add(args.name, credential, replace=args.replace)
     refs = ", ".join(f"{args.name}.{f}" for f in credential.fields)
+    shown = [f for f in credential.fields if not credential.is_secret(f)]
     print(f"✓ credential {args.name} stored in the OS keyring ({keyring_status().backend})")
     print(f"  refer to it as {refs}")
+    print(
+        f"  masked in everything Flightdeck writes: {', '.join(credential.secret_fields())}"
+        + (f"; not masked: {', '.join(shown)}" if shown else "")
+    )
     return exitcodes.OK
 
 
@@ -120,6 +138,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--field", action="append", metavar="KEY", help="also ask for an extra field KEY (repeatable)"
     )
     add.add_argument("--no-totp", action="store_true", help="do not ask for a TOTP seed")
+    add.add_argument(
+        "--secret-username",
+        action="store_true",
+        help="mask the username in everything written, like the password (by default it is an "
+        "identifier, kept readable where the site shows it: URLs, greetings)",
+    )
+    add.add_argument(
+        "--public",
+        action="append",
+        metavar="KEY",
+        help="an extra field (given with --field) that is not secret: not masked in what is "
+        "written (extra fields are secret by default; repeatable)",
+    )
     add.add_argument("--replace", action="store_true", help="replace a credential of the same name")
     add.set_defaults(func=cmd_add)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from app.domain.sealing import new_tag
+
 
 @dataclass
 class Checkpoint:
@@ -18,6 +20,9 @@ class Checkpoint:
     # step id → target (JSON) a person chose for it: used instead of the task file's target
     learned: dict[str, Any] = field(default_factory=dict)
     logins: int = 0  # times the login block ran (bounded by policy.max_relogins + 1)
+    # The run's tag in the placeholders that stand for secret values here (sealing.py): the
+    # checkpoint and the inputs hold those, never the values.
+    seal_tag: str = field(default_factory=new_tag)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,12 +8,14 @@ Answers are read once per execution: while a run is running none of its handoffs
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session
 
+from app.domain.errors import StepFailure
 from app.domain.states import RunStatus, StepStatus, can_transition
 from app.domain.task import Step, Task
 from app.engine.ports import BrowserSession
@@ -91,6 +93,9 @@ class HandoffDesk:
         self.recorder = recorder
         self.artifacts = artifacts
         self.session: BrowserSession | None = None
+        # The run's inputs and outputs filled into a step's strings (its summary and
+        # description in every handoff); set by the run loop once it knows them.
+        self.render: Callable[[Step], Step] | None = None
         self._cache: list[Handoff] | None = None
 
     # ----------------------------------------------------------------- reading
@@ -191,8 +196,19 @@ class HandoffDesk:
         self._cache = None
 
     # ----------------------------------------------------------------- context
+    def rendered(self, step: Step) -> Step:
+        """`step` as the person should read it: rendered, unless that is not possible yet (an
+        input it needs is what is being asked for)."""
+        if self.render is None:
+            return step
+        try:
+            return self.render(step)
+        except StepFailure:
+            return step
+
     async def context(self, index: int, step: Step, *, screenshot: bool = True) -> dict[str, Any]:
         """What every handoff carries: the task, the step, what was tried, the page now."""
+        step = self.rendered(step)
         with self.db.session(readonly=True) as s:
             # This step's attempts; when it has none yet (stuck before trying), the run's
             # latest ones: what led here.

@@ -382,6 +382,12 @@ class SecretSource(Protocol):
         """The value, read at the moment of the action and nowhere else."""
         ...
 
+    def secret_value(self, ref: str) -> str | None:
+        """The stored value behind `ref` that nothing written may hold, or None when the field
+        is not secret (a username, unless its credential says it is). For `totp`: the seed
+        (each code is masked as it is generated). Raises SecretUnavailable as `check` does."""
+        ...
+
 
 class ProfileBusy(Exception):
     """Another run holds the session profile."""

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from app.domain.events import Event
+from app.domain.sealing import Sealer
 from app.domain.states import RunStatus
 from app.engine.redaction import redact_rows
 from app.secrets import Redactor
@@ -48,10 +49,13 @@ class RunRecorder:
         owner: str,
         sinks: list[EventSink],
         redactor: Redactor | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         self.db = db
-        # Every value a credential of this run resolved to: nothing written passes it (G7).
+        # Every secret value of this run's credentials: nothing written passes it (G7), and
+        # what the run executes from holds placeholders for them instead.
         self.redactor = redactor if redactor is not None else Redactor()
+        self.sealer = sealer
         self.run_id = run_id
         self.owner = owner
         self.sinks = sinks
@@ -128,8 +132,7 @@ class RunRecorder:
         redactor = self.redactor
         with self.db.session() as s, s.begin():
             if redactor:
-                redact_rows(s, redactor)
-                pending = [(type_, redactor.redact_value(data)) for type_, data in pending]
+                redact_rows(s, redactor, self.sealer)  # events too, whoever appends them
             run = runs.get_run(s, self.run_id)
             if run is None:
                 raise LookupError(f"no run {self.run_id}")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.domain.checkpoint import Checkpoint
 from app.domain.errors import FailureClass, FlightdeckError, StepFailure
 from app.domain.events import EventType
+from app.domain.sealing import Sealer
 from app.domain.states import TERMINAL, RunStatus, StepStatus, can_transition
 from app.domain.task import (
     Action,
@@ -28,7 +29,7 @@ from app.domain.task import (
     load_task,
 )
 from app.domain.task.spec import coerce_input
-from app.domain.task.templating import TemplateError, render
+from app.domain.task.templating import TemplateError, render, render_text
 from app.engine import faults
 from app.engine.approvals import ApprovalGate
 from app.engine.asking import NOBODY_ANSWERED, Clarifier, learned_key
@@ -96,7 +97,8 @@ class RunLoop(RecoveryMixin):
         # G7: what this run's credentials resolve to, so that nothing it writes contains it.
         # Given when it must outlive this execution (an agent's run: what is returned to it).
         self.redactor = redactor if redactor is not None else Redactor()
-        self.credentials = Credentials(secrets, self.redactor)
+        self.sealer = Sealer()  # tagged with the run's tag once its checkpoint is read
+        self.credentials = Credentials(secrets, self.redactor, self.sealer)
         self.profiles = profiles
         self.log_redaction = log_redaction
         self.provider = provider
@@ -104,7 +106,7 @@ class RunLoop(RecoveryMixin):
         self.limiter = limiter
         self.run_id = run_id
         self.owner = owner
-        self.recorder = RunRecorder(db, run_id, owner, sinks, self.redactor)
+        self.recorder = RunRecorder(db, run_id, owner, sinks, self.redactor, self.sealer)
         self.session: BrowserSession | None = None
         self.waiter = waiter
         self.pool = pool
@@ -124,6 +126,15 @@ class RunLoop(RecoveryMixin):
             task = bind_inputs(load_task(run.task_text, run.task_source or f"run {run.id}"), inputs)
             checkpoint = Checkpoint.from_json(run.checkpoint)
             start_status = RunStatus(run.status)
+        # G7, before anything is written: every secret the task can type is known (whichever
+        # process continues the run), and where the checkpoint and inputs hold placeholders
+        # for them, the run continues from the values.
+        self.sealer.tag = checkpoint.seal_tag
+        unreadable = await asyncio.to_thread(self.credentials.prime, [ref for _, ref in task.secret_refs()])
+        if unreadable is not None:
+            return await self._refused(task, checkpoint, unreadable)
+        inputs = self.sealer.unseal(inputs)
+        checkpoint = Checkpoint.from_json(self.sealer.unseal(checkpoint.to_json()))
         profile = task.session if self.profiles is not None else None
         busy = await self._acquire_profile(profile) if profile is not None else None
         if profile is not None and busy is not None:
@@ -134,6 +145,7 @@ class RunLoop(RecoveryMixin):
         self.desk = HandoffDesk(
             db=self.db, run_id=self.run_id, task=task, recorder=self.recorder, artifacts=self.artifacts
         )
+        self.desk.render = lambda step: self._render(step, inputs, checkpoint)
         trace = RunTrace(self.trace_override or task.policy.trace, self.recorder, self.artifacts)
         heartbeat = asyncio.create_task(self._heartbeat())
         live = await self.pool.take(self.run_id) if self.pool is not None else None
@@ -219,6 +231,21 @@ class RunLoop(RecoveryMixin):
         result = self.result()
         result.error = reason
         return result
+
+    async def _refused(self, task: Task, cp: Checkpoint, failure: StepFailure) -> RunResult:
+        """A credential the task types cannot be read here: the run fails at its next step,
+        before anything is typed (or written that could not be masked)."""
+        index = min(cp.next_step, len(task.steps) - 1)
+        self.recorder.prime()
+        with contextlib.suppress(RunStopped):
+            await self._transition(RunStatus.RUNNING, "reading its credentials")
+            if index >= 0:
+                await self._fail(index, task.steps[index], StepResult(ok=False, failure=failure), cp)
+            else:  # an agent's run with no step yet
+                await self._transition(RunStatus.FAILED, "a credential cannot be read", failure)
+        await self.recorder.close()
+        self._release()
+        return self.result()
 
     async def _open_session(self, task: Task, profile: str | None) -> BrowserSession:
         session = await self.provider.open_session(base_url=task.site, timeout=task.policy.step_timeout)
@@ -686,6 +713,8 @@ class RunLoop(RecoveryMixin):
                 if step.expect
                 else None
             )
+            if step.description is not None:
+                data["description"] = render_text(step.description, inputs, cp.outputs)
             args = type(step.args).model_validate(rendered_args)
             return Step.model_validate({**data, "args": args, "expect": rendered_expect})
         except (TemplateError, ValueError) as exc:
@@ -759,15 +788,16 @@ class RunLoop(RecoveryMixin):
         inputs: dict[str, Any],
     ) -> StepResult:
         assert self.session is not None
+        summary = step.summary()
         self.recorder.emit(
             EventType.STEP_STARTED,
             step=step.id,
             index=index,
             action=step.action.value,
             effect=step.effect.value,
-            summary=step.summary(),
+            summary=summary,
         )
-        self.recorder.stage(lambda s, run: _mark_step(s, self.run_id, index, StepStatus.RUNNING))
+        self.recorder.stage(lambda s, run: _mark_step(s, self.run_id, index, StepStatus.RUNNING, summary))
         if step.action.value == "ask":
             return await self._answer_or_ask(index, step, cp)
         for kind in ("takeover", "clarification", "recovery", "verification"):
@@ -859,6 +889,7 @@ class RunLoop(RecoveryMixin):
         return None
 
     async def _open_takeover(self, index: int, step: Step, why: str) -> NoReturn:
+        step = self.desk.rendered(step)
         context = await self.desk.context(index, step)
         payload = {**context, "reason": why, "choices": ["hand_back"]}
         handoff_id = await self.desk.open(
@@ -1037,9 +1068,10 @@ def _step_record(s: Session, run_id: str, index: int) -> StepRecord:
     return record
 
 
-def _mark_step(s: Session, run_id: str, index: int, status: StepStatus) -> None:
+def _mark_step(s: Session, run_id: str, index: int, status: StepStatus, summary: str) -> None:
     record = _step_record(s, run_id, index)
     record.status = status
+    record.summary = summary  # rendered: the task file's templates filled in
     if status is StepStatus.RUNNING and record.started_at is None:
         record.started_at = datetime.now(UTC)
 

@@ -403,6 +403,9 @@ class Engine:
                 steps=[(st.id, st.action.value, st.effect.value, st.summary()) for st in task.steps],
                 parent_run_id=old.id,
             )
+            tag = (old.checkpoint or {}).get("seal_tag")
+            if tag:  # the inputs may hold references sealed with it (app/domain/sealing.py)
+                new.checkpoint = {"seal_tag": tag}
             return new.id
 
     def answer(

@@ -19,6 +19,9 @@ from app.store.models import EventRecord, Run
 
 # Session.info key of the per-transaction cache of each run's last (seq, hash).
 _HEADS = "flightdeck.event_heads"
+# Session.info key of a function every event's data passes through before it is hashed: the
+# engine's redaction (G7), for every event its transaction writes, whoever appends it.
+EVENT_DATA_FILTER = "flightdeck.event_data_filter"
 
 
 def event_time() -> str:
@@ -95,6 +98,9 @@ def append_events(s: Session, run_id: str, items: Sequence[tuple[str, Mapping[st
     """
     if not items:
         return []
+    clean = s.info.get(EVENT_DATA_FILTER)
+    if clean is not None:
+        items = [(type_, clean(data)) for type_, data in items]
     events = _build(run_id, items, _head(s, run_id))
     s.execute(
         insert(EventRecord),

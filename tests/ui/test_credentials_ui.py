@@ -180,6 +180,7 @@ async def test_a_credential_added_through_the_form_is_listed_by_its_fields_never
         assert pin.value.echoMode() is QLineEdit.EchoMode.Password
         qtbot.keyClicks(pin.value, PIN)
         assert form.ok.isEnabled()
+        qtbot.mouseClick(form.secret_username, Qt.MouseButton.LeftButton)
 
         left_in_form: list[list[str]] = []
         edits = [form.username, form.password, form.confirm, form.totp, pin.value]
@@ -199,6 +200,7 @@ async def test_a_credential_added_through_the_form_is_listed_by_its_fields_never
         # …and it is really in the OS keyring.
         stored = console.secrets.get("shop")
         assert (stored.username, stored.password, stored.extra) == ("ada@example.com", PASSWORD, {"pin": PIN})
+        assert stored.secret_username  # the box was ticked: masked like the password
         assert stored.totp is not None and stored.totp.seed == SEED
 
 
@@ -222,6 +224,12 @@ async def test_the_form_says_next_to_each_field_what_is_wrong(
         assert "not a valid credential name" in problem(form.name) and "no dots" in problem(form.name)
         form.name.setText("shop")
         assert problem(form.name) == ""
+        qtbot.keyClicks(form.username, "bob")
+        assert problem(form.username) == ""  # not secret by default: it may be short
+        form.secret_username.setChecked(True)
+        assert "username is shorter than 4 characters" in problem(form.username)
+        form.secret_username.setChecked(False)
+        form.username.setText("")
 
         await fill_form(qtbot, form, name=None, password="abc")
         assert "password is shorter than 4 characters" in problem(form.password)

@@ -304,6 +304,21 @@ def test_item_delete_then_404_on_repeat(site, client):
     assert truth["deletions"] == {"1": 2}
 
 
+def test_a_users_own_page_has_their_name_in_its_url_and_deletes_from_there(site, client):
+    assert client.get("/me").headers["location"] == "/login?next=/me"  # always behind the sign-in
+    token = csrf_of(client.get("/login").text)
+    client.post("/login", form={"username": "demo", "password": "demo-password", "csrf": token})
+    me = client.get("/me")
+    assert me.status == 303 and me.headers["location"] == "/users/demo"
+    page = client.get("/users/demo")
+    assert page.status == 200 and "Account administration for demo" in page.text
+    assert client.get("/users/nobody").status == 404
+    r = client.post("/items/1/delete", form={"next": "/users/demo"})
+    assert r.status == 303 and r.headers["location"] == "/users/demo"
+    assert "Invoice 1001" not in client.get("/users/demo").text
+    assert [i["id"] for i in site.truth()["items"]] == [2, 3, 4, 5]
+
+
 def test_wizard_flow_and_errors(site, client):
     assert client.get("/wizard/2").status == 409
     assert client.post("/wizard/2", form={"city": "Oslo", "plan": "Pro", "terms": "yes"}).status == 409

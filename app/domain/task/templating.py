@@ -60,6 +60,12 @@ def render(value: Any, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) ->
     return value
 
 
+def render_text(text: str, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> str:
+    """`text` with every reference rendered, always a string (a lone `{{ count }}` too): for
+    what is read by people, such as a step's description."""
+    return TEMPLATE.sub(lambda m: _text(lookup(m.group(1), inputs, outputs)), text)
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

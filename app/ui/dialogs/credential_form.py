@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -75,6 +76,10 @@ class CredentialForm(QDialog):
 
         self.name = _edit("Credential name", "e.g. shop — tasks refer to shop.password")
         self.username = _edit("Username", "the login name or e-mail")
+        # Off by default: a username is in the site's URLs and greetings, and the record stays
+        # readable; on, it is masked like the password (README "Credentials").
+        self.secret_username = QCheckBox("Mask the username too (it is secret on this site)")
+        self.secret_username.setAccessibleName("Username is secret")
         self.password = _edit("Password", "", secret=True)
         self.confirm = _edit("Password again", "the same password once more", secret=True)
         self.totp = _edit("TOTP seed", "optional: the key under “enter this key manually”, or otpauth://…")
@@ -98,6 +103,8 @@ class CredentialForm(QDialog):
             ("TOTP seed", self.totp),
         ):
             form.addRow(label, stacked(edit, self.errors[edit]))
+            if edit is self.username:
+                form.addRow("", self.secret_username)
 
         self.extras: list[ExtraRow] = []
         extra_box = QGroupBox("Extra fields")
@@ -117,9 +124,9 @@ class CredentialForm(QDialog):
                 self.add_extra(key)
 
         note = QLabel(
-            f"Values are stored in the OS keyring only and never shown again. Each must be at least "
-            f"{MIN_SECRET_LENGTH} characters, so it can be masked in everything Flightdeck writes."
-            + (" Replace stores new values for every field." if replacing else "")
+            f"Values are stored in the OS keyring only and never shown again. Each secret one must "
+            f"be at least {MIN_SECRET_LENGTH} characters, so it can be masked in everything "
+            "Flightdeck writes." + (" Replace stores new values for every field." if replacing else "")
         )
         note.setWordWrap(True)
         note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
@@ -138,6 +145,7 @@ class CredentialForm(QDialog):
         self.buttons.rejected.connect(self.reject)
         for edit in self._fixed_fields():
             edit.textChanged.connect(self.validate)
+        self.secret_username.toggled.connect(self.validate)
         self.validate()
         (self.username if replacing else self.name).setFocus()
 
@@ -187,7 +195,11 @@ class CredentialForm(QDialog):
         name, username, password = self.name.text(), self.username.text(), self.password.text()
         problems = {
             self.name: self._name_problem(name),
-            self.username: _problem(lambda: Credential(username, _STAND_IN)) if username else "",
+            self.username: _problem(
+                lambda: Credential(username, _STAND_IN, secret_username=self.secret_username.isChecked())
+            )
+            if username
+            else "",
             self.password: _problem(lambda: Credential(_STAND_IN, password)) if password else "",
             self.confirm: "the two passwords differ"
             if self.confirm.text() and password and self.confirm.text() != password
@@ -267,7 +279,11 @@ class CredentialForm(QDialog):
         seed = self.totp.text().strip()
         extra = {r.key.text().strip(): r.value.text() for r in self.extras if r.key.text().strip()}
         return Credential(
-            self.username.text(), self.password.text(), Totp.parse(seed) if seed else None, extra
+            self.username.text(),
+            self.password.text(),
+            Totp.parse(seed) if seed else None,
+            extra,
+            secret_username=self.secret_username.isChecked(),
         )
 
     def accept(self) -> None:
@@ -293,6 +309,7 @@ class CredentialForm(QDialog):
         self.progress.setVisible(busy)
         for edit in [*self._fixed_fields(), *(e for r in self.extras for e in (r.key, r.value))]:
             edit.setEnabled(not busy)
+        self.secret_username.setEnabled(not busy)
         self.add_field_button.setEnabled(not busy)
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setEnabled(not busy)
         self.validate()

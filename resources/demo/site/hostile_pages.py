@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Iterable, Mapping
+from urllib.parse import quote
 
 SITE_NAME = "Hostile Demo"
 
@@ -154,6 +155,7 @@ INDEX_LINKS = [
     ("/order", "Order form", "503 and 429 with Retry-After"),
     ("/wizard", "Signup wizard", "two steps, state kept in a cookie"),
     ("/items", "Items", "destructive delete behind a confirmation page"),
+    ("/me", "Your page", "the signed-in user's own page: their name is in its URL"),
     ("/checkout", "Checkout", "a card payment form: Pay now cannot be taken back"),
     ("/report", "Sales report", "looks read-only, but showing it quietly POSTs a tracking event"),
     ("/team", "Team", "every member's button just says Remove"),
@@ -444,6 +446,27 @@ def items(rows: Iterable[Mapping[str, object]], flash: str | None = None) -> str
         else "<p>No items left.</p>"
     )
     return f"<h1>Items</h1>{flash_html}{listing}"
+
+
+def user_page(user: str, rows: Iterable[Mapping[str, object]]) -> str:
+    """A signed-in user's own page at /users/NAME: the name is in the URL and the text, as on
+    sites whose admin area lives under /admin/. Each item's Delete posts at once (no
+    confirmation page) and comes back here."""
+    back = f"/users/{quote(user)}"
+    lis = "".join(
+        f'<li data-testid="item" data-id="{esc(r["id"])}"><span>{esc(r["name"])}</span>'
+        f'<form method="post" action="/items/{esc(r["id"])}/delete">'
+        f'<input type="hidden" name="next" value="{esc(back)}">'
+        f'<button type="submit" class="danger" data-testid="delete-{esc(r["id"])}" '
+        f'aria-label="Delete {esc(r["name"])}">Delete</button></form></li>'
+        for r in rows
+    )
+    listing = f'<ul class="items" data-testid="items" aria-label="Items">{lis}</ul>' if lis else ""
+    return (
+        f'<h1 data-testid="user-heading">{esc(user)}</h1>'
+        f'<p data-testid="user-note">Account administration for {esc(user)}</p>'
+        f"{listing or '<p>No items left.</p>'}"
+    )
 
 
 def confirm_delete(item_id: int, name: str) -> str:

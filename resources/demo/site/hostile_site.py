@@ -85,9 +85,11 @@ PRODUCTS = [
     {"name": "Headlamp", "slug": "headlamp", "price": "$35.00"},
 ]
 _PROTECTED = re.compile(r"^/(account|notes|items)(/|$)")
-# Always behind the sign-in, whatever require_login says: the credentials demo task's page.
-_MEMBERS_ONLY = re.compile(r"^/members(/|$)")
+# Always behind the sign-in, whatever require_login says: the credentials demo task's page,
+# and a user's own page (/me sends the browser to /users/NAME).
+_MEMBERS_ONLY = re.compile(r"^/(members|me|users)(/|$)")
 _ITEM_DELETE = re.compile(r"^/items/(\d+)/delete$")
+_USER_PAGE = re.compile(r"^/users/([^/]+)$")
 
 
 class _State:
@@ -152,6 +154,7 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin):
             ("GET", "/members"): lambda r: self._page(
                 r, 200, "Members", pages.message_page("Members", f"Signed in as {self._user(r)}")
             ),
+            ("GET", "/me"): lambda r: redirect(f"/users/{quote(self._user(r) or '', safe='')}"),
             ("GET", "/slow"): self._slow,
             ("GET", "/shop"): lambda r: self._page(r, 200, "Shop", pages.shop(PRODUCTS)),
             ("GET", "/api/cart"): lambda r: json_response(200, {"cart": self.truth()["cart"]}),
@@ -331,6 +334,9 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin):
         m = _ITEM_DELETE.match(req.path)
         if m and method in ("GET", "POST"):
             return self._item_delete(req, int(m.group(1)))
+        user_page = _USER_PAGE.match(req.path)
+        if user_page and method == "GET":
+            return self._user_page(req, unquote(user_page.group(1)))
         if any(p == req.path for _, p in self._routes) or m:
             return self._error(req, 405, "Method not allowed", f"{req.method} is not allowed here.")
         return self._error(req, 404, "Not found", f"There is no page at {req.path}.")
@@ -639,9 +645,19 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin):
                 ("/items", "Back to items"),
             )
         if req.method == "POST":
+            back = req.form().get("next")
+            if back:  # posted from a user's page: back there
+                return redirect(safe_next(back))
             flash = quote(f"Deleted {item['name']}")
             return redirect("/items", [cookie("flash", flash, path="/items")])
         return self._page(req, 200, "Delete item", pages.confirm_delete(item_id, item["name"]))
+
+    def _user_page(self, req: Request, name: str) -> Response:
+        with self._lock:
+            known = name in self._users
+        if not known:
+            return self._error(req, 404, "Not found", f"There is no user {name}.")
+        return self._page(req, 200, f"User {name}", pages.user_page(name, self.truth()["items"]))
 
     # ----------------------------------------------------------------- control endpoints
     def _http_reset(self, req: Request) -> Response:

@@ -25,7 +25,9 @@ async def test_an_agent_signs_in_by_reference_and_never_receives_the_values(
     typed = tmp_path / "typed.txt"
     typed.write_text(f"{USER}\n{PASSWORD}\n")
     py = sys.executable
-    script = f"{py} -m app credentials add shop --no-totp < {typed} >&2 && exec {py} -m app mcp"
+    # The username is declared secret (the page greets the user by it): masked like the password.
+    add = f"{py} -m app credentials add shop --no-totp --secret-username < {typed} >&2"
+    script = f"{add} && exec {py} -m app mcp"
     argv = secret_service.argv("sh", "-c", script)
     async with stdio_agent(secret_service.env(tmp_path), argv) as agent:
         run_id = (await agent.call("start_run", goal="Open the members page", site=site.base_url))["run_id"]

@@ -78,6 +78,9 @@ def test_credentials_in_the_real_secret_service_are_resolved_and_never_printed(t
     assert add["code"] == 0, add["err"]
     assert "stored in the OS keyring (keyring.backends.SecretService.Keyring)" in add["out"]
     assert "shop.username, shop.password, shop.totp, shop.api_key" in add["out"]
+    assert (
+        "masked in everything Flightdeck writes: password, totp, api_key; not masked: username" in add["out"]
+    )
     assert short["code"] == 2 and "password is shorter than 4 characters" in short["err"]
     assert listed["out"].split() == ["shop", "username,", "password,", "totp,", "api_key"]
     assert json.loads(listed_json["out"]) == [
@@ -113,6 +116,12 @@ def test_credentials_in_the_real_secret_service_are_resolved_and_never_printed(t
         if path.is_file() and path.name != "plan.json":
             data = path.read_bytes()
             assert not [v for v in (*SHOP.values(), *MAIL.values()) if v.encode() in data], path
+
+
+def test_only_an_extra_field_can_be_declared_public(cli: Cli) -> None:
+    refused = cli("credentials", "add", "bank", "--field", "pin", "--public", "account_id")
+    assert refused.code == 2
+    assert "--public account_id: only an extra field can be public; give it with --field too" in refused.err
 
 
 def test_without_a_usable_keyring_commands_say_how_to_get_one(cli: Cli) -> None:

@@ -87,10 +87,12 @@ PASSWORD = "Anal7tical-Engine!"
 
 class MemorySecrets:
     """A SecretSource over a dict of NAME.FIELD → value (the issue allows an in-memory backend
-    for the engine's tests). Counts reads: a value is read at the moment of the action only."""
+    for the engine's tests). Counts reads: a value is read at the moment of the action only.
+    Every field is secret, the username too (`--secret-username`), unless named in `public`."""
 
-    def __init__(self, values: dict[str, str]) -> None:
+    def __init__(self, values: dict[str, str], public: tuple[str, ...] = ()) -> None:
         self.values = dict(values)
+        self.public = public
         self.reads: list[str] = []
 
     def check(self, ref: str) -> None:
@@ -101,6 +103,10 @@ class MemorySecrets:
         self.check(ref)
         self.reads.append(ref)
         return self.values[ref]
+
+    def secret_value(self, ref: str) -> str | None:
+        self.check(ref)
+        return None if ref in self.public else self.values[ref]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import asyncio
 
 from app.domain.events import EventType
 from app.domain.states import RunStatus
-from app.store import handoffs
+from app.store import handoffs, runs
 from tests.helpers.secrets_shown import without_random_ids
 from tests.integration.engine.conftest import Harness
 
@@ -201,3 +201,42 @@ async def test_a_run_paused_while_waiting_is_not_continued_by_the_answer(harness
     resumed = await harness.engine.drive(run_id, wait=False)
     assert resumed.status is RunStatus.SUCCEEDED, resumed.error
     assert len(harness.site.truth()["payments"]) == 1
+
+
+DELETE_ITEM = """
+name: delete-item
+site: SITE
+inputs: {item: integer}
+steps:
+  - goto: /items
+  - extract: {target: {css: "[data-id='{{ item }}'] span"}, into: name}
+  - click: {test_id: "delete-{{ item }}"}
+    effect: write
+    expect: {url: "/items/{{ item }}/delete"}
+  - id: confirm-delete
+    click: {role: button, name: "Yes, delete"}
+    effect: irreversible
+    description: "Permanently delete {{ name }} (item {{ item }})"
+    expect:
+      after_reload:
+        goto: /items
+        hidden: {text: "{{ name }}", exact: true}
+"""
+
+
+async def test_an_approval_shows_its_step_description_with_the_runs_inputs_and_outputs(
+    harness: Harness,
+) -> None:
+    run_id = harness.submit(DELETE_ITEM, {"item": 2})
+    assert (await harness.engine.run(run_id)).status is RunStatus.WAITING
+    (approval,) = harness.engine.open_handoffs(run_id)
+    assert approval.question == "Approve: Permanently delete Invoice 1002 (item 2)?"
+    assert approval.payload["description"] == "Permanently delete Invoice 1002 (item 2)"
+    assert approval.payload["step"]["description"] == "Permanently delete Invoice 1002 (item 2)"
+    with harness.db.session(readonly=True) as s:
+        shown = [step.summary for step in runs.get_steps(s, run_id)]
+    assert shown[2] == 'click test_id="delete-2"'  # what ran, not the template
+
+    harness.engine.answer(approval.id, {"decision": "approve"}, by="tester")
+    assert (await harness.engine.run(run_id)).status is RunStatus.SUCCEEDED
+    assert harness.site.truth()["deletions"] == {"2": 1}

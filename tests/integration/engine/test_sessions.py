@@ -6,6 +6,7 @@ profiles are the real encrypted ProfileStore in a temp dir."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -348,3 +349,125 @@ async def test_a_plain_text_field_typed_from_a_credential_is_masked_in_screensho
     red, green, blue = rgb
     assert red > 200 and green < 60 and blue > 200, f"the field is not masked: {rgb}"
     assert_nowhere(PASSWORD, tmp_path)
+
+
+# The username is secret here (MemorySecrets' default): the page the run is on (/users/NAME)
+# and what it extracts hold it, and another process continues the run from them.
+MY_PAGE = (
+    "name: my-page\nsite: SITE\n"
+    + LOGIN
+    + """steps:
+  - goto: /me
+  - extract: {target: {test_id: user-heading}, into: who}
+  - goto: /items
+  - click: {test_id: delete-1}
+    effect: write
+  - id: confirm
+    click: {role: button, name: "Yes, delete"}
+    effect: irreversible
+    description: "Delete Invoice 1001 for {{ who }}"
+    expect: {after_reload: {goto: /items, hidden: {text: Invoice 1001, exact: true}}}
+  - goto: /notes
+  - fill: {target: {label: Title}, value: "{{ who }}"}
+  - id: note
+    click: {role: button, name: Add note}
+    expect: {after_reload: {text: {target: {test_id: note, nth: -1}, equals: "{{ who }}"}}}
+"""
+)
+
+
+def _stored(db: Database, run_id: str) -> Any:
+    with db.session(readonly=True) as s:
+        run = runs.get_run(s, run_id)
+        assert run is not None
+        return run.task_text, dict(run.inputs), dict(run.checkpoint)
+
+
+async def test_secrets_in_what_a_run_continues_from_are_kept_as_references_and_resolved_by_another_process(
+    secure: Harness, secrets: MemorySecrets, db: Database, provider: PlaywrightProvider, tmp_path: Path
+) -> None:
+    run_id = secure.submit(MY_PAGE)
+    waiting = await secure.engine.run(run_id)
+    assert waiting.status is RunStatus.WAITING, waiting.error
+    task_text, inputs, checkpoint = _stored(db, run_id)
+    # Neither masked nor the value: a reference to the credential field, with the run's tag.
+    assert task_text == MY_PAGE.replace("SITE", secure.site.base_url) and inputs == {}
+    tag = checkpoint["seal_tag"]
+    assert checkpoint["outputs"] == {"who": f"⟦secret:shop.username:raw@{tag}⟧"}
+    assert not leaked(USER, json.dumps([task_text, inputs, checkpoint]).encode())
+    assert "[secret]" not in json.dumps(checkpoint)
+    (approval,) = secure.engine.open_handoffs(run_id)
+    assert approval.question == "Approve: Delete Invoice 1001 for [secret]?"
+
+    # Another engine (a process that typed nothing yet) approves and continues: the output
+    # resolves to the value again, typed into the note (the site's truth shows it).
+    other = Engine(db, provider, ArtifactStore(tmp_path / "artifacts"), secrets=MemorySecrets(secrets.values))
+    try:
+        assert other.answer(approval.id, {"decision": "approve"}, by="tester")
+        result = await other.run(run_id)
+    finally:
+        await other.close()
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    truth = secure.site.truth()
+    assert truth["deletions"] == {"1": 1}
+    assert truth["note_submissions"] == {USER: 1}
+    assert not leaked(USER, json.dumps(_stored(db, run_id)).encode())
+    assert_nowhere(USER, tmp_path)
+    assert_nowhere(PASSWORD, tmp_path)
+
+
+async def test_a_run_continued_where_its_credential_cannot_be_read_fails_before_typing_anything(
+    secure: Harness, db: Database, provider: PlaywrightProvider, tmp_path: Path
+) -> None:
+    run_id = secure.submit(MY_PAGE)
+    assert (await secure.engine.run(run_id)).status is RunStatus.WAITING
+    (approval,) = secure.engine.open_handoffs(run_id)
+    gone = MemorySecrets({"shop.username": USER})  # the password was removed meanwhile
+    other = Engine(db, provider, ArtifactStore(tmp_path / "artifacts"), secrets=gone)
+    try:
+        other.answer(approval.id, {"decision": "approve"}, by="tester")
+        result = await other.run(run_id)
+    finally:
+        await other.close()
+    assert result.status is RunStatus.FAILED
+    assert result.error == "credential shop.password is not available: no credential field shop.password"
+    assert gone.reads == [] and secure.site.truth()["deletions"] == {}
+
+
+async def test_a_username_that_is_not_secret_stays_readable_in_the_task_its_inputs_and_the_record(
+    site: Any, db: Database, provider: PlaywrightProvider, tmp_path: Path
+) -> None:
+    site.configure(require_login=True, users={USER: PASSWORD})
+    secrets = MemorySecrets({"shop.username": USER, "shop.password": PASSWORD}, public=("shop.username",))
+    seen: list[Any] = []
+    engine = Engine(db, provider, ArtifactStore(tmp_path / "artifacts"), sinks=[seen.append], secrets=secrets)
+    harness = Harness(engine, site, db)
+    text = (
+        "name: admin-page\nsite: SITE\ninputs: {owner: string}\n"
+        + LOGIN
+        + """steps:
+  - goto: /users/{{ owner }}
+  - assert: {text: {target: {test_id: user-note}, equals: "Account administration for ada.lovelace"}}
+"""
+    )
+    try:
+        result = await harness.run(text, {"owner": USER})
+    finally:
+        await engine.close()
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    task_text, inputs, checkpoint = _stored(db, result.run_id)
+    assert task_text == text.replace("SITE", site.base_url) and inputs == {"owner": USER}
+    assert checkpoint["last_url"] == f"{site.base_url}/users/{USER}"
+    record = json.dumps([e.data for e in seen])
+    assert f"/users/{USER}" in record and "[secret]" not in record
+    assert_nowhere(PASSWORD, tmp_path)
+
+
+def test_a_retry_keeps_the_tag_its_copied_inputs_were_sealed_with(secure: Harness, db: Database) -> None:
+    run_id = secure.submit(MY_PAGE)
+    with db.session() as s, s.begin():
+        run = runs.get_run(s, run_id)
+        assert run is not None
+        run.checkpoint = {"next_step": 2, "seal_tag": "00c0ffee00c0ffee"}
+    again = secure.engine.retry(run_id)
+    assert _stored(db, again)[2] == {"seal_tag": "00c0ffee00c0ffee"}  # and nothing else: a new run

@@ -88,12 +88,14 @@ def test_adding_over_an_existing_name_needs_replace(memory_keyring: MemoryKeyrin
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: Credential("bob", "long-enough"), "username is shorter than 4 characters"),
+        (lambda: Credential("bob", "long-enough", secret_username=True), "username is shorter than 4"),
+        (lambda: Credential("", "long-enough"), "the username is empty"),
         (lambda: Credential("bob.b", "pw1"), "password is shorter than 4"),
         (lambda: Credential("bob.b", "long-enough", extra={"pin": "123"}), "pin is shorter than 4"),
         (lambda: Credential("bob.b", "long-enough", extra={"password": "x" * 8}), "built-in field"),
         (lambda: Credential("bob.b", "long-enough", extra={"a.b": "x" * 8}), "not a valid field"),
         (lambda: Credential("bob.b", "long-enough", extra={"2fa": "x" * 8}), "starting with a letter,"),
+        (lambda: Credential("bob.b", "long-enough", public=frozenset({"pin"})), "pin cannot be public"),
     ],
 )
 def test_values_too_short_to_mask_and_bad_fields_are_refused(make: object, message: str) -> None:
@@ -154,3 +156,30 @@ def test_a_locked_keyring_is_reported_not_a_traceback() -> None:
         pytest.raises(SecretUnavailable, match=r"the keyring refused .*KeyringLocked"),
     ):
         KeyringSecrets().resolve("shop.password")
+
+
+def test_which_fields_are_secret_is_kept_with_the_credential(memory_keyring: MemoryKeyring) -> None:
+    secrets = KeyringSecrets()
+    secrets.add("shop", shop())
+    bank = Credential(
+        "bob", "long-enough", extra={"pin": "4711", "account": "12"}, public=frozenset({"account"})
+    )
+    secrets.add("bank", bank)  # a short username or public field is fine: it is never masked
+    secrets.add("mail", Credential("ops@example.com", "long-enough", secret_username=True))
+    # What everything written must mask: the value of a secret field (a TOTP field: its seed).
+    assert secrets.secret_value("shop.username") is None
+    assert secrets.secret_value("shop.password") == "correct horse"
+    assert secrets.secret_value("shop.totp") == SEED
+    assert secrets.secret_value("shop.pin") == "4711-x"
+    assert secrets.secret_value("bank.account") is None and secrets.secret_value("bank.pin") == "4711"
+    assert secrets.secret_value("mail.username") == "ops@example.com"
+    assert secrets.resolve("bank.account") == "12"
+    assert KeyringSecrets().get("bank").secret_fields() == ["password", "pin"]
+
+
+def test_a_credential_stored_before_fields_could_be_declared_reads_as_the_defaults() -> None:
+    old = '{"version": 1, "username": "alice", "password": "correct horse", "totp": null, '
+    old += '"extra": {"pin": "4711"}}'
+    credential = Credential.from_json(old)
+    assert credential.secret_fields() == ["password", "pin"]  # the username is not secret
+    assert Credential.from_json(credential.to_json()) == credential
