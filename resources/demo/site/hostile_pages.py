@@ -154,6 +154,7 @@ INDEX_LINKS = [
     ("/order", "Order form", "503 and 429 with Retry-After"),
     ("/wizard", "Signup wizard", "two steps, state kept in a cookie"),
     ("/items", "Items", "destructive delete behind a confirmation page"),
+    ("/tickets/new", "Tickets", "a new ticket leads to its own page, where comments are added"),
     ("/checkout", "Checkout", "a card payment form: Pay now cannot be taken back"),
     ("/report", "Sales report", "looks read-only, but showing it quietly POSTs a tracking event"),
     ("/team", "Team", "every member's button just says Remove"),

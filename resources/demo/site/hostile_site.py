@@ -41,6 +41,7 @@ from hostile_http import (  # noqa: E402
     redirect,
     safe_next,
 )
+from hostile_tickets import TicketPagesMixin, TicketState  # noqa: E402
 
 __all__ = ["DEFAULT_CONFIG", "HostileSite", "Request", "Response"]
 
@@ -56,10 +57,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "order_503": 0,  # POST /api/order: number of 503s first
     "order_429": 0,  # POST /api/order: then this many 429s (Retry-After: 1)
     "drift": False,  # /notes: the "Add note" button becomes "Save note" (new id and test id)
+    "ticket_503": 0,  # POST /tickets: number of 503 error pages first (nothing stored)
+    "comment_503": 0,  # POST /tickets/<id>: number of 503 error pages first (nothing stored)
+    "comment_500": 0,  # POST /tickets/<id>: number of comments stored, then answered 500
 }
 _BOOL_KNOBS = {"require_login", "cookie_banner", "newsletter_modal", "profile_fails", "drop_notes", "drift"}
-_INT_KNOBS = {"delay_ms", "flaky_failures", "order_503", "order_429"}
-_BUDGET_KNOBS = {"flaky_failures", "order_503", "order_429"}
+_BUDGET_KNOBS = {"flaky_failures", "order_503", "order_429", "ticket_503", "comment_503", "comment_500"}
+_INT_KNOBS = {"delay_ms"} | _BUDGET_KNOBS
 
 SEED_NOTES = [{"title": "Welcome", "body": "This is your first note."}]
 SEED_PROFILE = {"display_name": "Demo User", "email": "demo@example.com"}
@@ -69,7 +73,7 @@ PRODUCTS = [
     {"name": "Water Bottle", "slug": "bottle", "price": "$19.00"},
     {"name": "Headlamp", "slug": "headlamp", "price": "$35.00"},
 ]
-_PROTECTED = re.compile(r"^/(account|notes|items)(/|$)")
+_PROTECTED = re.compile(r"^/(account|notes|items|tickets)(/|$)")
 # Always behind the sign-in, whatever require_login says: the credentials demo task's page.
 _MEMBERS_ONLY = re.compile(r"^/members(/|$)")
 _ITEM_DELETE = re.compile(r"^/items/(\d+)/delete$")
@@ -96,12 +100,14 @@ class _State:
         self.requests: dict[str, int] = {}
         self.budget = {k: int(config[k]) for k in _BUDGET_KNOBS}
         self.handoff = HandoffState()  # /checkout, /report, /team, /messages
+        self.tickets = TicketState()  # /tickets
 
 
-class HostileSite(HandoffPagesMixin):
+class HostileSite(HandoffPagesMixin, TicketPagesMixin):
     """The site plus its server-side truth. All state sits behind one lock.
 
-    The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``."""
+    The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``, the
+    ticket tracker from ``TicketPagesMixin``."""
 
     def __init__(
         self,
@@ -160,6 +166,7 @@ class HostileSite(HandoffPagesMixin):
             ("GET", "/api/echo"): lambda r: json_response(200, r.query),
             ("POST", "/api/echo"): self._echo,
             **self._handoff_routes(),
+            **self._ticket_routes(),
             ("GET", "/__truth__"): lambda r: json_response(200, self.truth()),
             ("POST", "/__reset__"): self._http_reset,
             ("GET", "/__config__"): lambda r: json_response(200, self.config()),
@@ -224,6 +231,7 @@ class HostileSite(HandoffPagesMixin):
                     "deletions": s.deletions,
                     "requests": s.requests,
                     **s.handoff.truth(),
+                    **s.tickets.truth(),
                     "config": self.config(),
                 }
             )
@@ -237,8 +245,9 @@ class HostileSite(HandoffPagesMixin):
             self._state = _State(self._config)
 
     def configure(self, **knobs: Any) -> dict[str, Any]:
-        """Change knobs at runtime. Setting a budget knob (flaky_failures, order_503, order_429)
-        also re-arms that budget: the *next* N requests fail. Unknown knob -> ValueError."""
+        """Change knobs at runtime. Setting a budget knob (flaky_failures, order_503, order_429,
+        ticket_503, comment_503, comment_500) also re-arms that budget: the *next* N requests
+        fail. Unknown knob -> ValueError."""
         clean: dict[str, Any] = {}
         for key, value in knobs.items():
             if key in _BOOL_KNOBS:
@@ -287,6 +296,9 @@ class HostileSite(HandoffPagesMixin):
         m = _ITEM_DELETE.match(req.path)
         if m and method in ("GET", "POST"):
             return self._item_delete(req, int(m.group(1)))
+        ticket = self._ticket_route(req, method)
+        if ticket is not None:
+            return ticket
         if any(p == req.path for _, p in self._routes) or m:
             return self._error(req, 405, "Method not allowed", f"{req.method} is not allowed here.")
         return self._error(req, 404, "Not found", f"There is no page at {req.path}.")
