@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,12 @@ class StepResult:
     by_operator: bool = False  # done by the person (takeover, verification), not by the engine
 
 
+# Called between two attempts of a step with (index, step, failed result, URL the step started
+# at): rebuilds the page the step needs and settles a write that may have happened (recovery.py).
+# A StepResult settles the step without another attempt.
+BeforeRetry = Callable[[int, Step, "StepResult", str], Awaitable["StepResult | None"]]
+
+
 class StepExecutor:
     """Runs the attempts of one step. Shared state lives in the checkpoint, not here."""
 
@@ -63,8 +70,10 @@ class StepExecutor:
         progress: NoProgressDetector,
         guard: RequestGuard | None = None,
         credentials: Credentials | None = None,
+        before_retry: BeforeRetry | None = None,
     ) -> None:
         self.task = task
+        self.before_retry = before_retry
         # Resolves `secret:` fills at the moment of the action (G7): see credentials.py.
         self.credentials = credentials
         self.run_id = run_id
@@ -101,6 +110,7 @@ class StepExecutor:
             self._last_shot = (None, before_shot)
         policy = self.retry_policy(step, irreversible)
         started = time.monotonic()
+        start_url = self.session.url  # where every attempt of the step must start
         number = first_attempt  # attempt number, as recorded
         tries = 0  # attempts that count against the retry policy
         dismissals = 0
@@ -122,6 +132,11 @@ class StepExecutor:
                 if dismissed:
                     # The action never reached the page: trying again costs no retry.
                     dismissals += 1
+                    settled = await self._between_attempts(index, step, result, start_url)
+                    if settled is not None:
+                        settled.attempts = number
+                        settled.duration_ms = (time.monotonic() - started) * 1000
+                        return settled
                     number += 1
                     continue
             tries += 1
@@ -143,7 +158,24 @@ class StepExecutor:
             )
             await self.recorder.commit()
             await asyncio.sleep(delay)
+            settled = await self._between_attempts(index, step, result, start_url)
+            if settled is not None:
+                settled.attempts = number
+                settled.duration_ms = (time.monotonic() - started) * 1000
+                return settled
             number += 1
+
+    async def _between_attempts(
+        self, index: int, step: Step, result: StepResult, start_url: str
+    ) -> StepResult | None:
+        """The page the next attempt needs, or the step settled without one (proven done, or
+        its page cannot be rebuilt: that failure ends the step)."""
+        if self.before_retry is None:
+            return None
+        try:
+            return await self.before_retry(index, step, result, start_url)
+        except StepFailure as failure:
+            return StepResult(ok=False, outcome=result.outcome, failure=failure)
 
     async def _attempt(self, index: int, step: Step, number: int) -> StepResult:
         timeout = self.budget.timeout_for(step)
@@ -218,7 +250,9 @@ class StepExecutor:
         except StepFailure as exc:
             failure = exc
         except Exception as exc:  # a browser crash is not the task's fault; retry decides
-            failure = StepFailure(FailureClass.TRANSIENT, f"{type(exc).__name__}: {exc}")
+            # Whether a write went out before it is unknown: it is re-read before any resend.
+            unknown = {"dispatched": True} if mutating else {}
+            failure = StepFailure(FailureClass.TRANSIENT, f"{type(exc).__name__}: {exc}", unknown)
         blocked = self.guard.failure() if self.guard is not None else None
         if blocked is not None:
             failure = blocked  # the operator's no decides the step, whatever the page did next

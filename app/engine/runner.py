@@ -15,7 +15,7 @@ from app.domain.checkpoint import Checkpoint
 from app.domain.errors import FailureClass, FlightdeckError, StepFailure
 from app.domain.events import EventType
 from app.domain.states import TERMINAL, RunStatus, StepStatus, can_transition
-from app.domain.task import Action, AskArgs, Effect, ExtractArgs, Step, Target, Task, load_task
+from app.domain.task import AskArgs, Effect, ExtractArgs, Step, Target, Task, load_task
 from app.domain.task.spec import coerce_input
 from app.domain.task.templating import TemplateError, render
 from app.engine import faults
@@ -48,6 +48,7 @@ from app.store.models import HandoffStatus, Run, StepRecord
 log = logging.getLogger("flightdeck.engine")
 
 LEASE_TTL = 30.0
+SIGNED_IN_AGAIN = "after signing in again"
 
 
 @dataclass
@@ -319,6 +320,9 @@ class RunLoop(RecoveryMixin):
             progress=progress,
             guard=self.guard,
             credentials=self.credentials,
+            before_retry=lambda index, step, result, start_url: self._before_retry(
+                task, inputs, cp, index, step, result, start_url
+            ),
         )
         self.executor = executor
         self._learn_from_earlier_runs(task, cp)
@@ -452,13 +456,10 @@ class RunLoop(RecoveryMixin):
     async def _after_login(
         self, task: Task, index: int, step: Step, result: StepResult, cp: Checkpoint, inputs: dict[str, Any]
     ) -> None:
-        """Before the step is tried again: rebuild its page (the read steps since the last goto,
-        as after a crash), and when it had sent something, find out whether it happened anyway
-        (the expiry may have met only the check's reload): a write is never done twice."""
+        """Before the step is tried again: rebuild its page (as after a crash), and when it had
+        sent something, find out whether it happened anyway (the expiry may have met only the
+        check's reload): a write is never done twice."""
         assert self.session is not None
-        start = index
-        while start > 0 and task.steps[start].action is not Action.GOTO:
-            start -= 1
         sent = result.outcome is not None and bool(result.outcome.mutating_requests)
         if sent and (step.effect is Effect.IRREVERSIBLE or self.desk.ever_approved(index)):
             raise StepFailure(
@@ -466,17 +467,18 @@ class RunLoop(RecoveryMixin):
                 f"{step.summary()} was sent when the session had expired; not sent again without a person",
                 {"login": True},
             )
-        await self._replay(task, inputs, cp, self.executor, start, record=False)
-        expect = effective_expectation(step)
-        checkable = expect.model_copy(update={"request": []}) if expect else None
-        if not sent or checkable is None or checkable.is_empty():
+        await self._replay(task, inputs, cp, self.executor, end=index, purpose=SIGNED_IN_AGAIN, record=False)
+        timeout = self.executor.budget.timeout_for(step)
+        proof = await self._reread_expectation(task, step, timeout, result.outcome) if sent else None
+        if proof is None:
             return
-        checks = await self.session.check(checkable, None, timeout=self.executor.budget.timeout_for(step))
+        checks = await self.session.check(proof, None, timeout=timeout)
         if checks and all(c.ok for c in checks):
             done = StepResult(ok=True, attempts=result.attempts, checks=checks)
             await self._complete(index, step, done, cp, verified_after_recovery=True)
             return
-        await self._replay(task, inputs, cp, self.executor, start, record=False)  # the check reloaded
+        # The check reloaded the page: rebuild its form state again.
+        await self._replay(task, inputs, cp, self.executor, end=index, purpose=SIGNED_IN_AGAIN, record=False)
 
     async def _cleared_overlays(
         self, task: Task, index: int, step: Step, result: StepResult, cleared: set[int]
@@ -757,7 +759,8 @@ class RunLoop(RecoveryMixin):
             record.error = None
             record.finished_at = datetime.now(UTC)
             record.duration_ms = round(result.duration_ms)
-            record.evidence = _evidence(result) | notes
+            # Where the page was left: a crash, a re-login or a retry later rebuilds from it.
+            record.evidence = _evidence(result) | notes | {"left_url": cp.last_url}
             run.checkpoint = cp.to_json()
 
         if verified_after_recovery or result.by_operator or result.skipped:

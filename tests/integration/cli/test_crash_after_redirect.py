@@ -1,0 +1,64 @@
+"""Resume after `kill -9` in a task whose writes lead to other pages (issue 12, defect 5).
+
+A new ticket is answered with a redirect to its own page, where the next steps comment on it;
+the task has no `goto` after its writes, as a user writes it. Recovery must rebuild the page
+where the last completed write left it (its URL is in the record), not the page before it.
+Judged by the site's truth: every write sent once, stored once; the record verifies."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.cli import Cli
+from tests.integration.cli.test_crash_points import crashing
+
+
+def ticket_task(site: str) -> str:
+    return f"""
+name: ticket-with-comment
+site: {site}
+policy: {{screenshots: false}}
+steps:
+  - goto: /tickets/new
+  - fill: {{target: {{label: Title}}, value: Printer jam}}
+  - id: create
+    click: {{role: button, name: Create ticket}}
+    expect:
+      url: "re:/tickets/\\\\d+$"
+      after_reload: {{text: {{target: {{test_id: ticket-title}}, equals: Printer jam}}}}
+  - fill: {{target: {{label: Comment}}, value: Toner replaced}}
+  - id: comment
+    click: {{role: button, name: Add comment}}
+    expect:
+      after_reload: {{text: {{target: {{test_id: comment, nth: -1}}, equals: Toner replaced}}}}
+  - assert: {{text: {{target: {{test_id: comment-count}}, equals: 1 comment}}}}
+"""
+
+
+# The crash points of the second write (its 2nd time through each point), and right after the
+# first write's outcome was committed.
+POINTS = ["after_outcome:1", "before_intent:2", "after_intent:2", "after_dispatch:2", "after_outcome:2"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", POINTS)
+def test_resume_rebuilds_the_page_a_write_led_to(cli: Cli, site: Any, tmp_path: Path, point: str) -> None:
+    site.configure(cookie_banner=False)  # every attempt is a real dispatch: the counts are exact
+    task = tmp_path / "ticket.yaml"
+    task.write_text(ticket_task(site.base_url))
+    first = crashing(cli, point, "run", str(task))
+    assert first.code == -signal.SIGKILL, first.out + first.err
+    run_id = first.out.split()[2]
+
+    resumed = cli("resume", run_id)
+    assert resumed.code == 0, resumed.out + resumed.err
+    shown = cli("show", run_id, "--verify", "--json").json()
+    assert shown["status"] == "succeeded", shown
+    assert shown["verified"] is True
+    truth = site.truth()
+    assert truth["tickets"] == [{"id": 1, "title": "Printer jam", "comments": ["Toner replaced"]}]
+    assert truth["ticket_posts"] == 1 and truth["comment_posts"] == 1, "a write was sent twice"
