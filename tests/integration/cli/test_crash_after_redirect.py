@@ -56,9 +56,33 @@ def test_resume_rebuilds_the_page_a_write_led_to(cli: Cli, site: Any, tmp_path: 
 
     resumed = cli("resume", run_id)
     assert resumed.code == 0, resumed.out + resumed.err
+    assert f"recovering: from {site.base_url}/tickets/1 (where" in resumed.out  # not /tickets/new
     shown = cli("show", run_id, "--verify", "--json").json()
     assert shown["status"] == "succeeded", shown
     assert shown["verified"] is True
     truth = site.truth()
     assert truth["tickets"] == [{"id": 1, "title": "Printer jam", "comments": ["Toner replaced"]}]
     assert truth["ticket_posts"] == 1 and truth["comment_posts"] == 1, "a write was sent twice"
+
+
+@pytest.mark.slow
+def test_a_write_cut_short_whose_page_is_unknown_is_asked_not_sent_again(
+    cli: Cli, site: Any, tmp_path: Path
+) -> None:
+    """Killed right after the new ticket was sent: the page it led to died with the browser,
+    and reloading the form's page cannot show the ticket (it posts elsewhere). Sending it again
+    would create a second ticket: a person verifies instead."""
+    site.configure(cookie_banner=False)
+    task = tmp_path / "ticket.yaml"
+    task.write_text(ticket_task(site.base_url))
+    first = crashing(cli, "after_dispatch:1", "run", str(task))
+    assert first.code == -signal.SIGKILL, first.out + first.err
+    run_id = first.out.split()[2]
+
+    resumed = cli("resume", run_id, "--json")
+    assert resumed.code == 3, resumed.out + resumed.err  # waiting for a person
+    shown = cli("show", run_id, "--json").json()
+    (asked,) = shown["open_handoffs"]
+    assert asked["kind"] == "verification" and "Create ticket" in asked["question"]
+    truth = site.truth()
+    assert [t["title"] for t in truth["tickets"]] == ["Printer jam"] and truth["ticket_posts"] == 1
