@@ -101,7 +101,7 @@ class RecoveryMixin:
         again. The one page-rebuilding routine: recovery, re-login and retries all use it."""
         assert self.session is not None
         end = cp.next_step if end is None else end
-        plan = plan_page(task.steps, self._completed(task, end), end)
+        plan = plan_page(task.steps, self._completed(task, cp, end), end)
         origin = task.steps[plan.origin].id if plan.origin is not None else None
         if record:
             where = {"from_url": plan.url, "left_by": origin} if plan.url else {}
@@ -188,16 +188,19 @@ class RecoveryMixin:
                     ) from None
         raise StepFailure(FailureClass.OBSTRUCTION, failed("the page stays covered"))
 
-    def _completed(self, task: Task, end: int) -> list[Completed]:
-        """Steps 0…end-1 as the record has them: what redoing each would do, where each left
-        the page."""
+    def _completed(self, task: Task, cp: Checkpoint, end: int) -> list[Completed]:
+        """Steps 0…end-1 as the record has them: what redoing each would do, and where each
+        left the page (from the checkpoint: the record's copy of a URL may be redacted)."""
         with self.db.session(readonly=True) as s:
             records = {r.index: r for r in runs.get_steps(s, self.run_id) if r.index < end}
             tried: dict[int, list[Attempt]] = {}
             for a in attempts.list_attempts(s, self.run_id):
                 if a.step_index < end:
                     tried.setdefault(a.step_index, []).append(a)
-            return [_completed_step(task.steps[i], i, records.get(i), tried.get(i, [])) for i in range(end)]
+            return [
+                _completed_step(task.steps[i], i, records.get(i), tried.get(i, []), cp.pages.get(str(i)))
+                for i in range(end)
+            ]
 
     # ----------------------------------------------------------------- settling a write
     async def _reread_expectation(
@@ -353,10 +356,14 @@ class RecoveryMixin:
         return None
 
 
-def _completed_step(step: Step, index: int, record: StepRecord | None, tried: list[Attempt]) -> Completed:
+def _completed_step(
+    step: Step, index: int, record: StepRecord | None, tried: list[Attempt], left_url: str | None
+) -> Completed:
     evidence: dict[str, Any] = (record.evidence if record is not None else None) or {}
+    # Skipped by the person, or failed and gone past (an agent's open task): it did nothing to
+    # redo, and doing it again would only fail again.
     skipped = bool(evidence.get("skipped_by_operator")) or (
-        record is not None and record.status is StepStatus.SKIPPED
+        record is not None and record.status in (StepStatus.SKIPPED, StepStatus.FAILED)
     )
     by_person = bool(evidence.get("by_operator"))
     unknown = any(a.outcome is AttemptOutcome.UNKNOWN for a in tried)
@@ -369,9 +376,8 @@ def _completed_step(step: Step, index: int, record: StepRecord | None, tried: li
         step.action is not Action.ASK and step.effect is not Effect.IRREVERSIBLE
     )
     ordered = sorted(tried, key=lambda a: a.number)
-    left = (
-        evidence.get("left_url") or evidence.get("url") or (url_of(ordered[-1].after_fp) if ordered else None)
-    )
+    # Without a URL in the checkpoint (kept since the last goto only): where the action left it.
+    left = left_url or evidence.get("url") or (url_of(ordered[-1].after_fp) if ordered else None)
     before = url_of(ordered[0].before_fp) if ordered else None
     loaded = any(r.get("resource_type") == "document" for a in tried for r in a.requests or [])
     reloaded = step.expect is not None and step.expect.after_reload is not None

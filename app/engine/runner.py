@@ -15,7 +15,7 @@ from app.domain.checkpoint import Checkpoint
 from app.domain.errors import FailureClass, FlightdeckError, StepFailure
 from app.domain.events import EventType
 from app.domain.states import TERMINAL, RunStatus, StepStatus, can_transition
-from app.domain.task import AskArgs, Effect, ExtractArgs, Step, Target, Task, load_task
+from app.domain.task import Action, AskArgs, Effect, ExtractArgs, Step, Target, Task, load_task
 from app.domain.task.spec import coerce_input
 from app.domain.task.templating import TemplateError, render
 from app.engine import faults
@@ -733,6 +733,10 @@ class RunLoop(RecoveryMixin):
     ) -> None:
         cp.next_step = index + 1
         cp.last_url = self.session.url if self.session else cp.last_url
+        if step.action is Action.GOTO and not (result.skipped or result.by_operator):
+            cp.pages = {}  # a rebuild never needs to go further back than this goto
+        if cp.last_url:
+            cp.pages[str(index)] = cp.last_url
         status = StepStatus.SKIPPED if result.skipped else StepStatus.SUCCEEDED
         notes: dict[str, Any] = {}
         if verified_after_recovery:
@@ -759,8 +763,7 @@ class RunLoop(RecoveryMixin):
             record.error = None
             record.finished_at = datetime.now(UTC)
             record.duration_ms = round(result.duration_ms)
-            # Where the page was left: a crash, a re-login or a retry later rebuilds from it.
-            record.evidence = _evidence(result) | notes | {"left_url": cp.last_url}
+            record.evidence = _evidence(result) | notes
             run.checkpoint = cp.to_json()
 
         if verified_after_recovery or result.by_operator or result.skipped:
