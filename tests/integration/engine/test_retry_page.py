@@ -14,6 +14,9 @@ from app.domain.events import EventType
 from app.domain.states import AttemptOutcome, RunStatus
 from app.store import list_attempts, runs
 from tests.integration.engine.conftest import Harness
+from tests.integration.engine.test_sessions import LOGIN, profiles, secrets, secure
+
+__all__ = ["profiles", "secrets", "secure"]  # the signed-in harness's fixtures, used below
 
 NEW_TICKET = """
 name: new-ticket
@@ -114,3 +117,36 @@ async def test_a_500_that_cannot_be_re_read_is_asked_not_sent_again(harness: Har
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert comments(harness) == ["Toner replaced"]
     assert harness.site.truth()["comment_posts"] == 1
+
+
+async def test_a_rebuild_from_the_page_a_write_led_to_signs_in_again_first(
+    secure: Harness,
+) -> None:
+    """The run waits after creating a ticket and typing a comment; it continues in a new browser
+    without the session: the ticket's page sends it to the sign-in, the login block runs, and
+    the comment is typed again on the ticket's page (not on the new-ticket form)."""
+    secure.site.configure(cookie_banner=False)
+    run_id = secure.submit(
+        "name: signed-in-ticket\nsite: SITE\n"
+        + LOGIN
+        + """steps:
+  - goto: /tickets/new
+  - fill: {target: {label: Title}, value: Printer jam}
+  - click: {role: button, name: Create ticket}
+  - fill: {target: {label: Comment}, value: Toner replaced}
+  - ask: {question: "Post the comment?", choices: ["yes", "no"]}
+  - id: comment
+    click: {role: button, name: Add comment}
+"""
+    )
+    assert (await secure.engine.run(run_id)).status is RunStatus.WAITING  # the page is not kept
+    (asked,) = secure.engine.open_handoffs(run_id)
+    secure.engine.answer(asked.id, {"value": "yes"}, by="tester")
+    result = await secure.engine.run(run_id)
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    truth = secure.site.truth()
+    assert truth["tickets"] == [{"id": 1, "title": "Printer jam", "comments": ["Toner replaced"]}]
+    assert truth["ticket_posts"] == 1 and truth["comment_posts"] == 1
+    assert truth["logins"] == 2 and truth["failed_logins"] == 0  # once per browser
+    (recovered,) = secure.events_of(result.run_id, EventType.RUN_RECOVERED)
+    assert recovered.data["from_url"].endswith("/tickets/1")
