@@ -86,3 +86,36 @@ def test_a_write_cut_short_whose_page_is_unknown_is_asked_not_sent_again(
     assert asked["kind"] == "verification" and "Create ticket" in asked["question"]
     truth = site.truth()
     assert [t["title"] for t in truth["tickets"]] == ["Printer jam"] and truth["ticket_posts"] == 1
+
+
+@pytest.mark.slow
+def test_a_page_that_does_not_open_again_is_named_in_the_failure(cli: Cli, site: Any, tmp_path: Path) -> None:
+    """The signup wizard keeps its progress in a cookie, which died with the browser: its second
+    page answers 409 to the new one. The run says which page, and which step led there."""
+    site.configure(cookie_banner=False)
+    task = tmp_path / "wizard.yaml"
+    task.write_text(
+        f"""
+name: wizard
+site: {site.base_url}
+policy: {{ask_on: []}}
+steps:
+  - goto: /wizard
+  - fill: {{target: {{label: Full name}}, value: Grace Hopper}}
+  - id: next
+    click: {{role: button, name: Next}}
+  - fill: {{target: {{label: City}}, value: Arlington}}
+  - check: {{label: I accept the terms}}
+  - click: {{role: button, name: Finish}}
+"""
+    )
+    first = crashing(cli, "after_outcome:1", "run", str(task))
+    assert first.code == -signal.SIGKILL, first.out + first.err
+    run_id = first.out.split()[2]
+
+    resumed = cli("resume", run_id)
+    assert resumed.code == 1, resumed.out + resumed.err
+    error = cli("show", run_id, "--json").json()["error"]
+    assert f"{site.base_url}/wizard/2, where step next left it, did not open again" in error
+    assert "409" in error and "one-time page" in error
+    assert site.truth()["signups"] == []
