@@ -168,14 +168,23 @@ class StepExecutor:
     async def _between_attempts(
         self, index: int, step: Step, result: StepResult, start_url: str
     ) -> StepResult | None:
-        """The page the next attempt needs, or the step settled without one (proven done, or
-        its page cannot be rebuilt: that failure ends the step)."""
+        """The page the next attempt needs, or the step settled without one: proven done, or
+        its page cannot be rebuilt (the attempt's failure then ends the step, saying why)."""
         if self.before_retry is None:
             return None
         try:
             return await self.before_retry(index, step, result, start_url)
-        except StepFailure as failure:
-            return StepResult(ok=False, outcome=result.outcome, failure=failure)
+        except StepFailure as problem:
+            failure = result.failure
+            assert failure is not None
+            # The attempt's failure stays what the step failed of: the rebuild's own missing
+            # target is another step's, not a question about this one.
+            ended = StepFailure(
+                failure.failure_class,
+                f"{failure.message}; not tried again: {problem.message}",
+                {**failure.details, "rebuild_error": problem.message},
+            )
+            return StepResult(ok=False, outcome=result.outcome, failure=ended)
 
     async def _attempt(self, index: int, step: Step, number: int) -> StepResult:
         timeout = self.budget.timeout_for(step)
