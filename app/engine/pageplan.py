@@ -39,7 +39,14 @@ class PagePlan:
 
 def plan_page(steps: Sequence[Step], completed: Sequence[Completed], end: int) -> PagePlan:
     """The rebuild of the page step `end` starts from. `completed`: steps 0…end-1, in order."""
-    replay = frozenset(c.index for c in completed if c.replayable and c.index < end)
+    if end < len(steps) and steps[end].action is Action.GOTO:
+        return PagePlan(start=end, replay=frozenset())  # it opens its page itself
+    # Assertions and extracts leave the page as they found it (outputs are checkpointed).
+    replay = frozenset(
+        c.index
+        for c in completed
+        if c.replayable and c.index < end and steps[c.index].action not in (Action.ASSERT, Action.EXTRACT)
+    )
     for done in reversed([c for c in completed if c.index < end]):
         if done.replayable and steps[done.index].action is Action.GOTO:
             return PagePlan(start=done.index, replay=replay)

@@ -12,7 +12,7 @@ from app.domain.checkpoint import Checkpoint
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.events import EventType
 from app.domain.states import AttemptOutcome, StepStatus
-from app.domain.task import Action, Effect, Expectation, ExtractArgs, GotoArgs, Step, Task
+from app.domain.task import Action, Effect, Expectation, GotoArgs, Step, Task
 from app.engine.approvals import action_hash
 from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult, dispatches_intent
 from app.engine.credentials import Credentials
@@ -124,7 +124,7 @@ class RecoveryMixin:
         for index in range(plan.start, end):
             step = self._render(task.steps[index], inputs, cp)
             if index not in plan.replay:
-                if record:
+                if record and step.effect is not Effect.READ:
                     self.recorder.emit(
                         EventType.STEP_SKIPPED,
                         step=step.id,
@@ -140,9 +140,7 @@ class RecoveryMixin:
             if isinstance(step.args, GotoArgs):
                 await self._open_again(task, inputs, cp, step.args.url, timeout=timeout, failed=failed)
                 continue
-            outcome = await self._act_again(task, step, timeout, failed)
-            if isinstance(step.args, ExtractArgs) and step.args.into not in cp.outputs:
-                cp.outputs[step.args.into] = outcome.value  # the run's outputs are checkpointed
+            await self._act_again(task, step, timeout, failed)
             reload = step.expect.after_reload if step.expect else None
             if reload is not None and reload.goto:
                 # Its check took the page there, and the steps after it ran there.

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.task import load_task
-from app.engine.pageplan import Completed, plan_page
+from app.engine.pageplan import Completed, PagePlan, plan_page
 from app.engine.ports import ActionOutcome, Fingerprint, RequestRecord, TargetInfo
 from app.engine.reread import may_have_applied, reread_expectation
 
@@ -132,3 +132,23 @@ def test_a_write_is_re_read_only_where_its_after_reload_can_show_it() -> None:
     # An after_reload with its own goto reads the same place from anywhere.
     proof = reread_expectation(archive, f"{SITE}/tickets/new", SITE, posted_to=[f"{SITE}/x"])
     assert proof is not None and proof.after_reload is not None and proof.url is None
+
+
+def test_a_goto_needs_no_rebuild_and_checks_are_not_redone() -> None:
+    record = [done(i, replayable=True) for i in range(6)]
+    assert plan_page(STEPS, record[:0], end=0).replay == frozenset()  # step 0 is a goto
+    later = load_task(
+        f"""
+name: reads
+site: {SITE}
+steps:
+  - goto: /tickets/7
+  - extract: {{target: {{test_id: ticket-title}}, into: title}}
+  - assert: {{text: Jam}}
+  - fill: {{target: {{label: Comment}}, value: Fixed}}
+  - goto: /tickets
+""",
+        "reads.yaml",
+    ).steps
+    assert plan_page(later, record[:3], end=3).replay == {0}  # the extract's output is kept
+    assert plan_page(later, record[:4], end=4) == PagePlan(start=4, replay=frozenset())
