@@ -348,7 +348,8 @@ class RecoveryMixin:
             EventType.STEP_REREAD, step=step.id, index=index, done=done, checks=[c.to_json() for c in checks]
         )
         if done:
-            return StepResult(ok=True, checks=checks)
+            # The attempt's requests (the 500 that stored it) and the re-read are its evidence.
+            return StepResult(ok=True, outcome=result.outcome, checks=checks)
         # Proven absent; the re-read reloaded the page: rebuild its form state again.
         await self._replay(task, inputs, cp, self.executor, end=index, purpose=purpose, record=False)
         return None

@@ -102,6 +102,11 @@ async def test_a_500_after_storing_is_re_read_and_not_sent_again(harness: Harnes
     assert harness.site.truth()["comment_posts"] == 1  # the re-read found it: never sent twice
     (reread,) = harness.events_of(result.run_id, EventType.STEP_REREAD)
     assert reread.data["done"] is True
+    with harness.db.session(readonly=True) as s:
+        step = runs.get_step(s, result.run_id, 4)
+    assert step is not None and step.status == "succeeded"
+    assert [r["status"] for r in step.evidence["requests"] if r["method"] == "POST"] == [500]
+    assert [c["ok"] for c in step.evidence["checks"]] == [True]  # the re-read that proved it
 
 
 async def test_a_500_that_cannot_be_re_read_is_asked_not_sent_again(harness: Harness) -> None:
