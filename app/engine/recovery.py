@@ -26,7 +26,7 @@ from app.store import Database, attempts, runs
 from app.store.models import Attempt, Run, StepRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
 
 AFTER_CRASH = "after the interruption"
 
@@ -155,7 +155,7 @@ class RecoveryMixin:
         url: str,
         *,
         timeout: float,
-        failed: Any,
+        failed: Callable[[str], str],
     ) -> None:
         """Open `url`; signed out meanwhile (a saved session expired): sign in, open it again."""
         assert self.session is not None
@@ -171,7 +171,9 @@ class RecoveryMixin:
                 return
             await self._log_in(task, cp.next_step, inputs, cp)
 
-    async def _act_again(self, task: Task, step: Step, timeout: float, failed: Any) -> ActionOutcome:
+    async def _act_again(
+        self, task: Task, step: Step, timeout: float, failed: Callable[[str], str]
+    ) -> ActionOutcome:
         assert self.session is not None
         for _ in range(MAX_DISMISSALS + 1):
             try:
