@@ -67,7 +67,17 @@ class ProgressPrinter:
         if kind == EventType.HANDOFF_OPENED:
             return f"  ? {d.get('kind', 'handoff')} {d.get('handoff_id', '')}: {d.get('question', '')}"
         if kind == EventType.RUN_RECOVERED:
+            if d.get("from_url"):
+                return (
+                    f"  ↺ recovering: from {d['from_url']} (where {d.get('left_by')} left the page), "
+                    f"replaying from step {d.get('from_step', 0) + 1}"
+                )
             return f"  ↺ recovering: replaying from step {d.get('from_step', 0) + 1}"
+        if kind == EventType.PAGE_REBUILT:
+            return f"  ↺ {d.get('step', '?'):<18} page rebuilt for the next attempt ({d.get('url')})"
+        if kind == EventType.STEP_REREAD:
+            said = "done: not sent again" if d.get("done") else "not there: sending it again"
+            return f"  ≟ {d.get('step', '?'):<18} re-read after the failed attempt: {said}"
         return None
 
 

@@ -16,6 +16,9 @@ class Checkpoint:
     recent_actions: list[str] = field(default_factory=list)  # signatures, newest last
     unchanged_streak: int = 0  # consecutive actions that left the page fingerprint unchanged
     last_url: str | None = None  # where the page was at the last completed step
+    # step index → where that step left the page, since the last goto: where a rebuild of the
+    # page (after a crash, a re-login, before a retry) starts when a write led elsewhere
+    pages: dict[str, str] = field(default_factory=dict)
     elapsed: float = 0.0  # seconds spent running before the current process took over
     # step id → target (JSON) a person chose for it: used instead of the task file's target
     learned: dict[str, Any] = field(default_factory=dict)

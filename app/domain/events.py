@@ -57,6 +57,10 @@ class EventType(StrEnum):
     AGENT_STEP = "agent.step"  # an agent sent the next step of an open task (who, which client)
     AGENT_FINISHED = "agent.finished"  # the agent ended its run, with its outcome and summary
     TRACE_SAVED = "trace.saved"  # the run's Playwright trace, stored as an artifact (sha256)
+    # The page a step needs was rebuilt before its next attempt (the last one left it elsewhere).
+    PAGE_REBUILT = "page.rebuilt"
+    # A write that may have reached the site, re-read before it is sent again: done or not.
+    STEP_REREAD = "step.reread"
 
 
 def canonical(data: Any) -> str:

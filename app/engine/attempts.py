@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -62,6 +63,12 @@ class StepResult:
     duration_ms: float = 0.0
     skipped: bool = False  # the operator chose to skip the step
     by_operator: bool = False  # done by the person (takeover, verification), not by the engine
+
+
+# Called between two attempts of a step with (index, step, failed result, URL the step started
+# at): rebuilds the page the step needs and settles a write that may have happened (recovery.py).
+# A StepResult settles the step without another attempt.
+BeforeRetry = Callable[[int, Step, "StepResult", str], Awaitable["StepResult | None"]]
 
 
 @dataclass
@@ -129,9 +136,11 @@ class StepExecutor:
         guard: RequestGuard | None = None,
         credentials: Credentials | None = None,
         signs: SignedOutSigns | None = None,
+        before_retry: BeforeRetry | None = None,
     ) -> None:
         self.task = task
         self.signs = signs or SignedOutSigns(task)
+        self.before_retry = before_retry
         # Resolves `secret:` fills at the moment of the action (G7): see credentials.py.
         self.credentials = credentials
         self.run_id = run_id
@@ -170,6 +179,7 @@ class StepExecutor:
             self._last_shot = (None, before_shot)
         policy = self.retry_policy(step, irreversible)
         started = time.monotonic()
+        start_url = self.session.url  # where every attempt of the step must start
         number = first_attempt  # attempt number, as recorded
         tries = 0  # attempts that count against the retry policy
         dismissals = 0
@@ -191,6 +201,11 @@ class StepExecutor:
                 if dismissed:
                     # The action never reached the page: trying again costs no retry.
                     dismissals += 1
+                    settled = await self._between_attempts(index, step, result, start_url)
+                    if settled is not None:
+                        settled.attempts = number
+                        settled.duration_ms = (time.monotonic() - started) * 1000
+                        return settled
                     number += 1
                     continue
             tries += 1
@@ -212,7 +227,33 @@ class StepExecutor:
             )
             await self.recorder.commit()
             await asyncio.sleep(delay)
+            settled = await self._between_attempts(index, step, result, start_url)
+            if settled is not None:
+                settled.attempts = number
+                settled.duration_ms = (time.monotonic() - started) * 1000
+                return settled
             number += 1
+
+    async def _between_attempts(
+        self, index: int, step: Step, result: StepResult, start_url: str
+    ) -> StepResult | None:
+        """The page the next attempt needs, or the step settled without one: proven done, or
+        its page cannot be rebuilt (the attempt's failure then ends the step, saying why)."""
+        if self.before_retry is None:
+            return None
+        try:
+            return await self.before_retry(index, step, result, start_url)
+        except StepFailure as problem:
+            failure = result.failure
+            assert failure is not None
+            # The attempt's failure stays what the step failed of: the rebuild's own missing
+            # target is another step's, not a question about this one.
+            ended = StepFailure(
+                failure.failure_class,
+                f"{failure.message}; not tried again: {problem.message}",
+                {**failure.details, "rebuild_error": problem.message},
+            )
+            return StepResult(ok=False, outcome=result.outcome, failure=ended)
 
     async def _attempt(self, index: int, step: Step, number: int) -> StepResult:
         timeout = self.budget.timeout_for(step)
@@ -286,7 +327,9 @@ class StepExecutor:
         except StepFailure as exc:
             failure = exc
         except Exception as exc:  # a browser crash is not the task's fault; retry decides
-            failure = StepFailure(FailureClass.TRANSIENT, f"{type(exc).__name__}: {exc}")
+            # Whether a write went out before it is unknown: it is re-read before any resend.
+            unknown = {"dispatched": True} if mutating else {}
+            failure = StepFailure(FailureClass.TRANSIENT, f"{type(exc).__name__}: {exc}", unknown)
         blocked = self.guard.failure() if self.guard is not None else None
         if blocked is not None:
             failure = blocked  # the operator's no decides the step, whatever the page did next

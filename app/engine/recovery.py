@@ -1,30 +1,34 @@
-"""Recovery after a crash: rebuild the page without redoing completed writes (G1, G3), and
-settle an action that may have fired just before the process died (never guess)."""
+"""Rebuilding a run's page, and settling an action that may have fired (never guess): after a
+crash (G1, G3), after signing in again, and between two attempts of a step."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import contextlib
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy.orm import Session
 
 from app.domain.checkpoint import Checkpoint
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.events import EventType
-from app.domain.states import AttemptOutcome
-from app.domain.task import Action, Effect, ExtractArgs, GotoArgs, Step, Task
+from app.domain.states import AttemptOutcome, StepStatus
+from app.domain.task import Action, Effect, Expectation, GotoArgs, Step, Task
 from app.engine.approvals import action_hash
-from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult
+from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult, dispatches_intent
 from app.engine.credentials import Credentials
 from app.engine.desk import DEFAULT_UNKNOWN, HandoffDesk, park
 from app.engine.login_page import SignedOutSigns
-from app.engine.ports import MUTATING_METHODS, BrowserSession, CheckResult
+from app.engine.pageplan import Completed, PagePlan, plan_page, url_of, usable
+from app.engine.ports import MUTATING_METHODS, ActionOutcome, BrowserSession, CheckResult, TargetInfo
 from app.engine.recorder import RunRecorder
-from app.engine.validate import effective_expectation
-from app.store import Database, attempts
-from app.store.models import Run
+from app.engine.reread import may_have_applied, reread_expectation
+from app.store import Database, attempts, runs
+from app.store.models import Attempt, Run, StepRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
+
+AFTER_CRASH = "after the interruption"
 
 
 class RecoveryMixin:
@@ -35,6 +39,7 @@ class RecoveryMixin:
     recorder: RunRecorder
     session: BrowserSession | None
     desk: HandoffDesk
+    executor: StepExecutor
 
     credentials: Credentials
     signs: SignedOutSigns
@@ -63,19 +68,11 @@ class RecoveryMixin:
     async def _reestablish(
         self, task: Task, inputs: dict[str, Any], cp: Checkpoint, executor: StepExecutor
     ) -> None:
-        """After a crash: rebuild page state without redoing completed writes (G1, G3).
-
-        Read steps since the last navigation are re-executed (they only rebuild page state:
-        the form values a crash threw away); completed writes are skipped. A write caught
-        between dispatch and outcome is checked by its expectation instead of being re-fired.
-        """
-        start = cp.next_step
-        while start > 0 and task.steps[start].action is not Action.GOTO:
-            start -= 1
-        self.recorder.emit(EventType.RUN_RECOVERED, from_step=start, next_step=cp.next_step)
+        """After a crash: rebuild page state without redoing completed writes (G1, G3), then
+        settle a write caught between dispatch and outcome by re-reading, never re-firing it."""
         replay_error: StepFailure | None = None
         try:
-            await self._replay(task, inputs, cp, executor, start, record=True)
+            await self._replay(task, inputs, cp, executor, purpose=AFTER_CRASH, record=True)
         except StepFailure as exc:
             # The interrupted action may itself be why the page cannot be rebuilt (the
             # deleted item's link is gone): find out whether it happened before giving up.
@@ -86,8 +83,8 @@ class RecoveryMixin:
         if replay_error is not None and (redo or cp.next_step == interrupted_step):
             raise replay_error  # the step must run, and its page cannot be rebuilt
         if redo:
-            # The check reloaded the page: rebuild the form state before doing the step.
-            await self._replay(task, inputs, cp, executor, start, record=False)
+            # The re-read reloaded the page: rebuild the form state before doing the step.
+            await self._replay(task, inputs, cp, executor, purpose=AFTER_CRASH, record=False)
 
     async def _replay(
         self,
@@ -95,18 +92,40 @@ class RecoveryMixin:
         inputs: dict[str, Any],
         cp: Checkpoint,
         executor: StepExecutor,
-        start: int,
         *,
+        end: int | None = None,
+        purpose: str,
         record: bool,
-    ) -> None:
+    ) -> PagePlan:
+        """Rebuild the page step `end` (default: the next step) starts from: open the page the
+        last page-changing completed step left (pageplan.py), then do the read steps after it
+        again. The one page-rebuilding routine: recovery, re-login and retries all use it."""
         assert self.session is not None
-        changed_server = self._steps_that_changed_the_server(start, cp.next_step)
-        skipped = False
-        for index in range(start, cp.next_step):
+        end = cp.next_step if end is None else end
+        plan = plan_page(task.steps, self._completed(task, cp, end), end)
+        origin = task.steps[plan.origin].id if plan.origin is not None else None
+        if record:
+            where = {"from_url": plan.url, "left_by": origin} if plan.url else {}
+            self.recorder.emit(EventType.RUN_RECOVERED, from_step=plan.start, next_step=end, **where)
+        if plan.url is not None and origin is not None:
+            timeout = executor.budget.timeout_for(task.steps[plan.origin or 0])
+            await self._open_again(
+                task,
+                inputs,
+                cp,
+                plan.url,
+                timeout=timeout,
+                failed=lambda message: (
+                    f"could not re-establish the page {purpose}: {plan.url}, where step {origin} left "
+                    f"it, did not open again ({message}); a page a write led to may not open again "
+                    "by its address (a one-time page)"
+                ),
+            )
+        rebuilt_from = f" (rebuilt from {plan.url}, where step {origin} left it)" if plan.url else ""
+        for index in range(plan.start, end):
             step = self._render(task.steps[index], inputs, cp)
-            if index in changed_server or step.effect is Effect.IRREVERSIBLE or step.action is Action.ASK:
-                skipped = True
-                if record:
+            if index not in plan.replay:
+                if record and step.effect is not Effect.READ:
                     self.recorder.emit(
                         EventType.STEP_SKIPPED,
                         step=step.id,
@@ -114,50 +133,111 @@ class RecoveryMixin:
                         reason="completed before the interruption; not redone",
                     )
                 continue
+
+            def failed(message: str, step: Step = step) -> str:
+                return f"could not re-establish the page {purpose}: step {step.id}: {message}{rebuilt_from}"
+
             timeout = executor.budget.timeout_for(step)
             if isinstance(step.args, GotoArgs):
-                signed_out = await self.signs.visit(self.session, step.args.url, timeout=timeout)
-                if signed_out is not None and not self.signs.on_purpose(step):
-                    # A saved session that expired meanwhile: sign in, then go there again.
-                    await self._log_in(task, cp.next_step, inputs, cp)
-                    await self.session.goto(step.args.url, timeout=timeout)
+                await self._open_again(task, inputs, cp, step.args.url, timeout=timeout, failed=failed)
                 continue
-            for _ in range(MAX_DISMISSALS + 1):
-                try:
-                    outcome = await self.session.act(self.credentials.for_action(step), timeout=timeout)
-                    break
-                except StepFailure as failure:
-                    # A fresh browser context meets the cookie banner again.
-                    if failure.failure_class is not FailureClass.OBSTRUCTION or not (
-                        await self.session.dismiss_obstructions(list(task.policy.obstructions))
-                    ):
-                        raise StepFailure(
-                            failure.failure_class,
-                            f"could not re-establish the page after the interruption: "
-                            f"step {step.id}: {failure.message}",
-                            failure.details,
-                        ) from None
-            if isinstance(step.args, ExtractArgs):
-                cp.outputs[step.args.into] = outcome.value
-        if skipped and cp.last_url and self.session.url != cp.last_url:
-            # A skipped write may have moved the run to another page (a wizard's next page):
-            # go where the run was at its last checkpoint.
-            await self.session.goto(cp.last_url, timeout=executor.budget.timeout_for(task.steps[0]))
+            await self._act_again(task, step, timeout, failed)
+            reload = step.expect.after_reload if step.expect else None
+            if reload is not None and reload.goto:
+                # Its check took the page there, and the steps after it ran there.
+                await self._open_again(task, inputs, cp, reload.goto, timeout=timeout, failed=failed)
+        return plan
 
-    def _steps_that_changed_the_server(self, start: int, end: int) -> set[int]:
-        """Completed steps whose successful attempt sent a mutating request.
+    async def _open_again(
+        self,
+        task: Task,
+        inputs: dict[str, Any],
+        cp: Checkpoint,
+        url: str,
+        *,
+        timeout: float,
+        failed: Callable[[str], str],
+    ) -> None:
+        """Open `url`; signed out meanwhile (a saved session expired): sign in, open it again."""
+        assert self.session is not None
+        going = Step(id="rebuild", action=Action.GOTO, args=GotoArgs(url=url), effect=Effect.READ)
+        for first in (True, False):
+            try:
+                signed_out = await self.signs.visit(self.session, url, timeout=timeout)
+            except StepFailure as failure:
+                raise StepFailure(failure.failure_class, failed(failure.message), failure.details) from None
+            if not first or task.login is None or signed_out is None or self.signs.on_purpose(going):
+                return
+            await self._log_in(task, cp.next_step, inputs, cp)
 
-        Judged by evidence, not by the declared effect: a `write` click that only followed a
-        link sent nothing mutating, so replaying it is safe and rebuilds the page state.
-        """
+    async def _act_again(
+        self, task: Task, step: Step, timeout: float, failed: Callable[[str], str]
+    ) -> ActionOutcome:
+        assert self.session is not None
+        for _ in range(MAX_DISMISSALS + 1):
+            try:
+                return await self.session.act(self.credentials.for_action(step), timeout=timeout)
+            except StepFailure as failure:
+                # A fresh browser context meets the cookie banner again.
+                if failure.failure_class is not FailureClass.OBSTRUCTION or not (
+                    await self.session.dismiss_obstructions(list(task.policy.obstructions))
+                ):
+                    raise StepFailure(
+                        failure.failure_class, failed(failure.message), failure.details
+                    ) from None
+        raise StepFailure(FailureClass.OBSTRUCTION, failed("the page stays covered"))
+
+    def _completed(self, task: Task, cp: Checkpoint, end: int) -> list[Completed]:
+        """Steps 0…end-1 as the record has them: what redoing each would do, and where each
+        left the page (from the checkpoint: the record's copy of a URL may be redacted)."""
         with self.db.session(readonly=True) as s:
-            found = [a for a in attempts.list_attempts(s, self.run_id) if start <= a.step_index < end]
-        return {
-            a.step_index
-            for a in found
-            if a.outcome is AttemptOutcome.UNKNOWN
-            or any(str(r.get("method", "")).upper() in MUTATING_METHODS for r in (a.requests or []))
-        }
+            records = {r.index: r for r in runs.get_steps(s, self.run_id) if r.index < end}
+            tried: dict[int, list[Attempt]] = {}
+            for a in attempts.list_attempts(s, self.run_id):
+                if a.step_index < end:
+                    tried.setdefault(a.step_index, []).append(a)
+            return [
+                _completed_step(task.steps[i], i, records.get(i), tried.get(i, []), cp.pages.get(str(i)))
+                for i in range(end)
+            ]
+
+    # ----------------------------------------------------------------- settling a write
+    async def _reread_expectation(
+        self, task: Task, step: Step, timeout: float, outcome: ActionOutcome | None = None
+    ) -> Expectation | None:
+        """What re-reads, from the page the step starts on, whether it happened (reread.py).
+        `outcome`: what the attempt in doubt observed, when it was recorded."""
+        assert self.session is not None
+        expect = step.expect
+        if expect is None or expect.after_reload is None:
+            return None
+        posted_to: list[str] | None = None
+        if outcome is not None:
+            posted_to = [r.url for r in outcome.mutating_requests if r.resource_type == "document"]
+        target: TargetInfo | None = None
+        if posted_to is None and expect.after_reload.goto is None and step.target is not None:
+            try:
+                target = await self.session.inspect(step.target, timeout=min(timeout, 2.0))
+            except StepFailure:
+                return None  # where its form posts is unknown: so is the page it leads to
+        return reread_expectation(step, self.session.url, task.site, posted_to=posted_to, target=target)
+
+    async def _ask_whether_done(
+        self, index: int, step: Step, question: str, reason: str, checks: list[dict[str, Any]]
+    ) -> NoReturn:
+        """A person verifies: `approve` (done) completes the step, `deny` lets it run again."""
+        context = await self.desk.context(index, step)
+        payload = {**context, "checks": checks, "choices": ["done", "not_done"], "reason": reason}
+        handoff_id = await self.desk.open(
+            index,
+            "verification",
+            question,
+            payload,
+            action_hash=action_hash(step),
+            timeout=self.desk.task.policy.verification_timeout,
+            default=DEFAULT_UNKNOWN,
+        )
+        park(handoff_id)
 
     async def _settle_intent(
         self, task: Task, inputs: dict[str, Any], cp: Checkpoint, executor: StepExecutor
@@ -180,23 +260,23 @@ class RecoveryMixin:
                 and last.outcome is AttemptOutcome.SUCCEEDED
                 and step.effect is not Effect.READ
             ):
-                # The outcome was committed, only the checkpoint after it was lost: done.
+                # The outcome was committed, only the checkpoint after it was lost: done. The
+                # steps after it ran on the page it led to.
+                left = url_of(last.after_fp)
+                if self.session is not None and usable(left) and left != self.session.url:
+                    with contextlib.suppress(StepFailure):
+                        await self.session.goto(str(left), timeout=executor.budget.timeout_for(step))
                 await self._complete(
                     index, step, StepResult(ok=True, attempts=last.number), cp, verified_after_recovery=True
                 )
             return False
         step = self._render(task.steps[index], inputs, cp)
-        expect = effective_expectation(step)
-        checkable = expect.model_copy(update={"request": []}) if expect else None
+        timeout = executor.budget.timeout_for(step)
+        proof = await self._reread_expectation(task, step, timeout) if self.session else None
         checks: list[CheckResult] = []
-        held = False
-        if checkable is not None and not checkable.is_empty():
-            checks = (
-                await self.session.check(checkable, None, timeout=executor.budget.timeout_for(step))
-                if self.session
-                else []
-            )
-            held = all(c.ok for c in checks)
+        if proof is not None and self.session is not None:
+            checks = await self.session.check(proof, None, timeout=timeout)
+        held = bool(checks) and all(c.ok for c in checks)
         found = [c.to_json() for c in checks]
 
         def close_attempts(s: Session, run: Run) -> None:
@@ -221,22 +301,107 @@ class RecoveryMixin:
             await self._complete(index, step, result, cp, verified_after_recovery=True)
             return False
         irreversible = step.effect is Effect.IRREVERSIBLE or self.desk.ever_approved(index)
-        if not irreversible and checkable is not None and not checkable.is_empty():
+        if not irreversible and proof is not None:
             return True  # proven not done: safe to do it now
-        context = await self.desk.context(index, step)
-        payload = {
-            **context,
-            "checks": found,
-            "choices": ["done", "not_done"],
-            "reason": "interrupted after the action was sent; its outcome was not recorded",
-        }
-        handoff_id = await self.desk.open(
+        await self._ask_whether_done(
             index,
-            "verification",
+            step,
             f"The run was interrupted right after '{step.summary()}' was sent. Did it happen?",
-            payload,
-            action_hash=action_hash(step),
-            timeout=task.policy.verification_timeout,
-            default=DEFAULT_UNKNOWN,
+            "interrupted after the action was sent; its outcome was not recorded",
+            found,
         )
-        park(handoff_id)
+
+    # ----------------------------------------------------------------- between attempts
+    async def _before_retry(
+        self,
+        task: Task,
+        inputs: dict[str, Any],
+        cp: Checkpoint,
+        index: int,
+        step: Step,
+        result: StepResult,
+        start_url: str,
+    ) -> StepResult | None:
+        """Before the next attempt of a step: put the page back where the step starts (the
+        failed attempt may have left it on an error page), and never send a write again that
+        may have happened (G3). A StepResult: proven done by re-reading, no attempt needed."""
+        assert self.session is not None
+        failure = result.failure
+        if failure is None or step.action is Action.GOTO:
+            return None  # a goto opens its page itself
+        uncertain = dispatches_intent(step) and may_have_applied(failure, result.outcome)
+        if not uncertain and not _left_the_page(start_url, self.session.url, result.outcome):
+            return None
+        purpose = f"for the next attempt of step {step.id}"
+        await self._replay(task, inputs, cp, self.executor, end=index, purpose=purpose, record=False)
+        self.recorder.emit(EventType.PAGE_REBUILT, step=step.id, index=index, url=self.session.url)
+        if not uncertain:
+            return None
+        timeout = self.executor.budget.timeout_for(step)
+        proof = await self._reread_expectation(task, step, timeout, result.outcome)
+        if proof is None:
+            await self._ask_whether_done(
+                index,
+                step,
+                f"'{step.summary()}' failed ({failure.message}), but the site may have applied it. "
+                "Did it happen?",
+                "the attempt may have reached the site, and the step has no after_reload that "
+                "re-reads it from here: it is not sent again without a person",
+                [],
+            )
+        checks = await self.session.check(proof, None, timeout=timeout)
+        done = bool(checks) and all(c.ok for c in checks)
+        self.recorder.emit(
+            EventType.STEP_REREAD, step=step.id, index=index, done=done, checks=[c.to_json() for c in checks]
+        )
+        if done:
+            # The attempt's requests (the 500 that stored it) and the re-read are its evidence.
+            return StepResult(ok=True, outcome=result.outcome, checks=checks)
+        # Proven absent; the re-read reloaded the page: rebuild its form state again.
+        await self._replay(task, inputs, cp, self.executor, end=index, purpose=purpose, record=False)
+        return None
+
+
+def _completed_step(
+    step: Step, index: int, record: StepRecord | None, tried: list[Attempt], left_url: str | None
+) -> Completed:
+    evidence: dict[str, Any] = (record.evidence if record is not None else None) or {}
+    # Skipped by the person, or failed and gone past (an agent's open task): it did nothing to
+    # redo, and doing it again would only fail again.
+    skipped = bool(evidence.get("skipped_by_operator")) or (
+        record is not None and record.status in (StepStatus.SKIPPED, StepStatus.FAILED)
+    )
+    by_person = bool(evidence.get("by_operator"))
+    unknown = any(a.outcome is AttemptOutcome.UNKNOWN for a in tried)
+    # Judged by evidence, not by the declared effect: a `write` click that only followed a
+    # link sent nothing mutating, so doing it again is safe and rebuilds the page state.
+    sent = unknown or any(
+        str(r.get("method", "")).upper() in MUTATING_METHODS for a in tried for r in a.requests or []
+    )
+    replayable = not (sent or skipped or by_person) and (
+        step.action is not Action.ASK and step.effect is not Effect.IRREVERSIBLE
+    )
+    ordered = sorted(tried, key=lambda a: a.number)
+    # Without a URL in the checkpoint (kept since the last goto only): where the action left it.
+    left = left_url or evidence.get("url") or (url_of(ordered[-1].after_fp) if ordered else None)
+    before = url_of(ordered[0].before_fp) if ordered else None
+    loaded = any(r.get("resource_type") == "document" for a in tried for r in a.requests or [])
+    reloaded = step.expect is not None and step.expect.after_reload is not None
+    navigated = (
+        not skipped
+        and step.action is not Action.ASK
+        and (
+            by_person
+            or unknown
+            or loaded
+            or reloaded
+            or (before is not None and left is not None and left != before)
+        )
+    )
+    return Completed(index=index, replayable=replayable, navigated=navigated, left_url=left)
+
+
+def _left_the_page(start_url: str, url_now: str, outcome: ActionOutcome | None) -> bool:
+    """The attempt took the page away from where the step started: another address, or another
+    document at the same one (a form posted to its own page, answered with an error page)."""
+    return url_now != start_url or (outcome is not None and outcome.main_status is not None)

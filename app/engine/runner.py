@@ -61,6 +61,7 @@ from app.store.models import HandoffStatus, Run, StepRecord
 log = logging.getLogger("flightdeck.engine")
 
 LEASE_TTL = 30.0
+SIGNED_IN_AGAIN = "after signing in again"
 
 
 @dataclass
@@ -363,6 +364,9 @@ class RunLoop(RecoveryMixin):
             guard=self.guard,
             credentials=self.credentials,
             signs=self.signs,
+            before_retry=lambda index, step, result, start_url: self._before_retry(
+                task, inputs, cp, index, step, result, start_url
+            ),
         )
         self.executor = executor
         self._learn_from_earlier_runs(task, cp)
@@ -553,9 +557,9 @@ class RunLoop(RecoveryMixin):
     async def _after_login(
         self, task: Task, index: int, step: Step, result: StepResult, cp: Checkpoint, inputs: dict[str, Any]
     ) -> None:
-        """Before the step is tried again: rebuild its page (the read steps since the last goto,
-        as after a crash), and when it had sent something, find out whether it happened anyway
-        (the expiry may have met only the check's reload): a write is never done twice."""
+        """Before the step is tried again: rebuild its page (as after a crash), and when it had
+        sent something, find out whether it happened anyway (the expiry may have met only the
+        check's reload): a write is never done twice."""
         assert self.session is not None
         # A write the site turned away as signed out did not happen: it is done again (an
         # approved one under its approval, if the action is still the one approved).
@@ -571,24 +575,21 @@ class RunLoop(RecoveryMixin):
                 {"login": True},
             )
         await self._rebuild_page(task, index, inputs, cp)
-        expect = effective_expectation(step)
-        checkable = expect.model_copy(update={"request": []}) if expect else None
-        if not sent or checkable is None or checkable.is_empty():
+        timeout = self.executor.budget.timeout_for(step)
+        proof = await self._reread_expectation(task, step, timeout, result.outcome) if sent else None
+        if proof is None:
             return
-        checks = await self.session.check(checkable, None, timeout=self.executor.budget.timeout_for(step))
+        checks = await self.session.check(proof, None, timeout=timeout)
         if checks and all(c.ok for c in checks):
             done = StepResult(ok=True, attempts=result.attempts, checks=checks)
             await self._complete(index, step, done, cp, verified_after_recovery=True)
             return
-        await self._rebuild_page(task, index, inputs, cp)  # the check reloaded
+        await self._rebuild_page(task, index, inputs, cp)  # the check reloaded: its form state again
 
     async def _rebuild_page(self, task: Task, index: int, inputs: dict[str, Any], cp: Checkpoint) -> None:
-        """The page step `index` runs on, rebuilt as after a crash (the read steps since the
-        last goto) without redoing a write."""
-        start = index
-        while start > 0 and task.steps[start].action is not Action.GOTO:
-            start -= 1
-        await self._replay(task, inputs, cp, self.executor, start, record=False)
+        """The page step `index` runs on, rebuilt as after a crash (from where the last
+        page-changing step left it, the read steps since) without redoing a write."""
+        await self._replay(task, inputs, cp, self.executor, end=index, purpose=SIGNED_IN_AGAIN, record=False)
 
     async def _signed_in_for_approval(
         self, task: Task, index: int, step: Step, inputs: dict[str, Any], cp: Checkpoint
@@ -915,6 +916,10 @@ class RunLoop(RecoveryMixin):
     ) -> None:
         cp.next_step = index + 1
         cp.last_url = self.session.url if self.session else cp.last_url
+        if step.action is Action.GOTO and not (result.skipped or result.by_operator):
+            cp.pages = {}  # a rebuild never needs to go further back than this goto
+        if cp.last_url:
+            cp.pages[str(index)] = cp.last_url
         status = StepStatus.SKIPPED if result.skipped else StepStatus.SUCCEEDED
         notes: dict[str, Any] = {}
         if verified_after_recovery:

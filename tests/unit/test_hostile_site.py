@@ -334,6 +334,28 @@ def test_wizard_flow_and_errors(site, client):
     assert site.truth()["signups"] == [{"name": "Ada Lovelace", "city": "Oslo", "plan": "Pro"}]
 
 
+def test_issues_lead_to_their_own_page_and_503_stores_nothing(site, client):
+    site.configure(issue_503=1, comment_503=1)
+    r = client.post("/issues", form={"title": "Printer jam"})
+    assert r.status == 503 and "temporarily unavailable" in r.text and r.headers["retry-after"] == "1"
+    r = client.post("/issues", form={"title": "Printer jam"})
+    assert r.status == 303 and r.headers["location"] == "/issues/1"
+    page = client.get("/issues/1").text
+    assert 'data-testid="issue-title">Printer jam<' in page and "0 comments" in page
+    assert client.post("/issues/1", form={"comment": "Toner replaced"}).status == 503
+    r = client.post("/issues/1", form={"comment": "Toner replaced"})
+    assert r.status == 303 and r.headers["location"] == "/issues/1"
+    assert "1 comment<" in client.get("/issues/1").text
+    site.configure(comment_500=1)
+    assert client.post("/issues/1", form={"comment": "Fuser too"}).status == 500  # stored anyway
+    assert client.get("/issues/9").status == 404
+    assert client.post("/issues", form={"title": ""}).status == 422
+    truth = site.truth()
+    comments = ["Toner replaced", "Fuser too"]
+    assert truth["issues"] == [{"id": 1, "title": "Printer jam", "comments": comments}]
+    assert truth["issue_posts"] == 3 and truth["comment_posts"] == 3
+
+
 def test_cart_forbidden_echo_and_request_counters(site, client):
     assert client.post("/api/cart", json_body={"product": "Headlamp"}).status == 200
     assert client.post("/api/cart", json_body={"product": "Nope"}).status == 422

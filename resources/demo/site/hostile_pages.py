@@ -156,6 +156,7 @@ INDEX_LINKS = [
     ("/wizard", "Signup wizard", "two steps, state kept in a cookie"),
     ("/items", "Items", "destructive delete behind a confirmation page"),
     ("/me", "Your page", "the signed-in user's own page: their name is in its URL"),
+    ("/issues/new", "Issues", "a new issue leads to its own page, where comments are added"),
     ("/checkout", "Checkout", "a card payment form: Pay now cannot be taken back"),
     ("/report", "Sales report", "looks read-only, but showing it quietly POSTs a tracking event"),
     ("/team", "Team", "every member's button just says Remove"),

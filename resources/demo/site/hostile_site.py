@@ -41,6 +41,7 @@ from hostile_http import (  # noqa: E402
     redirect,
     safe_next,
 )
+from hostile_issues import IssuePagesMixin, IssueState  # noqa: E402
 from hostile_spa import SpaPagesMixin  # noqa: E402
 from hostile_tickets import TicketPagesMixin, TicketState  # noqa: E402
 
@@ -63,6 +64,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "drift": False,  # /notes: the "Add note" button becomes "Save note" (new id and test id)
     "signed_out_403": False,  # a page behind the sign-in answers 403 instead of redirecting to it
     "expire_at_post": 0,  # the next N POSTs to pages behind the sign-in find their session ended
+    "issue_503": 0,  # POST /issues: number of 503 error pages first (nothing stored)
+    "comment_503": 0,  # POST /issues/<id>: number of 503 error pages first (nothing stored)
+    "comment_500": 0,  # POST /issues/<id>: number of comments stored, then answered 500
 }
 _BOOL_KNOBS = {
     "require_login",
@@ -73,8 +77,17 @@ _BOOL_KNOBS = {
     "drift",
     "signed_out_403",
 }
-_INT_KNOBS = {"delay_ms", "flaky_failures", "order_503", "order_429", "login_503", "expire_at_post"}
-_BUDGET_KNOBS = {"flaky_failures", "order_503", "order_429", "login_503", "expire_at_post"}
+_BUDGET_KNOBS = {
+    "flaky_failures",
+    "order_503",
+    "order_429",
+    "login_503",
+    "expire_at_post",
+    "issue_503",
+    "comment_503",
+    "comment_500",
+}
+_INT_KNOBS = {"delay_ms"} | _BUDGET_KNOBS
 
 SEED_NOTES = [{"title": "Welcome", "body": "This is your first note."}]
 SEED_PROFILE = {"display_name": "Demo User", "email": "demo@example.com"}
@@ -84,7 +97,7 @@ PRODUCTS = [
     {"name": "Water Bottle", "slug": "bottle", "price": "$19.00"},
     {"name": "Headlamp", "slug": "headlamp", "price": "$35.00"},
 ]
-_PROTECTED = re.compile(r"^/(account|notes|items)(/|$)")
+_PROTECTED = re.compile(r"^/(account|notes|items|issues)(/|$)")
 # Always behind the sign-in, whatever require_login says: the credentials demo task's page,
 # and a user's own page (/me sends the browser to /users/NAME).
 _MEMBERS_ONLY = re.compile(r"^/(members|me|users)(/|$)")
@@ -114,14 +127,15 @@ class _State:
         self.budget = {k: int(config[k]) for k in _BUDGET_KNOBS}
         self.handoff = HandoffState()  # /checkout, /report, /team, /messages
         self.tickets = TicketState()  # /tickets
+        self.issues = IssueState()  # /issues
 
 
-class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin):
+class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin, IssuePagesMixin):
     """The site plus its server-side truth. All state sits behind one lock.
 
     The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``, the
     single-page app (``/app``) from ``SpaPagesMixin``, the ticket desk (/tickets) from
-    ``TicketPagesMixin``."""
+    ``TicketPagesMixin``, the issue tracker (/issues) from ``IssuePagesMixin``."""
 
     def __init__(
         self,
@@ -182,6 +196,7 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin):
             ("POST", "/api/echo"): self._echo,
             **self._handoff_routes(),
             **self._spa_routes(),
+            **self._issue_routes(),
             **self._ticket_routes(),
             ("GET", "/__truth__"): lambda r: json_response(200, self.truth()),
             ("POST", "/__reset__"): self._http_reset,
@@ -248,6 +263,7 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin):
                     "requests": s.requests,
                     **s.handoff.truth(),
                     **s.tickets.truth(),
+                    **s.issues.truth(),
                     "config": self.config(),
                 }
             )
@@ -275,7 +291,8 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin):
 
     def configure(self, **knobs: Any) -> dict[str, Any]:
         """Change knobs at runtime. Setting a budget knob (flaky_failures, order_503, order_429,
-        login_503) also re-arms that budget: the *next* N requests fail. Unknown knob -> ValueError."""
+        login_503, issue_503, comment_503, comment_500) also re-arms that budget: the *next* N
+        requests fail. Unknown knob -> ValueError."""
         clean: dict[str, Any] = {}
         for key, value in knobs.items():
             if key in _BOOL_KNOBS:
@@ -337,6 +354,9 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin):
         user_page = _USER_PAGE.match(req.path)
         if user_page and method == "GET":
             return self._user_page(req, unquote(user_page.group(1)))
+        issue = self._issue_route(req, method)
+        if issue is not None:
+            return issue
         if any(p == req.path for _, p in self._routes) or m:
             return self._error(req, 405, "Method not allowed", f"{req.method} is not allowed here.")
         return self._error(req, 404, "Not found", f"There is no page at {req.path}.")

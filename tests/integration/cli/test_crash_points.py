@@ -54,7 +54,8 @@ def wait_for_approval(cli: Cli, task: Path) -> tuple[subprocess.Popen[str], str]
 
 
 def crashing(cli: Cli, point: str, *args: str) -> Result:
-    env = {**cli.env, "FLIGHTDECK_CRASH_AT": f"{point}:1"}
+    """`flightdeck ARGS…` killed at crash point `point` (`NAME`, or `NAME:N` for the N-th time)."""
+    env = {**cli.env, "FLIGHTDECK_CRASH_AT": point if ":" in point else f"{point}:1"}
     saved, cli.env = cli.env, env
     try:
         return cli(*args)

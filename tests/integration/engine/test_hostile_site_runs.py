@@ -46,6 +46,9 @@ async def test_post_500_behind_a_saved_message_fails_as_transient_after_retries(
           - fill: {target: {label: Display name}, value: "Ada"}
           - id: save
             click: {role: button, name: Save profile}
+            # A 500 may come after the save: sent again only once a reload proves it absent.
+            expect:
+              after_reload: {value: {target: {label: Display name}, equals: "Ada"}}
         """
     )
     assert result.status is RunStatus.FAILED
@@ -58,6 +61,8 @@ async def test_post_500_behind_a_saved_message_fails_as_transient_after_retries(
         step = runs.get_step(s, result.run_id, 2)
         # Three attempts: one blocked by the cookie banner (free), two that reached the server.
         assert step is not None and step.attempts == 3 and step.failure_class == "transient"
+    rereads = harness.events_of(result.run_id, EventType.STEP_REREAD)
+    assert [e.data["done"] for e in rereads] == [False]  # re-read, found absent, then re-sent
 
 
 async def test_silently_dropped_form_is_caught_and_not_retried(harness: Harness) -> None:

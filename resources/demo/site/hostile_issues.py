@@ -1,0 +1,150 @@
+"""The hostile site's issue tracker: writes that lead to another page, the way issue trackers
+and admin panels do. Mixed into ``HostileSite`` (``hostile_site.py``); the state lives in
+``IssueState``, part of the site's state, so ``reset()`` restores it with everything else.
+
+- ``/issues/new``: a form that POSTs ``/issues``; the new issue is answered with a redirect
+  to its own page, ``/issues/<id>`` — an address known only once the write happened.
+- ``/issues/<id>``: the issue with its comments; the comment form POSTs to the page's own
+  address and is answered with a redirect back to it.
+- Knobs ``issue_503`` / ``comment_503``: the next N of those POSTs answer 503 with an HTML
+  error page (Retry-After: 1) and store nothing, as a proxy in front of the site would.
+- Knob ``comment_500``: the next N comments are stored, then answered 500 (an application
+  that fails after saving): only re-reading the issue tells that the comment is there.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from hostile_http import Request, Response, redirect
+from hostile_pages import alert, esc
+
+ISSUE_PAGE = re.compile(r"^/issues/(\d+)$")
+
+
+class IssueState:
+    def __init__(self) -> None:
+        self.issues: list[dict[str, Any]] = []  # {"id", "title", "comments": [str]}
+        self.issue_posts = 0  # POST /issues received, stored or not
+        self.comment_posts = 0  # POST /issues/<id> received, stored or not
+
+    def truth(self) -> dict[str, Any]:
+        return {
+            "issues": self.issues,
+            "issue_posts": self.issue_posts,
+            "comment_posts": self.comment_posts,
+        }
+
+
+def new_issue_page(title: str = "", error: str | None = None) -> str:
+    return (
+        f"<h1>New issue</h1>{alert(error)}"
+        '<form method="post" action="/issues" data-testid="issue-form">'
+        '<label for="title">Title</label>'
+        f'<input id="title" name="title" data-testid="title" value="{esc(title)}">'
+        '<button type="submit" data-testid="create">Create issue</button></form>'
+    )
+
+
+def issue_page(issue: dict[str, Any], error: str | None = None) -> str:
+    comments = issue["comments"]
+    items = "".join(f'<li data-testid="comment">{esc(c)}</li>' for c in comments)
+    count = f"{len(comments)} comment" + ("" if len(comments) == 1 else "s")
+    return (
+        f'<h1 data-testid="issue-title">{esc(issue["title"])}</h1>'
+        f'<p data-testid="comment-count">{count}</p><ul data-testid="comments">{items}</ul>'
+        f"{alert(error)}"
+        f'<form method="post" action="/issues/{issue["id"]}" data-testid="comment-form">'
+        '<label for="comment">Comment</label>'
+        '<textarea id="comment" name="comment" data-testid="comment-text"></textarea>'
+        '<button type="submit" data-testid="add-comment">Add comment</button></form>'
+        '<p><a href="/issues/new">New issue</a></p>'
+    )
+
+
+class IssuePagesMixin:
+    """Handlers for the issue pages. ``HostileSite`` provides the attributes declared here."""
+
+    _lock: threading.RLock
+    _state: Any  # hostile_site._State, with .issues: IssueState and .budget
+    _page: Callable[..., Response]
+    _error: Callable[..., Response]
+
+    def _issue_routes(self) -> dict[tuple[str, str], Callable[[Request], Response]]:
+        return {
+            ("GET", "/issues/new"): lambda r: self._page(r, 200, "New issue", new_issue_page()),
+            ("POST", "/issues"): self._issue_post,
+        }
+
+    def _issue_route(self, req: Request, method: str) -> Response | None:
+        """`/issues/<id>`, which a fixed route table cannot name; None: not a issue page."""
+        found = ISSUE_PAGE.match(req.path)
+        if found is None or method not in ("GET", "POST"):
+            return None
+        issue_id = int(found.group(1))
+        if method == "POST":
+            return self._comment_post(req, issue_id)
+        issue = self._issue(issue_id)
+        if issue is None:
+            return self._error(req, 404, "Not found", f"Issue {issue_id} does not exist.")
+        return self._page(req, 200, issue["title"], issue_page(issue))
+
+    @property
+    def _ts(self) -> IssueState:
+        return self._state.issues
+
+    def _issue(self, issue_id: int) -> dict[str, Any] | None:
+        with self._lock:
+            found = next((t for t in self._ts.issues if t["id"] == issue_id), None)
+            return {**found, "comments": list(found["comments"])} if found else None
+
+    def _unavailable(self, req: Request, knob: str) -> Response | None:
+        """The site's proxy answering 503 instead of the site: nothing reaches the tracker."""
+        with self._lock:
+            if self._state.budget[knob] <= 0:
+                return None
+            self._state.budget[knob] -= 1
+        resp = self._error(
+            req, 503, "Service unavailable", "The tracker is temporarily unavailable. Try again."
+        )
+        resp.headers.append(("Retry-After", "1"))
+        return resp
+
+    def _issue_post(self, req: Request) -> Response:
+        title = req.form().get("title", "").strip()
+        with self._lock:
+            self._ts.issue_posts += 1
+        refused = self._unavailable(req, "issue_503")
+        if refused is not None:
+            return refused
+        if not title:
+            return self._page(req, 422, "New issue", new_issue_page(error="Title is required"))
+        with self._lock:
+            issue_id = max((t["id"] for t in self._ts.issues), default=0) + 1
+            self._ts.issues.append({"id": issue_id, "title": title, "comments": []})
+        return redirect(f"/issues/{issue_id}")
+
+    def _comment_post(self, req: Request, issue_id: int) -> Response:
+        text = req.form().get("comment", "").strip()
+        with self._lock:
+            self._ts.comment_posts += 1
+        refused = self._unavailable(req, "comment_503")
+        if refused is not None:
+            return refused
+        issue = self._issue(issue_id)
+        if issue is None:
+            return self._error(req, 404, "Not found", f"Issue {issue_id} does not exist.")
+        if not text:
+            return self._page(req, 422, issue["title"], issue_page(issue, "Comment is required"))
+        with self._lock:
+            stored = next(t for t in self._ts.issues if t["id"] == issue_id)
+            stored["comments"].append(text)
+            failed = self._state.budget["comment_500"] > 0
+            if failed:
+                self._state.budget["comment_500"] -= 1
+        if failed:
+            return self._error(req, 500, "Internal server error", "Something went wrong.")
+        return redirect(f"/issues/{issue_id}")
