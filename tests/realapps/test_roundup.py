@@ -119,11 +119,11 @@ def test_dropped_write(person: Person, tracker: roundup.Roundup, proxied: FaultP
 
 
 def test_kill_mid_form(person: Person, tracker: roundup.Roundup) -> None:
-    """`kill -9` with the new-issue form filled in, as its submit is about to go (the 2nd write
-    after the sign-in), then `flightdeck resume`: the issue is created once, and retired once
-    after the approval."""
+    """`kill -9` with the new-issue form filled in, as its submit is about to go (the run's first
+    write; the sign-in is its login block's), then `flightdeck resume`: the issue is created once,
+    and retired once after the approval."""
     title = new_title("Half typed")
-    killed = person.run_killed({"title": title}, site=tracker.serve(), crash_at="before_intent:2")
+    killed = person.run_killed({"title": title}, site=tracker.serve(), crash_at="before_intent:1")
     assert killed.code == -9, person.explain("the run was meant to die before submitting", killed)
     assert tracker.issues_titled(title) == []  # killed before anything was submitted
     final = person.operate(happened=lambda: retired_once(tracker, title))
@@ -135,11 +135,11 @@ def test_kill_mid_form(person: Person, tracker: roundup.Roundup) -> None:
 
 
 def test_kill_after_approval(person: Person, tracker: roundup.Roundup) -> None:
-    """The waiting terminal is killed right after it sent the approved retire (its 3rd write:
-    sign-in, create, retire), before the outcome is recorded; `resume` must not retire it again
+    """The waiting terminal is killed right after it sent the approved retire (its 2nd write:
+    create, retire), before the outcome is recorded; `resume` must not retire it again
     on its own — a person confirms what the tracker shows."""
     title = new_title("Retire once")
-    waiting = person.run_until_asked({"title": title}, site=tracker.serve(), crash_at="after_dispatch:3")
+    waiting = person.run_until_asked({"title": title}, site=tracker.serve(), crash_at="after_dispatch:2")
     assert waiting.kind == "approval", person.explain(f"asked {waiting.kind}: {waiting.question}")
     assert created_once_not_retired(tracker, title)
     killed = person.approve_and_finish(waiting)
