@@ -14,9 +14,7 @@ from app.domain.events import EventType
 from app.domain.states import AttemptOutcome, RunStatus
 from app.store import list_attempts, runs
 from tests.integration.engine.conftest import Harness
-from tests.integration.engine.test_sessions import LOGIN, profiles, secrets, secure
-
-__all__ = ["profiles", "secrets", "secure"]  # the signed-in harness's fixtures, used below
+from tests.integration.engine.test_sessions import LOGIN
 
 NEW_ISSUE = """
 name: new-issue

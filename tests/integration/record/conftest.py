@@ -19,7 +19,7 @@ from app.engine.service import Engine
 from app.store import ArtifactStore, Database
 from tests.helpers.cli import Cli
 from tests.helpers.tasks import task_from
-from tests.integration.engine.test_sessions import PASSWORD, USER, MemorySecrets
+from tests.integration.engine.conftest import PASSWORD, USER, MemorySecrets
 
 TASK = """
 name: delete-then-check
