@@ -30,6 +30,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 import hostile_pages as pages  # noqa: E402
+from hostile_editor import EditorPagesMixin, EditorState  # noqa: E402
 from hostile_handoff import HandoffPagesMixin, HandoffState  # noqa: E402
 from hostile_http import (  # noqa: E402
     Request,
@@ -96,12 +97,14 @@ class _State:
         self.requests: dict[str, int] = {}
         self.budget = {k: int(config[k]) for k in _BUDGET_KNOBS}
         self.handoff = HandoffState()  # /checkout, /report, /team, /messages
+        self.editor = EditorState()  # /editor
 
 
-class HostileSite(HandoffPagesMixin):
+class HostileSite(HandoffPagesMixin, EditorPagesMixin):
     """The site plus its server-side truth. All state sits behind one lock.
 
-    The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``."""
+    The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``, the
+    page editor (``/editor``) from ``EditorPagesMixin``."""
 
     def __init__(
         self,
@@ -160,6 +163,7 @@ class HostileSite(HandoffPagesMixin):
             ("GET", "/api/echo"): lambda r: json_response(200, r.query),
             ("POST", "/api/echo"): self._echo,
             **self._handoff_routes(),
+            **self._editor_routes(),
             ("GET", "/__truth__"): lambda r: json_response(200, self.truth()),
             ("POST", "/__reset__"): self._http_reset,
             ("GET", "/__config__"): lambda r: json_response(200, self.config()),
@@ -224,6 +228,7 @@ class HostileSite(HandoffPagesMixin):
                     "deletions": s.deletions,
                     "requests": s.requests,
                     **s.handoff.truth(),
+                    **s.editor.truth(),
                     "config": self.config(),
                 }
             )
