@@ -67,6 +67,10 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 CSRF_TRUSTED_ORIGINS = {origins!r}
 WAGTAILADMIN_BASE_URL = {public_url!r}
 SESSION_COOKIE_AGE = {session_age}
+SESSION_SAVE_EVERY_REQUEST = True  # an idle timeout: a session lapses only when left unused
+# Django's advice for test instances: a sign-in costs milliseconds instead of ~1 s of PBKDF2 on
+# a busy 2-core machine (the suite signs in some twenty times); nothing here tests hashing.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 """
 
 
@@ -144,7 +148,8 @@ class Page:
 def start(workdir: Path, *, public_urls: list[str] | None = None, session_age: int = 1209600) -> Wagtail:
     """A fresh Wagtail instance on a free port: a copy of the migrated template, its own secret
     key and superuser. `public_urls`: addresses the browser may use besides the server's own (a
-    fault proxy in front), trusted as CSRF origins; `session_age`: SESSION_COOKIE_AGE in seconds."""
+    fault proxy in front), trusted as CSRF origins; `session_age`: seconds a session may stay
+    unused (SESSION_COOKIE_AGE, renewed by every request)."""
     env_dir = install_wagtail()
     template = _template(env_dir)
     if workdir.exists():
