@@ -29,13 +29,23 @@ from app.engine.ports import Fingerprint
 # - pending: the numbers of those calls whose response the page is still waiting for, or still
 #   reading (json(), text()…). When a read finds none pending, the handlers that awaited them
 #   have run: microtasks drain before the next task, and an evaluate is a task.
+# - tm/timers: short timers (setTimeout up to TIMER_MS) the page set in reaction to an event the
+#   browser dispatched — the user's input (focus, blur, change, keys, clicks) or its own loading
+#   (DOMContentLoaded, load) — and the timers those set in turn (up to 3 deep: a loop is not a
+#   reaction), numbered; `timers` holds the numbers of those still to run. Debounced handlers
+#   work this way: Wagtail derives a page's slug 100 ms after its title loses focus, and a click
+#   sent before then posts the form without it (issue 12, defect 12). Intervals, long timers and
+#   timers set by the page's background work (fetch callbacks, messages) are not counted.
+# - scripts: `<script src>` elements not yet loaded (or failed): a script the page added late
+#   (a code-split editor bundle) has not attached its handlers yet.
 # This replaces a blind "quiet time" after each response (PLATFORM.md's benchmark budget).
+TIMER_MS = 1000
 INIT_SCRIPT = """
 (() => {
   if (window.__flightdeck) return;
   const fd = window.__flightdeck = {
     doc: Math.random().toString(36).slice(2), nav: 0, spa: 0, net: 0, submits: [],
-    pending: new Map(), secrets: new WeakSet(),
+    pending: new Map(), secrets: new WeakSet(), tm: 0, timers: new Map(), loaded: new WeakSet(),
   };
   try {
     navigation.addEventListener('navigate', (e) => {
@@ -82,8 +92,37 @@ INIT_SCRIPT = """
     this.addEventListener('loadend', () => release(id), {once: true});
     try { return send.apply(this, arguments); } catch (e) { release(id); throw e; }
   };
+
+  let depth = 0;  // while a counted timer's callback runs: how deep in the chain it is
+  const setT = window.setTimeout, clearT = window.clearTimeout, clearI = window.clearInterval;
+  const reacting = () => depth > 0
+    ? depth < 3
+    : !!(window.event && window.event.isTrusted);  // the event being dispatched, if any
+  window.setTimeout = function (fn, delay) {
+    const ms = Number(delay) || 0;
+    if (typeof fn !== 'function' || ms > TIMER_MS || !reacting()) {
+      return setT.apply(this, arguments);
+    }
+    const seq = ++fd.tm, level = depth + 1, args = Array.prototype.slice.call(arguments, 2);
+    let id = 0;
+    id = setT.call(this, function () {
+      fd.timers.delete(id);
+      const outer = depth;
+      depth = level;
+      try { return fn.apply(this, args); } finally { depth = outer; }
+    }, ms);
+    fd.timers.set(id, seq);
+    return id;
+  };
+  window.clearTimeout = function (id) { fd.timers.delete(id); return clearT.apply(this, arguments); };
+  window.clearInterval = function (id) { fd.timers.delete(id); return clearI.apply(this, arguments); };
+
+  // Element load/error events do not bubble and never reach the window: capture them here.
+  const loaded = (e) => { if (e.target instanceof HTMLScriptElement) fd.loaded.add(e.target); };
+  document.addEventListener('load', loaded, true);
+  document.addEventListener('error', loaded, true);
 })();
-"""
+""".replace("TIMER_MS", str(TIMER_MS))
 
 _STATE_BODY = (
     SECRET_FIELD_JS
@@ -108,15 +147,22 @@ _STATE_BODY = (
     parts.push(v);
   }
   const fd = window.__flightdeck
-    || {doc: '', nav: -1, spa: -1, net: -1, submits: [], pending: new Map()};
+    || {doc: '', nav: -1, spa: -1, net: -1, submits: [], pending: new Map(), tm: -1,
+        timers: new Map(), loaded: null};
   fd.nav += fd.submits.filter((e) => !e.defaultPrevented).length;
   fd.submits = [];
+  const loading = fd.loaded ? Array.prototype.filter.call(document.scripts, (s) => s.src
+    && !fd.loaded.has(s) && !s.noModule
+    && /^(|text\\/javascript|application\\/javascript|module)$/i.test(s.type.trim())).length : 0;
   const state = [fd.doc, fd.nav, fd.spa, fd.net, Array.from(fd.pending.keys()),
-                 parts.join('\\u0000'), secrets, passwords];
+                 parts.join('\\u0000'), secrets, passwords,
+                 document.readyState === 'complete' && loading === 0, fd.tm,
+                 Array.from(fd.timers.values())];
 """
 )
 
-# page.evaluate(PAGE_STATE_JS) -> [doc, nav, spa, net, pending, text, secrets, passwords]
+# page.evaluate(PAGE_STATE_JS) -> [doc, nav, spa, net, pending, text, secrets, passwords, loaded,
+#                                  tm, timers]
 PAGE_STATE_JS = "() => {" + _STATE_BODY + "  return state;\n}"
 
 # locator.evaluate_all(MATCHES_AND_STATE_JS) -> [count, candidates|null, state]:
@@ -150,10 +196,13 @@ class PageState:
     # being read (guard.py).
     secret_names: tuple[str, ...] = ()
     passwords: int = 0
+    loaded: bool = True  # readyState "complete" and no script of the page still loading
+    tm: int = 0  # short timers set in reaction to events (see INIT_SCRIPT)
+    timers: tuple[int, ...] = ()  # numbers of those still to run
 
     @classmethod
     def from_js(cls, url: str, raw: Any) -> PageState:
-        doc, nav, spa, net, pending, text, secrets, passwords = raw
+        doc, nav, spa, net, pending, text, secrets, passwords, loaded, tm, timers = raw
         return cls(
             url,
             str(doc),
@@ -164,7 +213,16 @@ class PageState:
             str(text),
             tuple(secrets),
             int(passwords),
+            bool(loaded),
+            int(tm),
+            tuple(timers),
         )
+
+    @property
+    def ready(self) -> bool:
+        """The page's own scripts are ready to be acted on: all loaded and run, none of the
+        timers they set in reaction to an event still to fire."""
+        return self.loaded and not self.timers
 
     def fingerprint(self) -> Fingerprint:
         digest = hashlib.sha256(self.text.encode("utf-8", "surrogatepass")).hexdigest()
@@ -181,11 +239,12 @@ class PageState:
         return self.net - before.net if self.doc == before.doc else 0
 
     def waiting_since(self, before: PageState) -> bool:
-        """The page still awaits a response to a call made after `before` (a new document:
-        any call). Calls from before, like a long poll, are none of this action's business."""
+        """The page still awaits a response to a call made after `before`, or has a timer set
+        since then still to fire (a new document: any). Calls from before, like a long poll,
+        are none of this action's business."""
         if self.doc != before.doc:
-            return bool(self.pending)
-        return any(call > before.net for call in self.pending)
+            return bool(self.pending or self.timers)
+        return any(call > before.net for call in self.pending) or any(t > before.tm for t in self.timers)
 
 
 async def read_state(page: Page, *, deadline: float) -> PageState:

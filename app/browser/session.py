@@ -28,6 +28,7 @@ from app.browser.formerrors import form_errors
 from app.browser.guard import NetworkGuard
 from app.browser.network import ActionWindow, PageObserver
 from app.browser.operator_input import OperatorInput
+from app.browser.readiness import Readiness
 from app.browser.screencast import Screencast
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.task import Action, Expectation, FillArgs, Step, Target
@@ -82,6 +83,7 @@ class PlaywrightSession:
         self._base_url = base_url
         self._screenshots = screenshots
         self._observer = PageObserver(page)
+        self._readiness = Readiness(page)
         self._checker = ExpectationChecker(page, base_url, self._observer)
         self._closed = False
         # The page state the last action left, with when it was read: the next action's
@@ -128,9 +130,13 @@ class PlaywrightSession:
         self._filled = None
         if recent is not None and started - recent[1] > _RECENT_S:
             recent = None
-        ctx = ActionContext(self._page, self._base_url, deadline, recent[0] if recent else None)
+        prior = recent[0] if recent is not None and recent[0].url == self._page.url else None
         blocked_mark = len(self._guard.blocked)
         try:
+            if step.action is not Action.GOTO:
+                # Acting on a page whose own scripts are not ready yet loses what they do.
+                prior = await self._readiness.wait(prior, deadline=deadline)
+            ctx = ActionContext(self._page, self._base_url, deadline, prior)
             result = await actions.run(ctx, step)
         except PlaywrightError as exc:
             self._raise_if_blocked(blocked_mark)

@@ -670,3 +670,32 @@ def test_spa_api_answers_401_signed_out_and_stores_notes_signed_in(site, client)
     assert (truth["logins"], truth["failed_logins"]) == (1, 1)
     site.expire_sessions()
     assert client.get("/api/app/notes").status == 401
+
+
+def test_editor_without_a_slug_is_shown_again_with_its_errors_and_autosaves(site, client):
+    late = client.get("/editor/new?script_ms=3000&debounce_ms=100").text
+    assert (
+        "/editor/editor.js?delay_ms=3000&debounce_ms=100" in late
+        and 'action="/editor/new?script_ms=3000' in late
+    )
+    inline = client.get("/editor/new").text
+    assert "var wait = 0," in inline and "/editor/editor.js" not in inline
+    r = client.post("/editor/new", form={"title": "Spring news", "slug": "", "action": "publish"})
+    # As Wagtail does: 200 with the form again, the error on the slug, then a background autosave.
+    assert r.status == 200 and "The page could not be created due to validation errors." in r.text
+    assert 'id="slug-errors"><p class="error-message">This field is required.</p>' in r.text
+    assert "fetch('/editor/autosave'" in r.text
+    assert client.post("/editor/autosave", form={"title": "Spring news"}).status == 400
+    truth = site.truth()
+    assert truth["editor_pages"] == [] and truth["editor_autosaves"] == 1
+    assert truth["editor_posts"] == [{"title": "Spring news", "slug": ""}]
+
+
+def test_editor_publishes_a_page_with_its_slug_once(site, client):
+    r = client.post("/editor/new", form={"title": "Spring news", "slug": "spring-news"})
+    assert r.status == 303 and r.headers["location"] == "/editor"
+    assert "Page &#x27;Spring news&#x27; created and published." in client.get("/editor").text
+    again = client.post("/editor/new", form={"title": "Spring news", "slug": "spring-news"})
+    assert again.status == 200 and "The slug &#x27;spring-news&#x27; is already in use." in again.text
+    assert site.truth()["editor_pages"] == [{"title": "Spring news", "slug": "spring-news"}]
+    assert client.get("/editor/editor.js?delay_ms=0&debounce_ms=100").text.startswith("(function () {")

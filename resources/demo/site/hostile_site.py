@@ -30,6 +30,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 import hostile_pages as pages  # noqa: E402
+from hostile_editor import EditorPagesMixin, EditorState  # noqa: E402
 from hostile_handoff import HandoffPagesMixin, HandoffState  # noqa: E402
 from hostile_http import (  # noqa: E402
     Request,
@@ -128,14 +129,16 @@ class _State:
         self.handoff = HandoffState()  # /checkout, /report, /team, /messages
         self.tickets = TicketState()  # /tickets
         self.issues = IssueState()  # /issues
+        self.editor = EditorState()  # /editor
 
 
-class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin, IssuePagesMixin):
+class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin, IssuePagesMixin, EditorPagesMixin):
     """The site plus its server-side truth. All state sits behind one lock.
 
     The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``, the
     single-page app (``/app``) from ``SpaPagesMixin``, the ticket desk (/tickets) from
-    ``TicketPagesMixin``, the issue tracker (/issues) from ``IssuePagesMixin``."""
+    ``TicketPagesMixin``, the issue tracker (/issues) from ``IssuePagesMixin``, the page editor
+    (``/editor``) from ``EditorPagesMixin``."""
 
     def __init__(
         self,
@@ -198,6 +201,7 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin, IssuePages
             **self._spa_routes(),
             **self._issue_routes(),
             **self._ticket_routes(),
+            **self._editor_routes(),
             ("GET", "/__truth__"): lambda r: json_response(200, self.truth()),
             ("POST", "/__reset__"): self._http_reset,
             ("GET", "/__config__"): lambda r: json_response(200, self.config()),
@@ -264,6 +268,7 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin, IssuePages
                     **s.handoff.truth(),
                     **s.tickets.truth(),
                     **s.issues.truth(),
+                    **s.editor.truth(),
                     "config": self.config(),
                 }
             )

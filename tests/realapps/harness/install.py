@@ -79,6 +79,13 @@ def _prepare(name: str, key: str, build: Callable[[Path], None]) -> Path:
     return target
 
 
+def derived(name: str, parts: list[str], build: Callable[[Path], None]) -> Path:
+    """Something built once from what was installed (an application's migrated template database,
+    its collected static files), cached like an install: `build(target)` fills the directory,
+    `parts` name everything it depends on (an install's directory, a version)."""
+    return _prepare(name, _key(parts), build)
+
+
 def pip_env(name: str, requirements: list[str], timeout: float = 900) -> Path:
     """A virtualenv holding `requirements` (pinned): returns its directory (`bin/python` inside)."""
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
