@@ -22,7 +22,11 @@ class Checkpoint:
     elapsed: float = 0.0  # seconds spent running before the current process took over
     # step id → target (JSON) a person chose for it: used instead of the task file's target
     learned: dict[str, Any] = field(default_factory=dict)
-    logins: int = 0  # times the login block ran (bounded by policy.max_relogins + 1)
+    logins: int = 0  # times the login block ran in this run (numbers each login)
+    # Times it ran in the current browser session: the bound of policy.max_relogins applies to
+    # these. A process that continues the run (resume, approve) opens a new browser, which
+    # must sign in again although no session expired: that login starts a new count.
+    browser_logins: int = 0
     # The run's tag in the placeholders that stand for secret values here (sealing.py): the
     # checkpoint and the inputs hold those, never the values.
     seal_tag: str = field(default_factory=new_tag)

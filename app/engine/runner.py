@@ -165,6 +165,8 @@ class RunLoop(RecoveryMixin):
             if live is None or not task.secret_refs():
                 await trace.start(self.session)
             # A live page kept from before the run parked is exactly where the run left it.
+            if live is None:
+                checkpoint.browser_logins = 0  # a new browser: nothing is signed in here yet
             await self._loop(task, inputs, checkpoint, rebuild=live is None and not fresh)
         except Park:
             # Usually the handoff's own transaction moved the run to waiting already.
@@ -495,15 +497,16 @@ class RunLoop(RecoveryMixin):
                 why = NOBODY_ANSWERED if answer.expired else "the operator chose to stop"
                 error = (answer.handoff.payload or {}).get("error") or "logging in failed"
                 raise StepFailure(FailureClass.PERMANENT, f"{error} ({why})", {"login": True})
-        elif cp.logins > task.policy.max_relogins:
+        elif cp.browser_logins > task.policy.max_relogins:
             raise StepFailure(
                 FailureClass.SESSION_EXPIRED,
-                f"the session expired again after {cp.logins} logins in this run "
+                f"the session expired again after {cp.browser_logins} logins in this browser session "
                 f"(policy.max_relogins: {task.policy.max_relogins})",
-                {"logins": cp.logins},
+                {"logins": cp.logins, "browser_logins": cp.browser_logins},
             )
         step = task.steps[index]
         cp.logins += 1
+        cp.browser_logins += 1
         if not at_start:
             self.recorder.emit(EventType.SESSION_EXPIRED, step=step.id, index=index, url=self.session.url)
         self.recorder.emit(
@@ -511,7 +514,12 @@ class RunLoop(RecoveryMixin):
         )
 
         def count(s: Session, run: Run) -> None:
-            run.checkpoint = {**(run.checkpoint or {}), "logins": cp.logins}  # bounded across crashes
+            # Logins are numbered across the run, crashes included.
+            run.checkpoint = {
+                **(run.checkpoint or {}),
+                "logins": cp.logins,
+                "browser_logins": cp.browser_logins,
+            }
 
         await self.recorder.commit(count)
         block = LoginBlock(

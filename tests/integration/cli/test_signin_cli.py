@@ -184,3 +184,30 @@ def test_approved_from_another_process_after_the_session_lapsed_deletes_once(
     assert detail["status"] == "succeeded"
     checked = [e["data"] for e in detail["events"] if e["type"] == "session.checked"]
     assert len(checked) == 1 and "sent to the login page" in checked[0]["signed_out"]
+
+
+@needs_secret_service
+def test_a_process_that_continues_the_run_signs_in_without_using_up_the_relogin_bound(
+    tmp_path: Path, hostile_site: Any
+) -> None:
+    """`max_relogins` bounds a session that keeps expiring, not a run continued by another
+    process: `flightdeck approve` opens a new browser, which must sign in although nothing
+    expired. With no re-login allowed at all, the approved delete still happens, once."""
+    hostile_site.configure(require_login=True, cookie_banner=False, users={USER: PASSWORD})
+    task = tmp_path / "delete.yaml"
+    task.write_text(DELETE.replace("site:", "policy: {max_relogins: 0}\nsite:", 1))
+    added, ran = in_secret_service(
+        tmp_path,
+        [
+            ADD_CREDENTIAL,
+            {"cli": ["run", str(task), "--input", f"base={hostile_site.url}", "--json"], "stdin": ""},
+        ],
+    )
+    assert added["code"] == 0, added["err"]
+    assert ran["code"] == 3, ran["out"] + ran["err"]  # waiting for the approval, nobody waiting here
+    run_id = json.loads(ran["out"])["run_id"]
+    (approved,) = in_secret_service(tmp_path, [{"cli": ["approve", run_id], "stdin": ""}])
+    assert approved["code"] == 0, approved["out"] + approved["err"]
+    truth = hostile_site.truth()
+    assert truth["deletions"] == {"3": 1}
+    assert truth["logins"] == 2 and truth["failed_logins"] == 0  # once per browser
