@@ -112,13 +112,23 @@ class Flightdeck:
         return self(*args, timeout=timeout, env=env)
 
     def start(
-        self, task: Path | str, inputs: Mapping[str, object] | None = None, *, site: str | None = None
+        self,
+        task: Path | str,
+        inputs: Mapping[str, object] | None = None,
+        *,
+        site: str | None = None,
+        wait: bool = False,
+        crash_at: str | None = None,
     ) -> subprocess.Popen[str]:
-        """`flightdeck run TASK --json` in the background (to be killed or waited for)."""
+        """`flightdeck run TASK --json` in the background (to be killed or waited for); `wait`:
+        with `--wait`, as a person who keeps the terminal open to answer from another one;
+        `crash_at`: FLIGHTDECK_CRASH_AT for this process."""
         args = ["run", str(task), "--json", *self._inputs(inputs)]
         if site:
             args += ["--site", site]
-        return self.popen(*args)
+        if wait:
+            args.append("--wait")
+        return self.popen(*args, env={"FLIGHTDECK_CRASH_AT": crash_at} if crash_at else None)
 
     def resume(self, run_id: str, *, wait: bool = False, crash_at: str | None = None) -> Result:
         args = ["resume", run_id, "--json"] + (["--wait"] if wait else [])
@@ -169,23 +179,67 @@ class Flightdeck:
     ) -> str:
         """SIGKILL `proc` (a `flightdeck run`) as soon as an event satisfying `moment(type, data)`
         is committed; returns the run id. Fails if the run ends before that moment."""
+        run_id = self.wait_for(proc, moment, timeout=timeout, what="the moment to kill the run")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        _close(proc)
+        return run_id
+
+    def asked(
+        self, proc: subprocess.Popen[str], *, timeout: float = 150
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Wait until the run of `proc` (a `flightdeck run --wait`) asks a person something, or
+        the process ends: (run id, the `handoff.opened` event's data, or None if it ended)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            events = self.events()
+            for run_id, type_, data in events:
+                if type_ == "handoff.opened" and self._still_open(run_id, data["handoff_id"], events):
+                    return run_id, data
+            if proc.poll() is not None:
+                return (events[0][0] if events else ""), None
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+                _close(proc)
+                raise AssertionError(f"the run neither asked anything nor ended within {timeout:.0f} s")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.05)  # the database is polled; wake early if the run ends
+
+    @staticmethod
+    def _still_open(run_id: str, handoff_id: str, events: list[tuple[str, str, dict[str, Any]]]) -> bool:
+        closing = ("handoff.answered", "handoff.expired", "handoff.cancelled")
+        return not any(
+            r == run_id and t in closing and d.get("handoff_id") == handoff_id for r, t, d in events
+        )
+
+    def wait_for(
+        self,
+        proc: subprocess.Popen[str],
+        moment: Callable[[str, dict[str, Any]], bool],
+        *,
+        timeout: float = 120,
+        what: str = "the awaited event",
+    ) -> str:
+        """Return the run id as soon as an event satisfying `moment(type, data)` is committed
+        while `proc` (a `flightdeck run`) runs (e.g. the approval it waits for was asked).
+        Fails if the process ends first."""
         deadline = time.monotonic() + timeout
         while True:
             for run_id, type_, data in self.events():
                 if moment(type_, data):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=30)
-                    _close(proc)
                     return run_id
             if proc.poll() is not None:
                 out, err = proc.communicate()
-                raise AssertionError(
-                    f"the run ended before the moment to kill it:\n{out[-3000:]}\n{err[-3000:]}"
-                )
+                raise AssertionError(f"the run ended before {what}:\n{out[-3000:]}\n{err[-3000:]}")
             if time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError("the moment to kill the run never came")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+                _close(proc)
+                raise AssertionError(f"{what} never came")
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=0.05)  # the database is polled; wake early if the run ends
 
