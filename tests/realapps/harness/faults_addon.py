@@ -14,6 +14,17 @@ Rules live in a JSON file the test rewrites while the proxy runs (read again whe
   write but said it went through would.
 - `times`: how many matching requests the rule applies to (absent: all).
 
+A rule with `"websocket": true` applies to the messages of the websockets whose path matches
+(in both directions; `from_client` narrows it to one), not to HTTP requests:
+
+    [{"websocket": true, "path": "^/_nicegui_ws/", "action": "delay", "delay_ms": 200},
+     {"websocket": true, "action": "drop"}]
+
+- `delay`: hold each message that long before passing it on (a slow link: later messages of
+  the same socket queue behind it).
+- `drop`: swallow each message, as a network that went away would: the ends notice only when
+  their heartbeats go unanswered, and close the socket themselves.
+
 Every request is appended to the log file as one JSON line: method, path, what the proxy did and
 the status the browser got — what reached the application is what was `forwarded`.
 """
@@ -53,9 +64,15 @@ class Faults:
             self.mtime = mtime
         return self.rules
 
-    def _match(self, flow: http.HTTPFlow) -> dict | None:
+    def _match(
+        self, flow: http.HTTPFlow, websocket: bool = False, from_client: bool | None = None
+    ) -> dict | None:
         with self.lock:
             for i, rule in enumerate(self._rules()):
+                if bool(rule.get("websocket")) != websocket:
+                    continue
+                if websocket and rule.get("from_client") not in (None, from_client):
+                    continue
                 if rule.get("method") and rule["method"].upper() != flow.request.method.upper():
                     continue
                 if rule.get("path") and not re.search(rule["path"], flow.request.path):
@@ -84,16 +101,34 @@ class Faults:
         elif rule["action"] == "drop_redirect":
             flow.response = http.Response.make(302, b"", {"Location": rule.get("location", "/")})
 
+    async def websocket_message(self, flow: http.HTTPFlow) -> None:
+        assert flow.websocket is not None
+        from_client = flow.websocket.messages[-1].from_client
+        rule = self._match(flow, websocket=True, from_client=from_client)
+        if rule is None:
+            return
+        if rule["action"] == "delay":
+            await asyncio.sleep(rule.get("delay_ms", 500) / 1000)
+        elif rule["action"] == "drop":
+            flow.websocket.messages[-1].drop()
+        fault = {"delay": "delayed", "drop": "dropped"}[rule["action"]]
+        line = {"method": "WS", "path": flow.request.path, "fault": fault, "from_client": from_client}
+        self._log({**line, "status": None})
+
     def response(self, flow: http.HTTPFlow) -> None:
+        self._log(
+            {
+                "method": flow.request.method,
+                "path": flow.request.path,
+                "fault": flow.metadata.get("fault", "forwarded"),
+                "status": flow.response.status_code if flow.response else None,
+            }
+        )
+
+    def _log(self, line: dict) -> None:
         log = ctx.options.faults_log
         if not log:
             return
-        line = {
-            "method": flow.request.method,
-            "path": flow.request.path,
-            "fault": flow.metadata.get("fault", "forwarded"),
-            "status": flow.response.status_code if flow.response else None,
-        }
         with self.lock, open(log, "a") as f:
             f.write(json.dumps(line) + "\n")
 

@@ -69,10 +69,24 @@ class Person:
         self.run_id = runs.pop()
         return killed
 
-    def approve_and_finish(self, asked: Asked, timeout: float = 150) -> Result:
-        """`flightdeck approve` from another terminal; the waiting one carries on to its end."""
-        self.said.append(self.fd("approve", asked.handoff_id))
-        done = self._finish(asked.waiter, timeout)
+    def approve_and_finish(self, asked: Asked, *, approvals: int = 1, timeout: float = 150) -> Result:
+        """`flightdeck approve` from another terminal; the waiting one carries on to its end. If
+        it asks again, approve again up to `approvals` times in all; asked once more than that
+        (or anything but an approval), the waiting terminal is stopped and the result says why."""
+        handoff_id = asked.handoff_id
+        for _ in range(approvals):
+            self.said.append(self.fd("approve", handoff_id))
+            _, opened = self.fd.asked(asked.waiter, timeout=timeout)
+            if opened is None:
+                break
+            if opened["kind"] != "approval":
+                break
+            handoff_id = opened["handoff_id"]
+        if asked.waiter.poll() is None:
+            question = f"{opened['kind']}: {opened['question']}" if opened else "nothing"
+            done = self._stop(asked.waiter, f"it asked again after {approvals} approval(s): {question}")
+        else:
+            done = self._finish(asked.waiter, timeout)
         self.said.append(done)
         return done
 
@@ -117,7 +131,11 @@ class Person:
     def explain(self, message: str, *results: Result) -> str:
         """`message`, then what Flightdeck printed and what `show` says about the run."""
         parts = [message]
-        parts += [f"--- flightdeck said\n{r}" for r in (*self.said[-4:], *results)]
+        shown: list[Result] = []
+        for result in (*self.said[-4:], *results):
+            if not any(result is earlier for earlier in shown):
+                shown.append(result)
+                parts.append(f"--- flightdeck said\n{result}")
         if self.run_id:
             shown = self.fd("show", self.run_id)
             parts.append(f"--- flightdeck show {self.run_id}\n{shown.out[-8000:]}{shown.err[-2000:]}")
@@ -136,11 +154,16 @@ class Person:
 
     @staticmethod
     def _finish(waiter: subprocess.Popen[str], timeout: float = 150) -> Result:
+        """Wait for the terminal's command to end (stopped after `timeout`)."""
         try:
             out, err = waiter.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(waiter.pid, signal.SIGKILL)
-            out, err = waiter.communicate(timeout=30)
-            err += f"\n[killed: still running after {timeout:.0f} s]"
+            return Person._stop(waiter, f"still running after {timeout:.0f} s")
         return Result(waiter.returncode, out, err)
+
+    @staticmethod
+    def _stop(waiter: subprocess.Popen[str], why: str) -> Result:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(waiter.pid, signal.SIGKILL)
+        out, err = waiter.communicate(timeout=30)
+        return Result(waiter.returncode, out, f"{err}\n[stopped: {why}]")

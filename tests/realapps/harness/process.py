@@ -84,7 +84,7 @@ def start(
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
-            env={**os.environ, **(env or {})},
+            env=_app_environment(env),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -104,6 +104,13 @@ def start(
         # Nothing tells us when a foreign server is ready: wait for it to exit, briefly, then ask again.
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=0.2)
+
+
+def _app_environment(extra: Mapping[str, str] | None) -> dict[str, str]:
+    """The test's environment without pytest's own variables: a real application must not find
+    itself under test (NiceGUI, seeing PYTEST_CURRENT_TEST, switches to its screen-test mode)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    return {**inherited, **(extra or {})}
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
