@@ -21,8 +21,8 @@ The session is a signed cookie minted at sign-in, never renewed: `session_age` l
 the browser (`cookie_options.expires_days`) and on the server (`get_secure_cookie_kwargs
 .max_age_days`: an older cookie is refused with 403 on every API call).
 
-Truth is read from the files under `root_dir` and from the server's own log (every sign-in,
-every request answered 3xx or worse, with its time).
+Truth is read from the files under `root_dir` and from the server's own log: every delete
+the contents API carried out, every sign-in with its time.
 """
 
 from __future__ import annotations
@@ -112,13 +112,14 @@ class JupyterLab:
             e.at for e in logged if e.method == "POST" and e.path.startswith("/login") and e.status == 302
         ]
 
-    def refused(self, method: str, path_prefix: str) -> list[Logged]:
-        """Requests to `path_prefix` the server answered 4xx (a 404 DELETE: sent for a file
-        already gone; a 403: a session it no longer accepts)."""
-        logged = self.logged()
-        return [
-            e for e in logged if e.method == method and e.path.startswith(path_prefix) and e.status >= 400
-        ]
+    def deletes(self, name: str) -> int:
+        """How many times the server deleted `name` (at the top of the root): its contents API
+        logs `delete /NAME` for every delete it carries out, a second one for a file already
+        gone too (before answering it 404)."""
+        line = f"] delete /{name}"
+        return sum(
+            1 for text in self.server.log.read_text(errors="replace").splitlines() if text.endswith(line)
+        )
 
 
 def _config(password_hash: str, root: Path, port: int, session_age: float | None) -> dict[str, object]:
