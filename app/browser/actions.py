@@ -277,7 +277,11 @@ async def _wait_for(ctx: ActionContext, args: WaitForArgs) -> ActResult:
 
 
 _ALL_JS = {
-    "value": "(els) => els.map((e) => e.type === 'password' ? null : (e.value ?? ''))",
+    "value": (
+        "(els) => els.map((e) => e.type === 'password' ? null"
+        " : e.value !== undefined ? e.value"
+        " : e.isContentEditable ? e.innerText.replace(/\\n+$/, '') : '')"
+    ),
     "html": "(els) => els.map((e) => e.innerHTML)",
     "attribute": "(els, name) => els.map((e) => e.getAttribute(name))",
     "text": "(els) => els.map((e) => e.innerText ?? e.textContent ?? '')",

@@ -107,7 +107,9 @@ def _describe_request(r: RequestRecord) -> str:
 _STATE_OF_ALL = """(els) => els.map((e) => [
   (e.type || '').toLowerCase() === 'password'
     || !!(window.__flightdeck && window.__flightdeck.secrets && window.__flightdeck.secrets.has(e)),
-  e.value === undefined ? null : String(e.value),
+  // A rich editor (contenteditable: CodeMirror, ProseMirror…) has no value: its text is its value.
+  e.value !== undefined ? String(e.value)
+    : (e.isContentEditable ? e.innerText.replace(/\\n+$/, '') : null),
   (e.type === 'checkbox' || e.type === 'radio') ? e.checked
     : e.getAttribute('aria-checked') === 'true',
 ])"""

@@ -293,3 +293,35 @@ async def test_after_reload_of_a_page_a_post_answered_reads_it_again_without_res
     await expect_ok(static_session, {"after_reload": {"text": "Saved it"}}, outcome)
     assert static_site.hits.count(("POST", "/saved")) == 1
     assert static_site.hits[-1] == ("GET", "/saved")  # read again, as a GET
+
+
+EDITOR = """<!doctype html><title>Editor</title>
+<div role=main><div id=editor contenteditable=true role=textbox aria-label="Notes"
+  style="min-height:3em;border:1px solid #999"></div></div>"""
+
+
+async def test_a_rich_editor_holds_what_was_filled_in_it(
+    static_session: PlaywrightSession, static_site: Any
+) -> None:
+    """A contenteditable editor (CodeMirror, ProseMirror…) has no `value`: its text is what a
+    fill's default check and a value expectation compare (JupyterLab's text editor failed its
+    own fill: 'value is ""')."""
+    await act(static_session, "goto", static_site.add("/editor", EDITOR))
+    filled = await act(
+        static_session,
+        "fill",
+        {"target": {"role": "textbox", "name": "Notes"}, "value": "Minutes of Tuesday"},
+    )
+    await expect_ok(
+        static_session,
+        {"value": {"target": {"role": "textbox", "name": "Notes"}, "equals": "Minutes of Tuesday"}},
+        filled,
+    )
+    failure = await single_failure(
+        static_session, {"value": {"target": {"css": "#editor"}, "equals": "Minutes of Wednesday"}}
+    )
+    assert failure.detail == 'value is "Minutes of Tuesday"'
+    extracted = await act(
+        static_session, "extract", {"target": {"css": "#editor"}, "into": "notes", "get": "value"}
+    )
+    assert extracted.value == "Minutes of Tuesday"
