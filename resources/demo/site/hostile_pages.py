@@ -158,6 +158,7 @@ INDEX_LINKS = [
     ("/report", "Sales report", "looks read-only, but showing it quietly POSTs a tracking event"),
     ("/team", "Team", "every member's button just says Remove"),
     ("/messages", "Messages", "a message form whose Send cannot be undone"),
+    ("/compose", "Compose", "an editor whose page pings its editing session every 300 ms"),
     ("/forbidden", "Forbidden", "always 403"),
 ]
 

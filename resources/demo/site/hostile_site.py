@@ -31,6 +31,7 @@ if _HERE not in sys.path:
 
 import hostile_pages as pages  # noqa: E402
 from hostile_handoff import HandoffPagesMixin, HandoffState  # noqa: E402
+from hostile_traffic import TELEMETRY, TrafficPagesMixin, TrafficState  # noqa: E402
 from hostile_http import (  # noqa: E402
     Request,
     Response,
@@ -56,8 +57,17 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "order_503": 0,  # POST /api/order: number of 503s first
     "order_429": 0,  # POST /api/order: then this many 429s (Retry-After: 1)
     "drift": False,  # /notes: the "Add note" button becomes "Save note" (new id and test id)
+    "telemetry": False,  # every page sends telemetry and loads a font from unreachable hosts
 }
-_BOOL_KNOBS = {"require_login", "cookie_banner", "newsletter_modal", "profile_fails", "drop_notes", "drift"}
+_BOOL_KNOBS = {
+    "require_login",
+    "cookie_banner",
+    "newsletter_modal",
+    "profile_fails",
+    "drop_notes",
+    "drift",
+    "telemetry",
+}
 _INT_KNOBS = {"delay_ms", "flaky_failures", "order_503", "order_429"}
 _BUDGET_KNOBS = {"flaky_failures", "order_503", "order_429"}
 
@@ -96,12 +106,14 @@ class _State:
         self.requests: dict[str, int] = {}
         self.budget = {k: int(config[k]) for k in _BUDGET_KNOBS}
         self.handoff = HandoffState()  # /checkout, /report, /team, /messages
+        self.traffic = TrafficState()  # /compose
 
 
-class HostileSite(HandoffPagesMixin):
+class HostileSite(HandoffPagesMixin, TrafficPagesMixin):
     """The site plus its server-side truth. All state sits behind one lock.
 
-    The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``."""
+    The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``, the
+    editor page (compose) and the telemetry knob from ``TrafficPagesMixin``."""
 
     def __init__(
         self,
@@ -160,6 +172,7 @@ class HostileSite(HandoffPagesMixin):
             ("GET", "/api/echo"): lambda r: json_response(200, r.query),
             ("POST", "/api/echo"): self._echo,
             **self._handoff_routes(),
+            **self._traffic_routes(),
             ("GET", "/__truth__"): lambda r: json_response(200, self.truth()),
             ("POST", "/__reset__"): self._http_reset,
             ("GET", "/__config__"): lambda r: json_response(200, self.config()),
@@ -224,6 +237,7 @@ class HostileSite(HandoffPagesMixin):
                     "deletions": s.deletions,
                     "requests": s.requests,
                     **s.handoff.truth(),
+                    **s.traffic.truth(),
                     "config": self.config(),
                 }
             )
@@ -314,6 +328,8 @@ class HostileSite(HandoffPagesMixin):
     ) -> Response:
         with self._lock:
             banner = self._config["cookie_banner"] and "consent" not in req.cookies
+            if self._config["telemetry"]:
+                extra += TELEMETRY
         doc = pages.layout(title, body, user=self._user(req), cookie_banner=banner, extra=extra)
         return Response(status, doc.encode(), headers=headers or [])
 
