@@ -9,6 +9,7 @@ from typing import Any, TextIO
 from sqlalchemy.orm import Session
 
 from app.domain.events import Event, EventType
+from app.engine.ports import RequestRecord
 from app.store import handoffs, runs
 from app.store.models import Run
 
@@ -126,12 +127,16 @@ def _evidence_summary(evidence: dict[str, Any]) -> dict[str, Any]:
     return {
         "url": evidence.get("url"),
         "requests": [
-            f"{r['method']} {r['url']} → {r.get('status')}"
+            f"{r['method']} {r['url']} → {r.get('status')}" + (f" ({note})" if (note := _note(r)) else "")
             for r in requests
             if r.get("resource_type") in ("document", "fetch", "xhr", "") or r["method"] != "GET"
         ],
         "checks": [f"{'ok' if c['ok'] else 'FAILED'} {c['name']}" for c in checks],
     }
+
+
+def _note(request: dict[str, Any]) -> str:
+    return RequestRecord.from_json(request).note
 
 
 def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None:

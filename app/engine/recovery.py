@@ -17,7 +17,7 @@ from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult
 from app.engine.credentials import Credentials
 from app.engine.desk import HandoffDesk, park
 from app.engine.login_page import sent_to_login
-from app.engine.ports import MUTATING_METHODS, BrowserSession, CheckResult
+from app.engine.ports import BrowserSession, CheckResult, RequestRecord
 from app.engine.recorder import RunRecorder
 from app.engine.validate import effective_expectation
 from app.store import Database, attempts
@@ -144,7 +144,8 @@ class RecoveryMixin:
             await self.session.goto(cp.last_url, timeout=executor.budget.timeout_for(task.steps[0]))
 
     def _steps_that_changed_the_server(self, start: int, end: int) -> set[int]:
-        """Completed steps whose successful attempt sent a mutating request.
+        """Completed steps whose successful attempt sent a mutating request to the site under
+        test (a third-party or background one changed nothing there).
 
         Judged by evidence, not by the declared effect: a `write` click that only followed a
         link sent nothing mutating, so replaying it is safe and rebuilds the page state.
@@ -155,7 +156,7 @@ class RecoveryMixin:
             a.step_index
             for a in found
             if a.outcome is AttemptOutcome.UNKNOWN
-            or any(str(r.get("method", "")).upper() in MUTATING_METHODS for r in (a.requests or []))
+            or any(RequestRecord.from_json(r).changes_the_site for r in (a.requests or []))
         }
 
     async def _settle_intent(

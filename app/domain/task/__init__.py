@@ -11,6 +11,7 @@ from app.domain.task.expectations import (
     TextCheck,
     ValueCheck,
     match_pattern,
+    request_url_matches,
 )
 from app.domain.task.loader import load_task, resolve_inputs
 from app.domain.task.spec import (
@@ -60,5 +61,6 @@ __all__ = [
     "WaitForArgs",
     "load_task",
     "match_pattern",
+    "request_url_matches",
     "resolve_inputs",
 ]
