@@ -17,8 +17,18 @@ that repeats: Chromium says what started each request (CDP `Network.requestWillB
 
 So only a repeating timer counts: `setInterval`, or a timer set again by the very function it runs
 (a named function; an anonymous one cannot name itself). A one-shot timer — a debounce, a
-delayed save — is the doing of whoever set it, which may be the step's action: held. Chromium's
+delayed save — is the doing of whoever set it, which may be the step's action: held. Once the
+page has sent a request (method and URL, without the query) from a repeating timer, the same
+request sent again is on the page's schedule whatever its stack says. Chromium's
 `hasUserGesture` tells nothing here (after a click it is true for the heartbeat too).
+
+Async stacks are set through the Runtime domain, and set again in every new document's main
+world: a page that moves to another renderer process (another site; back from Chromium's error
+page after a denied navigation) loses the setting, and its first document there has run its
+first scripts before it is set again (measured), so the timers that document set are known only
+by a request the page sent from them before. The Debugger domain would keep the setting across
+processes, but it reports every script Playwright evaluates (~20 per action): +0.3 s of CPU per
+50 steps in the browser and driver (+17 %), measured.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import time
 import weakref
 from collections import deque
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from playwright.async_api import CDPSession, Request
 from playwright.async_api import Error as PlaywrightError
@@ -42,8 +53,10 @@ log = logging.getLogger(__name__)
 # Async stack depth asked of V8: a heartbeat's POST may sit a few awaits below its timer.
 ASYNC_DEPTH = 16
 # What Chromium reported and no request claimed is forgotten after this long (a request
-# Playwright does not report, such as the favicon).
-FORGET_S = 10.0
+# Playwright does not report, such as the favicon): measured, Playwright reports a request
+# within milliseconds of Chromium's word. An old word is never matched to a new request of the
+# same URL (it could let a step's own POST pass for a heartbeat); unknown means held.
+FORGET_S = 5.0
 # How long the guard waits for Chromium's word on a request it is about to hold; measured, the
 # word comes before Playwright reports the request at all.
 WORD_S = 0.2
@@ -83,21 +96,25 @@ class Initiators:
         self._reported: dict[tuple[str, str], deque[tuple[float, bool]]] = {}
         self._matched: weakref.WeakKeyDictionary[Request, bool] = weakref.WeakKeyDictionary()
         self._word = asyncio.Event()
+        # Requests (method, URL without its query) the page has sent from a repeating timer:
+        # sent again, they are on the page's schedule whatever their stack says (a page that
+        # came back in another renderer process sends them with no async stack at all).
+        self._scheduled: set[tuple[str, str]] = set()
+        self._cdp: CDPSession | None = None
+        self._pending: set[asyncio.Task[None]] = set()
         self.attached = False
 
     async def attach(self, cdp: CDPSession) -> None:
         """Listen on `cdp` (the page's own session) from now on. Without it, no request is
         known to come from a timer, and the guard holds them as before."""
+        self._cdp = cdp
         cdp.on("Network.requestWillBeSent", self._on_sent)
+        cdp.on("Runtime.executionContextCreated", self._on_context)
         try:
-            # Async stacks through the Debugger domain: Chromium carries its settings over when
-            # the page moves to another renderer process (another site, back from an error
-            # page); Runtime.setAsyncCallStackDepth's are lost there (measured). It never
-            # pauses the page (a `debugger;` statement runs on). The network buffers are this
-            # session's only, and it reads no bodies.
-            await cdp.send("Debugger.enable", {"maxScriptsCacheSize": 0})
-            await cdp.send("Debugger.setSkipAllPauses", {"skip": True})
-            await cdp.send("Debugger.setAsyncCallStackDepth", {"maxDepth": ASYNC_DEPTH})
+            # Async stacks need the Runtime domain on (Chromium refuses them otherwise). The
+            # network buffers are this session's only, and it reads no bodies.
+            await cdp.send("Runtime.enable")
+            await self._track_async()
             await cdp.send(
                 "Network.enable", {"maxTotalBufferSize": 0, "maxResourceBufferSize": 0, "maxPostDataSize": 0}
             )
@@ -106,12 +123,32 @@ class Initiators:
             return
         self.attached = True
 
+    async def _track_async(self) -> None:
+        if self._cdp is not None:
+            await self._cdp.send("Runtime.setAsyncCallStackDepth", {"maxDepth": ASYNC_DEPTH})
+
+    def _on_context(self, event: dict[str, Any]) -> None:
+        """A new document: set async stacks again, for a page that moved to another renderer
+        process (see the module docstring)."""
+        if (event.get("context") or {}).get("auxData", {}).get("isDefault"):
+            task = asyncio.get_running_loop().create_task(self._track_async())
+            self._pending.add(task)
+            task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("async stacks not set again: %s", task.exception())
+
     def _on_sent(self, event: dict[str, Any]) -> None:
         request = event.get("request") or {}
         key = (str(request.get("method", "")).upper(), str(request.get("url", "")))
         now = time.monotonic()
+        repeating = repeating_timer(event.get("initiator") or {})
+        if repeating:
+            self._scheduled.add(_schedule_key(*key))
         queue = self._reported.setdefault(key, deque())
-        queue.append((now, repeating_timer(event.get("initiator") or {})))
+        queue.append((now, repeating))
         if len(self._reported) > 256 or len(queue) > 64:
             self._forget(now)
         self._word.set()
@@ -130,14 +167,19 @@ class Initiators:
         if request in self._matched:
             return self._matched[request]
         key = (request.method.upper(), request.url)
+        scheduled = _schedule_key(*key) in self._scheduled
         queue = self._reported.get(key)
+        too_old = time.monotonic() - FORGET_S
+        while queue and queue[0][0] < too_old:
+            queue.popleft()
         if not queue:
-            return None
+            self._reported.pop(key, None)
+            return True if scheduled else None
         _, repeating = queue.popleft()
         if not queue:
             del self._reported[key]
-        self._matched[request] = repeating
-        return repeating
+        self._matched[request] = repeating or scheduled
+        return repeating or scheduled
 
     async def wait_repeating(self, request: Request) -> bool:
         """`repeating`, waiting up to WORD_S for Chromium's word; unknown counts as not."""
@@ -153,6 +195,11 @@ class Initiators:
                 async with asyncio.timeout(left):
                     await self._word.wait()
         return found
+
+
+def _schedule_key(method: str, url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return method, urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 class RequestParties:
