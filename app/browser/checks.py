@@ -16,7 +16,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
@@ -38,6 +37,7 @@ from app.domain.task import (
     TextCheck,
     ValueCheck,
     match_pattern,
+    request_url_matches,
 )
 from app.engine.ports import CheckResult, RequestRecord
 
@@ -83,19 +83,6 @@ def js_truthy(value: Any) -> bool:
     if isinstance(value, float) and math.isnan(value):
         return False
     return bool(value)
-
-
-def request_url_matches(pattern: str, url: str, base_url: str | None) -> bool:
-    """Whether a request's URL matches a pattern of an expectation (or of a guard's allowlist)."""
-    if match_pattern(pattern, url, base_url):
-        return True
-    # "/api/order" should match "/api/order?x=1": compare without the query unless the pattern
-    # speaks about one.
-    if "?" not in pattern and not pattern.startswith("re:"):
-        parts = urlsplit(url)
-        bare = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-        return match_pattern(pattern, bare, base_url)
-    return False
 
 
 def _describe_request(r: RequestRecord) -> str:

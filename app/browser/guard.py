@@ -1,10 +1,14 @@
 """The network guard (G6): mutating requests are held in a Playwright route until a decider says
-whether they go.
+whether they go; and the domain allowlist, which refuses requests to hosts the task may not reach.
 
 One route on the context catches every request of every page of the run, installed the first
-time a decider is set and kept from then on: installing costs a round trip, and uninstalling while
-a request sits in the handler would let it through undecided. The handler reads the current
-decider and allowlist for each request, so switching between steps is free.
+time a decider or a scope is set and kept from then on: installing costs a round trip, and
+uninstalling while a request sits in the handler would let it through undecided. The handler
+reads the current decider and scope for each request, so switching between steps is free.
+
+Not held: reads, requests to third parties (they cannot change the site under test), and the
+page's own background traffic (parties.py: declared URLs, repeating timers). A navigation of the
+page and anything a step's action itself sends are never background.
 
 A denied request is aborted (it never reaches the server; the observer records it as failed with
 net::ERR_BLOCKED_BY_CLIENT). An aborted navigation leaves Chromium's error page behind
@@ -30,10 +34,10 @@ from dataclasses import dataclass
 from playwright.async_api import BrowserContext, Frame, Page, Request, Route, WebSocketRoute
 from playwright.async_api import Error as PlaywrightError
 
-from app.browser.checks import request_url_matches
 from app.browser.fingerprint import PageState
 from app.browser.held import held_request
-from app.domain.task.domains import blocked_host
+from app.browser.parties import RequestParties
+from app.domain.task.domains import SiteScope
 from app.engine.ports import MUTATING_METHODS, RequestDecider
 
 log = logging.getLogger(__name__)
@@ -45,24 +49,17 @@ RECOVER_MS = 10000.0
 RECOVER_ATTEMPTS = 3
 
 
-# Requests that fail the step when blocked: they can carry what was typed (a navigation, a form,
-# a fetch). Images, styles, scripts and fonts of another host are blocked quietly (recorded as
-# failed requests): a page may still work without them.
-CONSEQUENTIAL = frozenset({"document", "fetch", "xhr", "websocket", "eventsource", "ping", "other"})
-
-
 @dataclass(frozen=True)
 class BlockedRequest:
-    """A request to a host outside the task's allowed domains, aborted before it left."""
+    """A request to a host outside the task's allowed domains, aborted before it left. Only
+    `leaves_site` fails the step (the page itself was going to another site, where a credential
+    could be typed); anything else the page sends there is recorded and decides nothing."""
 
     method: str
     url: str
     host: str
     resource_type: str
-
-    @property
-    def consequential(self) -> bool:
-        return self.resource_type in CONSEQUENTIAL or self.method.upper() in MUTATING_METHODS
+    leaves_site: bool = False
 
 
 class NetworkGuard:
@@ -70,22 +67,21 @@ class NetworkGuard:
         self,
         context: BrowserContext,
         page: Page,
-        base_url: str | None,
+        parties: RequestParties,
         *,
         known: Callable[[], PageState | None],
         unobserved: Callable[[Page], AbstractContextManager[object]],
     ) -> None:
-        """`page` is the session's page; `known()` its last state read; `unobserved(page)` keeps
-        what happens inside it out of the action's evidence."""
+        """`page` is the session's page; `parties` the run's scope and the page's initiators;
+        `known()` the page's last state read; `unobserved(page)` keeps what happens inside it
+        out of the action's evidence."""
         self._context = context
         self._page = page
-        self._base_url = base_url
+        self._parties = parties
         self._known = known
         self._unobserved = unobserved
         self._held_navigations = 0
         self._decide: RequestDecider | None = None
-        self._allow: list[str] = []
-        self._domains: list[str] | None = None  # hosts requests may go to; None: anywhere
         self.blocked: list[BlockedRequest] = []  # by the domain allowlist, oldest first
         self._installed = False
         self._sockets_routed = False
@@ -94,34 +90,34 @@ class NetworkGuard:
         self._released = asyncio.Event()
         self._recoveries: set[asyncio.Task[None]] = set()
 
-    async def configure(self, decide: RequestDecider | None, allow: list[str]) -> None:
+    async def configure(self, decide: RequestDecider | None) -> None:
         self._decide = decide
-        self._allow = list(allow)
         if decide is not None and not self._installed:
             await self._context.route("**/*", self._handle)
             self._installed = True
 
-    async def restrict(self, domains: list[str] | None) -> None:
-        """From now on, abort every request (any method, any resource type, any page of the
-        context) to a host outside `domains` (policy.allow_domains); None: no restriction.
+    async def set_scope(self, scope: SiteScope) -> None:
+        """From now on, judge requests by `scope` and abort every request (any method, any
+        resource type, any page of the context) to a host outside `scope.allowed`
+        (policy.allow_domains); None there: no restriction.
 
         WebSockets never pass through `route`: they get their own route, matched by a predicate
         so that only the blocked ones are routed (an allowed socket goes straight to its server,
         with no proxying of its messages through Playwright)."""
-        self._domains = list(domains) if domains is not None else None
-        if domains is not None and not self._installed:
+        self._parties.scope = scope
+        if scope.allowed is not None and not self._installed:
             await self._context.route("**/*", self._handle)
             self._installed = True
-        if domains is not None and not self._sockets_routed:
+        if scope.allowed is not None and not self._sockets_routed:
             await self._context.route_web_socket(self._socket_blocked, self._refuse_socket)
             self._sockets_routed = True
 
     def _socket_blocked(self, url: str) -> bool:
-        return blocked_host(url, self._domains) is not None
+        return self._parties.scope.refused(url) is not None
 
     async def _refuse_socket(self, ws: WebSocketRoute) -> None:
         """Never connected to its server: the page sees the socket close (1008, policy)."""
-        host = blocked_host(ws.url, self._domains) or ""
+        host = self._parties.scope.refused(ws.url) or ""
         self.blocked.append(BlockedRequest("GET", ws.url, host, "websocket"))
         with contextlib.suppress(PlaywrightError):  # the page closed meanwhile
             await ws.close(code=1008, reason=f"{host} is not an allowed domain of this task")
@@ -150,24 +146,28 @@ class NetworkGuard:
         while self._recoveries:
             await asyncio.wait(set(self._recoveries))
 
-    def _allowed(self, request: Request) -> bool:
+    async def _goes_unheld(self, request: Request) -> bool:
+        """Reads, third-party requests and the page's own background traffic: not held."""
         if request.method.upper() not in MUTATING_METHODS:
             return True
-        return any(request_url_matches(p, request.url, self._base_url) for p in self._allow)
+        if self._parties.scope.third_party(request.url):
+            return True
+        return await self._parties.background(request)
 
     async def _handle(self, route: Route) -> None:
         request = route.request
-        host = blocked_host(request.url, self._domains)
+        navigation = _is_main_navigation(request)
+        ours = navigation and request.frame.page == self._page
+        host = self._parties.scope.refused(request.url)
         if host is not None:
-            self.blocked.append(BlockedRequest(request.method, request.url, host, request.resource_type))
+            blocked = BlockedRequest(request.method, request.url, host, request.resource_type, ours)
+            self.blocked.append(blocked)
             await self._resolve(route, False)
             return
         decide = self._decide
-        if decide is None or self._allowed(request):
+        if decide is None or await self._goes_unheld(request):
             await self._resolve(route, True)
             return
-        navigation = _is_main_navigation(request)
-        ours = navigation and request.frame.page == self._page
         known = self._known() if ours else None
         self._held += 1
         self.holds += 1

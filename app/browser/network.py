@@ -18,12 +18,14 @@ from typing import Literal
 from playwright.async_api import ConsoleMessage, Dialog, Frame, Page, Request, Response
 from playwright.async_api import Error as PlaywrightError
 
-from app.engine.ports import MUTATING_METHODS, RequestRecord
+from app.browser.parties import RequestParties
+from app.engine.ports import RequestRecord
 
 # How long in-flight reads (GET, HEAD…) are waited for at most: a long poll must not cost
 # seconds on every action. Records keep filling after this; see the module docstring.
-# A mutating request (POST/PUT/PATCH/DELETE) is waited for until the step's deadline: its
-# status is the evidence that decides the step (DESIGN.md: a 5xx fails it).
+# A mutating request (POST/PUT/PATCH/DELETE) to the site under test is waited for until the
+# step's deadline: its status is the evidence that decides the step (DESIGN.md: a 5xx fails
+# it). A third-party or background one decides nothing, and is waited for like a read.
 PENDING_CAP_S = 2.0
 # The page said a navigation started, but no request arrived: prevented, or turned into a
 # download. Give up waiting for it after this long.
@@ -77,8 +79,9 @@ class ActionWindow:
 
 
 class PageObserver:
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, parties: RequestParties) -> None:
         self._page = page
+        self._parties = parties  # marks each record third-party, refused or background
         self._window: ActionWindow | None = None
         self._open: dict[Request, tuple[RequestRecord, float, ActionWindow]] = {}
         self._paused = 0
@@ -160,7 +163,7 @@ class PageObserver:
                 wake = net_until
             elif window.pending and now < pending_until:
                 wake = pending_until
-            elif any(r.method.upper() in MUTATING_METHODS for r in window.pending):
+            elif any(self._decisive(r) for r in window.pending):
                 wake = deadline
             else:
                 return waited
@@ -170,6 +173,12 @@ class PageObserver:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, wake - now)):
                     await window.changed.wait()
+
+    def _decisive(self, request: Request) -> bool:
+        """A write to the site under test: its status decides the step, so it is waited for
+        until the deadline. Third-party and background ones decide nothing: read-style wait."""
+        entry = self._open.get(request)
+        return entry is not None and entry[0].mutating and entry[0].judged
 
     # ------------------------------------------------------------------ event handlers
     def _is_main_frame(self, frame: Frame) -> bool:
@@ -191,6 +200,7 @@ class PageObserver:
             status=None,
             resource_type=request.resource_type,
         )
+        self._parties.mark(request, record)
         window.requests.append(record)
         if request.resource_type in _FETCH_TYPES:
             window.fetches += 1
@@ -211,6 +221,7 @@ class PageObserver:
             return
         record, started, window = entry
         now = time.monotonic()
+        self._remark(request, record)
         record.status = response.status
         record.duration_ms = round((now - started) * 1000, 1)
         if response.status in (429, 503):
@@ -228,6 +239,7 @@ class PageObserver:
             return
         record, started, window = entry
         now = time.monotonic()
+        self._remark(request, record)
         record.duration_ms = round((now - started) * 1000, 1)
         if failure is not None:
             record.failure = failure
@@ -238,6 +250,11 @@ class PageObserver:
             else:
                 window.nav_request_done_at = now
         window.touch()
+
+    def _remark(self, request: Request, record: RequestRecord) -> None:
+        """Chromium's word on what started a request may come after Playwright reported it."""
+        if not record.background:
+            self._parties.mark(request, record)
 
     def _on_finished(self, request: Request) -> None:
         self._close(request, None)

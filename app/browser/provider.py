@@ -98,6 +98,11 @@ class PlaywrightProvider:
                 await context.close()
             raise
         session = PlaywrightSession(context, page, base_url=base_url, screenshots=self._screenshots)
+        try:
+            await session.start()
+        except BaseException:
+            await session.close()
+            raise
         self._sessions.add(session)
         context.on("close", lambda _ctx: self._sessions.discard(session))
         return session

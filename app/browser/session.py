@@ -28,10 +28,12 @@ from app.browser.formerrors import form_errors
 from app.browser.guard import NetworkGuard
 from app.browser.network import ActionWindow, PageObserver
 from app.browser.operator_input import OperatorInput
+from app.browser.parties import RequestParties
 from app.browser.readiness import Readiness
 from app.browser.screencast import Screencast
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.task import Action, Expectation, FillArgs, Step, Target
+from app.domain.task.domains import SiteScope
 from app.engine.ports import (
     ActionOutcome,
     Box,
@@ -43,6 +45,7 @@ from app.engine.ports import (
     InputEvent,
     ProbeResult,
     RequestDecider,
+    RequestRecord,
     TargetInfo,
 )
 
@@ -82,7 +85,8 @@ class PlaywrightSession:
         self._page = page
         self._base_url = base_url
         self._screenshots = screenshots
-        self._observer = PageObserver(page)
+        self._parties = RequestParties(base_url)
+        self._observer = PageObserver(page, self._parties)
         self._readiness = Readiness(page)
         self._checker = ExpectationChecker(page, base_url, self._observer)
         self._closed = False
@@ -95,10 +99,18 @@ class PlaywrightSession:
         # The last state read of the page (any age): what is known of it while it cannot be read.
         self._known: PageState | None = None
         self._guard = NetworkGuard(
-            context, page, base_url, known=self._known_state, unobserved=self._unobserved
+            context, page, self._parties, known=self._known_state, unobserved=self._unobserved
         )
         self._input = OperatorInput(page, self._cdp_session)
         self._screencasts: set[Screencast] = set()  # live views of this page (stopped on close)
+
+    async def start(self) -> None:
+        """Before the first navigation: learn what starts each request of the page (parties.py)."""
+        try:
+            cdp = await self._cdp_session()
+        except PlaywrightError as exc:
+            raise classify(exc, what="open the page's DevTools session", page_url=self._page.url) from None
+        await self._parties.initiators.attach(cdp)
 
     @property
     def page(self) -> Page:
@@ -167,6 +179,7 @@ class PlaywrightSession:
             failure.details["dispatched"] = True
             raise failure from None
         self._raise_if_blocked(blocked_mark)
+        self._record_refused(window, blocked_mark)
         self._recent = (after, time.monotonic())
         self._known = after
         return ActionOutcome(
@@ -374,9 +387,9 @@ class PlaywrightSession:
         self._filled = None
         await forms.fill_fields(self._page, target, values, deadline=time.monotonic() + timeout)
 
-    async def guard(self, decide: RequestDecider | None, allow: list[str]) -> None:
+    async def guard(self, decide: RequestDecider | None) -> None:
         try:
-            await self._guard.configure(decide, allow)
+            await self._guard.configure(decide)
         except PlaywrightError as exc:
             raise classify(exc, what="network guard", page_url=self._page.url) from None
 
@@ -414,27 +427,39 @@ class PlaywrightSession:
             await cast.stop()
         return cast
 
-    async def restrict_domains(self, domains: list[str] | None) -> None:
-        """Only these hosts may be reached from now on (policy.allow_domains); see guard.py."""
+    async def set_scope(self, scope: SiteScope) -> None:
+        """Whose requests are judged, and which hosts may be reached at all; see guard.py."""
         try:
-            await self._guard.restrict(domains)
+            await self._guard.set_scope(scope)
         except PlaywrightError as exc:
             raise classify(exc, what="domain allowlist", page_url=self._page.url) from None
 
     def _raise_if_blocked(self, mark: int) -> None:
-        """A navigation, form, fetch or write to a host outside the allowlist was stopped during
-        the action: the step fails for good (the same action would go there again)."""
-        blocked = [b for b in self._guard.blocked[mark:] if b.consequential]
-        if not blocked:
+        """The page itself was going to a host outside the allowlist (a link, a form posted
+        there): the step fails for good (the same action would go there again). What else the
+        allowlist refused during the action is recorded and decides nothing."""
+        leaving = [b for b in self._guard.blocked[mark:] if b.leaves_site]
+        if not leaving:
             return
-        first = blocked[0]
-        hosts = sorted({b.host for b in blocked})
+        first = leaving[0]
         raise StepFailure(
             FailureClass.PERMANENT,
-            f"blocked {first.method} {first.url}: {', '.join(hosts)} is not an allowed domain of "
+            f"blocked {first.method} {first.url}: {first.host} is not an allowed domain of "
             "this task (policy.allow_domains)",
-            {"blocked_domains": hosts, "blocked": [b.url for b in blocked[:5]], "dispatched": False},
+            {"blocked_domains": [first.host], "blocked": [first.url], "dispatched": False},
         )
+
+    def _record_refused(self, window: ActionWindow, mark: int) -> None:
+        """Refused requests the browser never reported (a WebSocket refused before it
+        connected) are evidence too."""
+        seen = {(r.method, r.url) for r in window.requests}
+        for b in self._guard.blocked[mark:]:
+            if (b.method, b.url) not in seen:
+                record = RequestRecord(b.method, b.url, None, b.resource_type, failure="refused")
+                record.third_party = self._parties.scope.third_party(b.url)
+                record.refused = f"{b.host} is not an allowed domain of this task"
+                window.requests.append(record)
+                seen.add((b.method, b.url))
 
     def _readable(self, what: str) -> None:
         if self._guard.navigation_held:

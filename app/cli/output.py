@@ -9,6 +9,7 @@ from typing import Any, TextIO
 from sqlalchemy.orm import Session
 
 from app.domain.events import Event, EventType
+from app.engine.ports import RequestRecord
 from app.store import attempts, events, handoffs, runs
 from app.store.models import Attempt, Run
 
@@ -242,7 +243,8 @@ def _request_lines(requests: list[dict[str, Any]]) -> list[str]:
             continue
         status = r.get("status")
         answer = str(status) if status is not None else (r.get("failure") or "no response")
-        lines.append(f"{r['method']} {r['url']} → {answer}")
+        note = _note(r)  # third-party, background, refused: evidence that decided nothing
+        lines.append(f"{r['method']} {r['url']} → {answer}" + (f" ({note})" if note else ""))
     return lines
 
 
@@ -307,6 +309,10 @@ def _print_attempt_evidence(attempt: dict[str, Any], indent: str, out: TextIO) -
         print(f"{indent}⇄ {req}", file=out)
     for check in attempt["checks"]:
         print(f"{indent}☐ {check}", file=out)
+
+
+def _note(request: dict[str, Any]) -> str:
+    return RequestRecord.from_json(request).note
 
 
 def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None:

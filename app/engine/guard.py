@@ -1,6 +1,8 @@
-"""Network guard (G6): no request that can change server state leaves the browser during a step
-declared `read`, unless the task's policy allows it. It is held and shown to the operator as an
-approval; approve → it goes, deny or timeout → it is aborted and the step fails with that reason.
+"""Network guard (G6): no request that can change the site under test leaves the browser during
+a step declared `read`, unless it is the page's own background traffic (declared in
+policy.background_requests, or sent by a timer of the page that repeats: app/browser/parties.py).
+It is held and shown to the operator as an approval; approve → it goes, deny or timeout → it is
+aborted and the step fails with that reason. Requests to third parties are never held.
 
 While a request is held the run is `waiting` (the inbox shows it) but keeps its page and its
 slot: the page is in the middle of an action and cannot be parked.
@@ -42,13 +44,13 @@ class RequestGuard:
         self.blocked = []
         want = self.policy.network_guard and step.effect is Effect.READ
         if want is not self._armed:
-            await session.guard(self._decide if want else None, list(self.policy.allow_requests))
+            await session.guard(self._decide if want else None)
             self._armed = want
 
     async def disarm(self, session: BrowserSession) -> None:
         """Before the page is parked: this guard's run loop is ending."""
         if self._armed is not False:
-            await session.guard(None, [])
+            await session.guard(None)
             self._armed = False
 
     def failure(self) -> StepFailure | None:

@@ -204,7 +204,7 @@ class LoginBlock:
             and r.status is not None
             and r.status < 400
             and not self._on_login_page(r.url)
-            for r in outcome.requests
+            for r in outcome.judged_requests
         )
 
     def _rejected(self, failure: StepFailure, outcome: ActionOutcome | None) -> bool:

@@ -31,7 +31,7 @@ class SignedOutSigns:
         self.urls = task.login.signed_out_urls() if task.login else []
         self.statuses = frozenset(task.login.signed_out.status if task.login else SIGNED_OUT_STATUSES)
         self.visible = list(task.login.signed_out.visible) if task.login else []
-        self._host = (urlsplit(task.site).hostname or "") if task.site else ""
+        self._scope = task.scope()
 
     # ----------------------------------------------------------------- single signs
     def at_url(self, url: str) -> bool:
@@ -46,11 +46,9 @@ class SignedOutSigns:
         )
 
     def own(self, url: str) -> bool:
-        """A request to the site under test (its host or a subdomain); any, without a site."""
-        if not self._host:
-            return True
-        host = urlsplit(url).hostname or ""
-        return host == self._host or host.endswith("." + self._host)
+        """A request to the site under test (its host, its subdomains, policy.own_domains);
+        any, without a site."""
+        return not self._scope.third_party(url)
 
     def telling_status(self, requests: list[RequestRecord]) -> RequestRecord | None:
         """The first of the site's own documents, API calls or writes answered with a

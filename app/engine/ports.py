@@ -5,10 +5,11 @@ through a small protocol so the engine is testable"). `app.browser` implements i
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 from app.domain.task import Expectation, Step, Target
+from app.domain.task.domains import SiteScope
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -31,17 +32,49 @@ class RequestRecord:
     duration_ms: float | None = None
     failure: str | None = None  # network error text when it failed
     retry_after: float | None = None  # seconds, from a 429/503 Retry-After header
+    # Evidence that decides nothing (DESIGN.md "Judging on the real web"): a request to a host
+    # that is not the site under test, one the page sends on its own (a heartbeat), or one the
+    # domain allowlist kept from leaving the browser (why: the host is not allowed).
+    third_party: bool = False
+    background: bool = False
+    refused: str | None = None
 
     @property
     def mutating(self) -> bool:
         return self.method.upper() in MUTATING_METHODS
 
     @property
+    def judged(self) -> bool:
+        """A request to the site under test that the step caused: what a step is judged by."""
+        return not (self.third_party or self.background or self.refused)
+
+    @property
+    def changes_the_site(self) -> bool:
+        """A judged write: it may have changed the site under test."""
+        return self.judged and self.mutating
+
+    @property
     def failed(self) -> bool:
         return self.failure is not None or (self.status is not None and self.status >= 400)
 
+    @property
+    def note(self) -> str:
+        """Why the record decides nothing, for people; empty for a judged request."""
+        notes = [
+            name for name, on in (("third-party", self.third_party), ("background", self.background)) if on
+        ]
+        if self.refused:
+            notes.append(f"refused: {self.refused}")
+        return "; ".join(notes)
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RequestRecord:
+        """A record as stored (older records lack the later keys)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
@@ -62,8 +95,15 @@ class ActionOutcome:
         return self.before != self.after
 
     @property
+    def judged_requests(self) -> list[RequestRecord]:
+        """The requests the step is judged by; third-party, background and refused ones are
+        evidence only."""
+        return [r for r in self.requests if r.judged]
+
+    @property
     def mutating_requests(self) -> list[RequestRecord]:
-        return [r for r in self.requests if r.mutating]
+        """Judged requests that can change the site under test (POST/PUT/PATCH/DELETE)."""
+        return [r for r in self.requests if r.changes_the_site]
 
 
 @dataclass
@@ -307,10 +347,10 @@ class BrowserSession(Protocol):
         """Set fields (by name) of the form `target` belongs to: an operator's edited values."""
         ...
 
-    async def guard(self, decide: RequestDecider | None, allow: list[str]) -> None:
-        """From now on, hold each mutating request whose URL matches none of `allow` (glob
-        patterns, as in expectations) and let `decide` say whether it goes (True) or is
-        aborted (False). `None` turns the guard off: everything goes."""
+    async def guard(self, decide: RequestDecider | None) -> None:
+        """From now on, hold each mutating request to the site under test that is not the
+        page's own background traffic (see `set_scope`) and let `decide` say whether it goes
+        (True) or is aborted (False). `None` turns the guard off: everything goes."""
         ...
 
     async def send_input(self, event: InputEvent) -> dict[str, Any]:
@@ -335,10 +375,11 @@ class BrowserSession(Protocol):
         a page that does not change. Closing the session stops every screencast of it first."""
         ...
 
-    async def restrict_domains(self, domains: list[str] | None) -> None:
-        """From now on, navigations and requests to hosts outside `domains` (policy.allow_domains
-        patterns) are aborted before they leave the browser; an action that tried one fails
-        as PERMANENT naming the host. None: no restriction."""
+    async def set_scope(self, scope: SiteScope) -> None:
+        """From now on, requests are recorded as third-party or background by `scope`, and
+        those to hosts outside `scope.allowed` are refused before they leave the browser
+        (recorded, deciding nothing); an action whose page itself navigates to such a host
+        fails as PERMANENT naming it."""
         ...
 
     async def storage_state(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from app.engine.credentials import Credentials
 from app.engine.desk import DEFAULT_UNKNOWN, HandoffDesk, park
 from app.engine.login_page import SignedOutSigns
 from app.engine.pageplan import Completed, PagePlan, plan_page, url_of, usable
-from app.engine.ports import MUTATING_METHODS, ActionOutcome, BrowserSession, CheckResult, TargetInfo
+from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, RequestRecord, TargetInfo
 from app.engine.recorder import RunRecorder
 from app.engine.reread import may_have_applied, reread_expectation
 from app.store import Database, attempts, runs
@@ -375,8 +375,10 @@ def _completed_step(
     unknown = any(a.outcome is AttemptOutcome.UNKNOWN for a in tried)
     # Judged by evidence, not by the declared effect: a `write` click that only followed a
     # link sent nothing mutating, so doing it again is safe and rebuilds the page state.
+    # Only a write to the site under test counts (a third-party or background one changed
+    # nothing there).
     sent = unknown or any(
-        str(r.get("method", "")).upper() in MUTATING_METHODS for a in tried for r in a.requests or []
+        RequestRecord.from_json(r).changes_the_site for a in tried for r in a.requests or []
     )
     replayable = not (sent or skipped or by_person) and (
         step.action is not Action.ASK and step.effect is not Effect.IRREVERSIBLE

@@ -254,7 +254,7 @@ class RunLoop(RecoveryMixin):
         session = await self.provider.open_session(base_url=task.site, timeout=task.policy.step_timeout)
         try:
             # Before the first navigation: a credential is never typed into another site (G7).
-            await session.restrict_domains(task.allowed_domains())
+            await session.set_scope(task.scope())
             if profile is not None and self.profiles is not None:
                 state = await asyncio.to_thread(self.profiles.load, profile)
                 if state:

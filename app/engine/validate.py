@@ -48,8 +48,11 @@ def effective_expectation(step: Step) -> Expectation | None:
 def judge_network(
     outcome: ActionOutcome, signed_out: frozenset[int] = frozenset(SIGNED_OUT_STATUSES)
 ) -> StepFailure | None:
-    """A mutating request answered 4xx/5xx fails the step whatever the page shows; one of the
-    `signed_out` statuses (the task's login.signed_out.status) means the session expired."""
+    """A mutating request to the site under test answered 4xx/5xx fails the step whatever the
+    page shows; one of the `signed_out` statuses (the task's login.signed_out.status) means the
+    session expired. Third-party, background and refused requests are evidence only (DESIGN.md
+    "Judging on the real web"): a page's telemetry to a host that cannot be reached says
+    nothing about the step."""
     for request in outcome.mutating_requests:
         if request.failure is not None and request.status is None:
             if "ERR_ABORTED" in request.failure or "aborted" in request.failure.lower():
@@ -79,6 +82,7 @@ def judge_checks(step: Step, outcome: ActionOutcome, checks: list[CheckResult]) 
     if not failed:
         return None
     summary = "; ".join(f"{c.name}: {c.detail}" if c.detail else c.name for c in failed[:3])
+    summary += _refused(outcome)
     details = {"failed_checks": [c.to_json() for c in failed]}
     if not outcome.changed and not outcome.mutating_requests and step.action in EXPECTS_CHANGE:
         return StepFailure(FailureClass.NO_EFFECT, f"nothing happened: {summary}", details)
@@ -88,15 +92,31 @@ def judge_checks(step: Step, outcome: ActionOutcome, checks: list[CheckResult]) 
     return StepFailure(FailureClass.UNEXPECTED, f"expectation not met: {summary}", details)
 
 
+def _refused(outcome: ActionOutcome) -> str:
+    """What the allowlist kept from leaving, said beside a failure it may explain (a refused
+    request decides nothing by itself: DESIGN.md "Judging on the real web")."""
+    refused = [r for r in outcome.requests if r.refused and r.resource_type not in _QUIET]
+    if not refused:
+        return ""
+    shown = ", ".join(f"{r.method} {r.url}" for r in refused[:3])
+    more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+    return f" (refused by policy.allow_domains: {shown}{more})"
+
+
+# Refused quietly: a page works without another host's pictures, styles, scripts and fonts.
+_QUIET = frozenset({"image", "stylesheet", "script", "font", "media"})
+
+
 def judge_no_effect(step: Step, outcome: ActionOutcome, has_expectation: bool) -> StepFailure | None:
-    """A click or key press with no expectation must change the page or send something."""
+    """A click or key press with no expectation must change the page or send something to the
+    site under test (a heartbeat or a tracker firing meanwhile is not the click's doing)."""
     if has_expectation or step.action not in EXPECTS_CHANGE:
         return None
-    if outcome.changed or outcome.requests or outcome.dialogs:
+    if outcome.changed or outcome.judged_requests or outcome.dialogs:
         return None
     return StepFailure(
         FailureClass.NO_EFFECT,
-        f"{step.summary()} changed nothing: no request, page unchanged",
+        f"{step.summary()} changed nothing: no request, page unchanged{_refused(outcome)}",
         {"fingerprint": outcome.after.short()},
     )
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from app import __version__
 from app.domain.events import Event
+from app.engine.ports import RequestRecord
 from app.engine.views import AttemptView, StepView
 from app.record.report_data import ReportData, gather
 from app.record.report_style import CSS
@@ -211,11 +212,14 @@ def _checks(checks: list[dict[str, Any]]) -> str:
 
 
 def _status(request: dict[str, Any]) -> str:
+    record = RequestRecord.from_json(request)
+    note = f" <span class=note>({e(record.note)})</span>" if record.note else ""
     status = request.get("status")
     if status is None:
-        return f"<span class=error>{e(request.get('failure') or 'no response')}</span>"
-    cls = "error" if int(status) >= 400 else ""
-    return f"<span class='{cls}'>{e(status)}</span>"
+        cls = "error" if record.judged else ""
+        return f"<span class='{cls}'>{e(request.get('failure') or 'no response')}</span>{note}"
+    cls = "error" if int(status) >= 400 and record.judged else ""
+    return f"<span class='{cls}'>{e(status)}</span>{note}"
 
 
 def _figure(label: str, sha: str | None, data: ReportData) -> str:

@@ -11,6 +11,7 @@ from app.domain.task.expectations import (
     TextCheck,
     ValueCheck,
     match_pattern,
+    request_url_matches,
 )
 from app.domain.task.loader import bind_inputs, load_task, resolve_inputs
 from app.domain.task.spec import (
@@ -61,5 +62,6 @@ __all__ = [
     "bind_inputs",
     "load_task",
     "match_pattern",
+    "request_url_matches",
     "resolve_inputs",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -184,6 +185,20 @@ def match_pattern(pattern: str, actual: str, base_url: str | None = None) -> boo
     if "*" in pattern or "?" in pattern:
         return glob_regex(pattern).fullmatch(actual) is not None
     return actual == pattern or actual.rstrip("/") == pattern.rstrip("/")
+
+
+def request_url_matches(pattern: str, url: str, base_url: str | None) -> bool:
+    """Whether a request's URL matches a pattern of an expectation (or of a policy's list of
+    background requests)."""
+    if match_pattern(pattern, url, base_url):
+        return True
+    # "/api/order" should match "/api/order?x=1": compare without the query unless the pattern
+    # speaks about one.
+    if "?" not in pattern and not pattern.startswith("re:"):
+        parts = urlsplit(url)
+        bare = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        return match_pattern(pattern, bare, base_url)
+    return False
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.domain.errors import FailureClass
 from app.domain.retry import RetryPolicy
+from app.domain.task.domains import SiteScope, site_hosts
 from app.domain.task.durations import Seconds
 from app.domain.task.expectations import Expectation
 from app.domain.task.targets import Target
@@ -389,8 +389,10 @@ class Policy(BaseModel):
     approval_timeout: Seconds | None = Field(default=HOUR, gt=0)
     approval_default: Literal["deny", "approve"] = "deny"
     # Network guard (G6): mutating requests during `read` steps are held for approval unless
-    # their URL matches one of these patterns.
+    # they are the page's own background traffic (guard.py): these URL patterns, or a timer
+    # of the page that repeats. `allow_requests` is the older name of `background_requests`.
     network_guard: bool = True
+    background_requests: list[str] = []
     allow_requests: list[str] = []
     # Which questions the engine asks on its own (the rest stop the run), and how long a
     # question waits (null: forever); at the deadline its step fails.
@@ -403,10 +405,14 @@ class Policy(BaseModel):
     takeover_timeout: Seconds | None = Field(default=HOUR, gt=0)
     no_progress: NoProgress = NoProgress()
     obstructions: list[Target] = []  # extra overlays to dismiss, besides the built-in ones
+    # Hosts that are the site under test besides the site's own host and its subdomains (an
+    # API host, a CDN that answers writes): requests there are judged; requests anywhere else
+    # are third-party, recorded but never judged. Same syntax as allow_domains.
+    own_domains: list[str] = []
     # Hosts the browser may talk to (navigations and every request): `example.com` (that host,
-    # any port) or `*.example.com` (its subdomains and itself). Unset: the site's host and its
-    # subdomains when the task has a site, else anywhere. A credential is then never typed
-    # into a page of another site.
+    # any port) or `*.example.com` (its subdomains and itself). Unset: the own domains (the
+    # site's host, its subdomains and own_domains), or anywhere without either. A credential
+    # is then never typed into a page of another site.
     allow_domains: list[str] | None = None
     # Logins after the first one in a run (the session expired again): bounded, so a site that
     # keeps dropping the session cannot keep the run logging in.
@@ -418,7 +424,7 @@ class Policy(BaseModel):
     # run fails, or off. It costs several times the time of each action (README "Traces").
     trace: Literal["on", "retain-on-failure", "off"] = "off"
 
-    @field_validator("allow_domains")
+    @field_validator("allow_domains", "own_domains")
     @classmethod
     def _domains(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
@@ -528,12 +534,28 @@ class Task(BaseModel):
         every = [*self.steps, *(self.login.steps if self.login else [])]
         return [(s, s.args.secret) for s in every if isinstance(s.args, FillArgs) and s.args.secret]
 
+    def own_domains(self) -> list[str] | None:
+        """The hosts of the site under test (its host and subdomains, and policy.own_domains),
+        or None when there is nothing to tell them by (no site, no own_domains)."""
+        own = [*site_hosts(self.site), *self.policy.own_domains]
+        return own or None
+
     def allowed_domains(self) -> list[str] | None:
-        """The hosts the browser may reach (policy.allow_domains), or None for anywhere."""
+        """The hosts the browser may reach (policy.allow_domains, by default the own domains),
+        or None for anywhere."""
         if self.policy.allow_domains is not None:
             return list(self.policy.allow_domains)
-        host = urlsplit(self.site).hostname if self.site else None
-        return [host, f"*.{host}"] if host else None
+        return self.own_domains()
+
+    def scope(self) -> SiteScope:
+        """What the run's requests are judged by (DESIGN.md "Judging on the real web")."""
+        own, allowed = self.own_domains(), self.allowed_domains()
+        return SiteScope(
+            base_url=self.site,
+            own=tuple(own) if own is not None else None,
+            allowed=tuple(allowed) if allowed is not None else None,
+            background=(*self.policy.background_requests, *self.policy.allow_requests),
+        )
 
     def resolve_inputs(self, given: dict[str, Any], *, allow_missing: bool = False) -> dict[str, Any]:
         """Declared inputs with defaults applied and types coerced. Raises ValueError.

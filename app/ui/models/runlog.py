@@ -14,7 +14,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QFont
 
 from app.engine import views
-from app.engine.ports import MUTATING_METHODS
+from app.engine.ports import MUTATING_METHODS, RequestRecord
 from app.engine.views import EventView, RunDetail, RunLog
 from app.ui.bridge import Bridge
 from app.ui.models.timeline import Index, format_ms, local_time, request_line, shown_requests
@@ -275,14 +275,19 @@ class RequestsModel(QAbstractTableModel):
         r = self._requests[index.row()]
         column = index.column()
         method = str(r.get("method", "?")).upper()
-        mutating = method in MUTATING_METHODS
+        record = RequestRecord.from_json(r)
+        mutating = method in MUTATING_METHODS and record.judged
         status = r.get("status")
-        failed = r.get("failure") is not None or (isinstance(status, int) and status >= 400)
+        # Third-party, background and refused requests decide nothing: not shown as failures.
+        failed = record.judged and (
+            r.get("failure") is not None or (isinstance(status, int) and status >= 400)
+        )
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
                 return f"{method} ✎" if mutating else method
             if column == 1:
-                return str(status) if status is not None else (r.get("failure") or "no response")
+                shown = str(status) if status is not None else (r.get("failure") or "no response")
+                return f"{shown} · {record.note}" if record.note else shown
             if column == 2:
                 return str(r.get("url", ""))
             return format_ms(r.get("duration_ms"))
@@ -291,6 +296,8 @@ class RequestsModel(QAbstractTableModel):
                 return f"{method} can change what the server stores"
             if column == 2:
                 return str(r.get("url", ""))
+            if column == 1 and record.note:
+                return f"{record.note}: evidence only, it decides nothing"
             if column == 1 and r.get("failure"):
                 return str(r["failure"])
         if role == Qt.ItemDataRole.ForegroundRole and column == 1 and failed:

@@ -18,6 +18,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QFont
 
+from app.engine.ports import RequestRecord
 from app.engine.views import AttemptView, RunDetail, RunLog, StepView
 from app.store.types import utcnow
 from app.ui.style import HANDOFF_LABELS, status_color, status_icon
@@ -87,7 +88,8 @@ def shown_requests(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def request_line(r: dict[str, Any]) -> str:
     status = r.get("status")
     outcome = str(status) if status is not None else (r.get("failure") or "no response")
-    return f"{r.get('method', '?')} {r.get('url', '')} → {outcome}"
+    note = RequestRecord.from_json(r).note
+    return f"{r.get('method', '?')} {r.get('url', '')} → {outcome}" + (f" ({note})" if note else "")
 
 
 def waiting_kinds(detail: RunDetail) -> dict[int, str]:

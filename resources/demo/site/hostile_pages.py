@@ -163,6 +163,7 @@ INDEX_LINKS = [
     ("/messages", "Messages", "a message form whose Send cannot be undone"),
     ("/tickets", "Tickets", 'a form that comes back with its errors (200); buttons say "– Delete"'),
     ("/editor", "Page editor", "its own script derives the slug from the title, late and debounced"),
+    ("/compose", "Compose", "an editor whose page pings its editing session every 300 ms"),
     ("/forbidden", "Forbidden", "always 403"),
 ]
 

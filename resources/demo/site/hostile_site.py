@@ -45,6 +45,7 @@ from hostile_http import (  # noqa: E402
 from hostile_issues import IssuePagesMixin, IssueState  # noqa: E402
 from hostile_spa import SpaPagesMixin  # noqa: E402
 from hostile_tickets import TicketPagesMixin, TicketState  # noqa: E402
+from hostile_traffic import TELEMETRY, TrafficPagesMixin, TrafficState  # noqa: E402
 
 __all__ = ["DEFAULT_CONFIG", "HostileSite", "Request", "Response"]
 
@@ -68,6 +69,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "issue_503": 0,  # POST /issues: number of 503 error pages first (nothing stored)
     "comment_503": 0,  # POST /issues/<id>: number of 503 error pages first (nothing stored)
     "comment_500": 0,  # POST /issues/<id>: number of comments stored, then answered 500
+    "telemetry": False,  # every page sends telemetry and loads a font from unreachable hosts
 }
 _BOOL_KNOBS = {
     "require_login",
@@ -77,6 +79,7 @@ _BOOL_KNOBS = {
     "drop_notes",
     "drift",
     "signed_out_403",
+    "telemetry",
 }
 _BUDGET_KNOBS = {
     "flaky_failures",
@@ -130,15 +133,24 @@ class _State:
         self.tickets = TicketState()  # /tickets
         self.issues = IssueState()  # /issues
         self.editor = EditorState()  # /editor
+        self.traffic = TrafficState()  # /compose
 
 
-class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin, IssuePagesMixin, EditorPagesMixin):
+class HostileSite(
+    HandoffPagesMixin,
+    SpaPagesMixin,
+    TicketPagesMixin,
+    IssuePagesMixin,
+    EditorPagesMixin,
+    TrafficPagesMixin,
+):
     """The site plus its server-side truth. All state sits behind one lock.
 
     The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``, the
     single-page app (``/app``) from ``SpaPagesMixin``, the ticket desk (/tickets) from
     ``TicketPagesMixin``, the issue tracker (/issues) from ``IssuePagesMixin``, the page editor
-    (``/editor``) from ``EditorPagesMixin``."""
+    (``/editor``) from ``EditorPagesMixin``, the compose page (an editing-session heartbeat)
+    and the telemetry knob from ``TrafficPagesMixin``."""
 
     def __init__(
         self,
@@ -202,6 +214,7 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin, IssuePages
             **self._issue_routes(),
             **self._ticket_routes(),
             **self._editor_routes(),
+            **self._traffic_routes(),
             ("GET", "/__truth__"): lambda r: json_response(200, self.truth()),
             ("POST", "/__reset__"): self._http_reset,
             ("GET", "/__config__"): lambda r: json_response(200, self.config()),
@@ -269,6 +282,7 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin, IssuePages
                     **s.tickets.truth(),
                     **s.issues.truth(),
                     **s.editor.truth(),
+                    **s.traffic.truth(),
                     "config": self.config(),
                 }
             )
@@ -389,6 +403,8 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin, IssuePages
     ) -> Response:
         with self._lock:
             banner = self._config["cookie_banner"] and "consent" not in req.cookies
+            if self._config["telemetry"]:
+                extra += TELEMETRY
         doc = pages.layout(title, body, user=self._user(req), cookie_banner=banner, extra=extra)
         return Response(status, doc.encode(), headers=headers or [])
 

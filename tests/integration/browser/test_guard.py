@@ -1,5 +1,6 @@
 """The network guard (G6): mutating requests wait for a decision; denied ones never reach the
-server, approved ones reach it once; reads and allowlisted URLs are not held."""
+server, approved ones reach it once; reads and declared background URLs are not held (the
+page's own timers and third parties: test_background.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from app.browser import PlaywrightSession
 from app.browser.masking import MASK
 from app.domain.errors import FailureClass, StepFailure
 from app.domain.task import Target
+from app.domain.task.domains import SiteScope
 from app.engine.ports import HeldRequest
 
 FORM_PAGE = """<!doctype html><title>Form</title>
@@ -89,7 +91,7 @@ async def test_approved_form_post_goes_once_after_the_decision_even_past_the_ste
     static_session: PlaywrightSession, pages: Any
 ) -> None:
     desk = Desk(go=True, delay=3.0)
-    await static_session.guard(desk, [])
+    await static_session.guard(desk)
     await act(static_session, "goto", pages.form)
     # A 2 s step: the 3 s the person takes are not the step's.
     outcome = await submit_form(static_session, timeout=2.0)
@@ -111,7 +113,7 @@ async def test_denied_form_post_never_reaches_the_server_and_the_page_stays_usab
     static_session: PlaywrightSession, pages: Any
 ) -> None:
     desk = Desk(go=False, delay=0.5)
-    await static_session.guard(desk, [])
+    await static_session.guard(desk)
     await act(static_session, "goto", pages.form)
     outcome = await submit_form(static_session, timeout=5.0)
     # The evidence shows the blocked request, and nothing of the page being brought back.
@@ -129,7 +131,7 @@ async def test_denied_form_post_never_reaches_the_server_and_the_page_stays_usab
 
 async def test_reads_are_not_held(static_session: PlaywrightSession, pages: Any) -> None:
     desk = Desk(go=False)
-    await static_session.guard(desk, [])
+    await static_session.guard(desk)
     await act(static_session, "goto", pages.fetch)
     await act(static_session, "click", {"role": "button", "name": "Read", "exact": True})
     await act(static_session, "wait_for", {"target": {"text": "/api/items?page=2 200"}})
@@ -139,22 +141,26 @@ async def test_reads_are_not_held(static_session: PlaywrightSession, pages: Any)
     assert desk.held == []
 
 
-async def test_allowlisted_and_unguarded_requests_are_not_held(
+async def test_declared_background_and_unguarded_requests_are_not_held(
     static_session: PlaywrightSession, pages: Any
 ) -> None:
     desk = Desk(go=False)
-    await static_session.guard(desk, ["/api/log"])  # a relative glob, as in expectations
+    # policy.background_requests: a relative glob, as in expectations
+    await static_session.set_scope(SiteScope(base_url=pages.url, background=("/api/log",)))
+    await static_session.guard(desk)
     await act(static_session, "goto", pages.fetch)
-    await act(static_session, "click", {"role": "button", "name": "Log"})
+    logged = await act(static_session, "click", {"role": "button", "name": "Log"})
     await act(static_session, "wait_for", {"target": {"text": "/api/log?x=1 200"}})
     assert posts(pages, "/api/log") == 1 and desk.held == []
+    [log] = logged.requests
+    assert log.background and not log.judged and logged.mutating_requests == []  # evidence only
 
     outcome = await act(static_session, "click", {"role": "button", "name": "Delete"})
     await act(static_session, "wait_for", {"target": {"text": "/api/items failed"}})
     assert [(h.method, h.url) for h in desk.held] == [("DELETE", pages.url + "/api/items")]
     assert outcome.requests[0].failure is not None
 
-    await static_session.guard(None, [])  # off: everything goes
+    await static_session.guard(None)  # off: everything goes
     await act(static_session, "click", {"role": "button", "name": "Save form"})
     await act(static_session, "wait_for", {"target": {"text": "/api/save 200"}})
     assert posts(pages, "/api/save") == 1 and len(desk.held) == 1
@@ -164,7 +170,7 @@ async def test_held_bodies_are_shown_field_by_field_with_secrets_masked(
     static_session: PlaywrightSession, pages: Any
 ) -> None:
     desk = Desk(go=False)
-    await static_session.guard(desk, [])
+    await static_session.guard(desk)
     await act(static_session, "goto", pages.fetch)
     for button in ("Save JSON", "Save form", "Upload"):
         await act(static_session, "click", {"role": "button", "name": button})
@@ -201,7 +207,7 @@ async def test_the_page_can_be_read_while_a_request_is_held(
         seen["fingerprint"] = await static_session.fingerprint()
         return True
 
-    await static_session.guard(look, [])
+    await static_session.guard(look)
     await act(static_session, "goto", pages.fetch)
     outcome = await act(static_session, "click", {"role": "button", "name": "Save and read"}, timeout=5)
     assert seen["info"].text == "Save and read" and seen["shot"][:3] == b"\xff\xd8\xff"
@@ -225,7 +231,7 @@ async def test_a_decider_can_look_while_a_navigation_is_held(
         seen["inspect"] = raised.value
         return True
 
-    await static_session.guard(look, [])
+    await static_session.guard(look)
     await act(static_session, "goto", pages.form)
     outcome = await submit_form(static_session, timeout=5.0)
     assert outcome.main_status == 200 and posts(pages, "/submit") == 1
@@ -249,7 +255,7 @@ async def test_a_failing_decider_blocks(static_session: PlaywrightSession, pages
     async def broken(held: HeldRequest) -> bool:
         raise RuntimeError("the inbox is down")
 
-    await static_session.guard(broken, [])
+    await static_session.guard(broken)
     await act(static_session, "goto", pages.fetch)
     await act(static_session, "click", {"role": "button", "name": "Save form"})
     await act(static_session, "wait_for", {"target": {"text": "/api/save failed"}})

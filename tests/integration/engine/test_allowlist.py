@@ -1,6 +1,8 @@
 """The domain allowlist (policy.allow_domains): a task's browser reaches its own site and
-nothing else, so a credential can never be typed into, or sent to, another host. The other
-host here is the same local server under another name (localhost vs 127.0.0.1)."""
+nothing else, so a credential can never be typed into, or sent to, another host. The page
+going there fails the step; anything else the page sends there is refused, recorded, and
+decides nothing by itself (a step that then fails says so). The other host here is the same
+local server under another name (localhost vs 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ import socketserver
 import threading
 from typing import Any
 
+from app.domain.events import EventType
 from app.domain.states import RunStatus
 from tests.integration.engine.conftest import Harness
 
+REFUSED = "localhost is not an allowed domain of this task"
 
-async def test_navigation_and_requests_to_another_host_are_blocked(
+
+async def test_navigation_to_another_host_fails_and_requests_there_are_refused(
     harness: Harness, static_site: Any
 ) -> None:
     other = "http://localhost:" + static_site.url.rsplit(":", 1)[1]
@@ -43,14 +48,19 @@ async def test_navigation_and_requests_to_another_host_are_blocked(
         f"""
         name: send
         site: {static_site.url}
+        policy: {{ask_on: []}}
         steps:
           - goto: /form
           - click: {{role: button, name: Share}}
+            expect: {{text: sent}}
         """
     )
     assert sent.status is RunStatus.FAILED
-    assert sent.failure_class == "permanent"
-    assert f"blocked POST {other}/steal" in (sent.error or "")
+    assert sent.failure_class == "unexpected"
+    assert f"(refused by policy.allow_domains: POST {other}/steal)" in (sent.error or "")
+    share = [e for e in harness.events_of(sent.run_id, EventType.ATTEMPT_FINISHED) if e.data["index"] == 1]
+    [steal] = [r for r in share[0].data["requests"] if r["url"] == f"{other}/steal"]
+    assert steal["third_party"] and steal["refused"] == REFUSED
     paths = [path for _, path in static_site.hits]
     assert "/elsewhere" not in paths and "/steal" not in paths  # nothing reached the other host
     assert paths.count("/form") == 2  # the task's own site works as ever
@@ -127,22 +137,25 @@ async def test_a_websocket_to_another_host_never_connects(harness: Harness, stat
         )
 
         def connect(name: str, shown: str, allow: str = "") -> str:
-            policy = f"policy: {{allow_domains: [{allow}]}}" if allow else ""
+            domains = f"allow_domains: [{allow}], " if allow else ""
             return f"""
             name: {name}
             site: {static_site.url}
-            {policy}
+            policy: {{{domains}ask_on: [], retry: {{maximum_attempts: 1}}}}
             steps:
               - goto: /live
               - click: {{role: button, name: Connect}}
                 effect: read
-              - assert: {{text: "{shown}"}}
+                expect: {{text: "{shown}"}}
             """
 
         blocked = await harness.run(connect("blocked", "hello from"))
-        assert blocked.status is RunStatus.FAILED and blocked.failure_class == "permanent", blocked.error
-        assert f"blocked GET {other}: localhost is not an allowed domain" in (blocked.error or "")
+        assert blocked.status is RunStatus.FAILED and blocked.failure_class == "unexpected", blocked.error
+        assert f"(refused by policy.allow_domains: GET {other})" in (blocked.error or "")
         assert sockets.paths == []  # the socket server never heard of it
+        finished = harness.events_of(blocked.run_id, EventType.ATTEMPT_FINISHED)
+        [socket] = [r for e in finished if e.data["index"] == 1 for r in e.data["requests"]]
+        assert socket["url"] == other and socket["refused"] == REFUSED
 
         allowed = await harness.run(connect("allowed", sockets.GREETING.decode(), "127.0.0.1, localhost"))
         assert allowed.status is RunStatus.SUCCEEDED, allowed.error
