@@ -44,6 +44,12 @@ class NodeRed:
         data: list[dict[str, Any]] = json.loads(path.read_text() or "[]")
         return data
 
+    def last_session_expiry(self) -> float:
+        """When the most recent editor session ends (Unix time), from Node-RED's session store."""
+        path = self.user_dir / ".sessions.json"
+        sessions: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        return max((s["expires"] / 1000 for s in sessions.values()), default=0.0)
+
     def tabs_named(self, label: str) -> int:
         """How many flow tabs with this label the deployed flows hold."""
         return sum(1 for node in self.flows() if node.get("type") == "tab" and node.get("label") == label)
