@@ -5,8 +5,10 @@ go through — not the page's header.
 Where they are found: fields marked `aria-invalid` with the messages that describe them
 (`aria-errormessage`, `aria-describedby`); elements with the class names forms use for errors
 (`.errorlist`, `.invalid-feedback`, `.error`…) and `role=alert`. A message is tied to a field
-when it sits with exactly one field (its group), or describes it; only shown messages with
-words in them count.
+when it sits with exactly one field (its group), or describes it; only messages with words in
+them count, and only shown ones — except a message that describes a field the page marked
+invalid: that one counts even in a closed section or tab (Wagtail keeps the slug, and its
+"This field is required.", in a hidden "Promote" tab).
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ _FORM_ERRORS_JS = (
     || f.getAttribute('name') || f.id || '', 80);
   const found = [];
   const taken = [];
-  const add = (el, field) => {
-    if (!el || !shown(el) || el.querySelector(FIELDS)) return;  // a wrapper, not a message
+  const add = (el, field, tied = false) => {
+    if (!el || !(tied || shown(el)) || el.querySelector(FIELDS)) return;  // a wrapper, not a message
     if (taken.some((t) => t === el || t.contains(el) || el.contains(t))) return;
     const text = cut(squash(el.innerText || el.textContent), 300);
     if (!/\p{L}/u.test(text)) return;  // a "*" marking a required field says nothing
@@ -47,7 +49,7 @@ _FORM_ERRORS_JS = (
   for (const f of document.querySelectorAll('[aria-invalid="true"]')) {
     const ids = [f.getAttribute('aria-errormessage'), f.getAttribute('aria-describedby')]
       .join(' ').split(/\s+/).filter(Boolean);
-    for (const id of ids) add(document.getElementById(id), fieldName(f));
+    for (const id of ids) add(document.getElementById(id), fieldName(f), true);
   }
   for (const el of document.querySelectorAll(__CLASSES__)) {
     let field = '';

@@ -23,6 +23,9 @@ PAGE = """<!doctype html><title>Sign up</title>
     <span id=name-error>Name is too short.</span></div>
   <div class="field"><label for=code>Code <span class="text-danger">*</span></label><input id=code>
     <span class="error" hidden>An error nobody sees</span></div>
+  <details><summary>Promote</summary><label for=slug>Slug</label>
+    <input id=slug aria-invalid="true" aria-describedby="slug-errors">
+    <div id=slug-errors><p class="error-message">This field is required.</p></div></details>
   <button>Sign up</button>
 </form>"""
 
@@ -33,6 +36,7 @@ async def test_form_errors_are_read_with_the_field_each_is_about(
     await act(static_session, "goto", static_site.add("/signup", PAGE))
     assert await static_session.form_errors() == [
         FormError("Name is too short.", "Name"),
+        FormError("This field is required.", "Slug"),  # in a closed section, but tied to the field
         FormError("Please correct the errors below.", ""),
         FormError("Please provide a valid email.", "Email"),
     ]
