@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -89,6 +89,7 @@ class NetworkGuard:
         self.holds = 0  # requests held so far: whether any was, during an action
         self._released = asyncio.Event()
         self._recoveries: set[asyncio.Task[None]] = set()
+        self._dismissing = 0  # overlays are being dismissed: what their buttons send goes
 
     async def configure(self, decide: RequestDecider | None) -> None:
         self._decide = decide
@@ -146,9 +147,22 @@ class NetworkGuard:
         while self._recoveries:
             await asyncio.wait(set(self._recoveries))
 
+    @contextlib.contextmanager
+    def dismissing(self) -> Iterator[None]:
+        """Flightdeck is clicking away an overlay (a cookie banner, a modal, the task's
+        `policy.obstructions`): what its button sends — a consent or a preference the page
+        saves, as Node-RED saves "no update notifications" — is part of dismissing it, which the
+        built-in rules and the task's policy allow, not the step's doing: not held."""
+        self._dismissing += 1
+        try:
+            yield
+        finally:
+            self._dismissing -= 1
+
     async def _goes_unheld(self, request: Request) -> bool:
-        """Reads, third-party requests and the page's own background traffic: not held."""
-        if request.method.upper() not in MUTATING_METHODS:
+        """Reads, third-party requests, the page's own background traffic, and what dismissing
+        an overlay sends: not held."""
+        if request.method.upper() not in MUTATING_METHODS or self._dismissing:
             return True
         if self._parties.scope.third_party(request.url):
             return True

@@ -319,7 +319,8 @@ class PlaywrightSession:
         # What the dismissing clicks trigger is not the step's doing.
         self._observer.freeze()
         try:
-            return await obstructions.dismiss(self._page, extra)
+            with self._guard.dismissing():
+                return await obstructions.dismiss(self._page, extra)
         except PlaywrightError as exc:
             raise classify(exc, what="dismiss obstructions", page_url=self._page.url) from None
 

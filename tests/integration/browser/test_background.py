@@ -168,3 +168,35 @@ async def test_third_party_writes_are_not_asked_about_and_decide_nothing(
         (f"{other}/fail", 503, True),
     }
     assert outcome.mutating_requests == []  # nothing here is the site's own: nothing judged
+
+
+POPUP = """<!doctype html><title>Pop-up</title><label>Title <input id=title></label>
+<div role=dialog aria-label="Update notifications" id=popup
+  style="position:fixed;inset:0;background:#fff">
+  <p>Would you like to be told about updates?</p>
+  <button onclick="fetch('/api/preferences', {method: 'POST', body: 'updates=no'});
+    popup.remove()">No thanks</button></div>"""
+
+
+async def test_what_dismissing_an_overlay_sends_is_not_held(
+    static_session: PlaywrightSession, static_site: Any
+) -> None:
+    """Closing a pop-up saves the choice on the server (Node-RED saves "no update
+    notifications" in the user's settings): that is the overlay's dismissal, which the built-in
+    rules and the task's policy allow — not held, it reaches the server, nobody is asked."""
+    static_site.add("/api/preferences", "{}")
+    desk = Desk()
+    await static_session.set_scope(SiteScope(base_url=static_site.url, own=("127.0.0.1",)))
+    await static_session.guard(desk)
+    await act(static_session, "goto", static_site.add("/popup", POPUP))
+    dismissed = await static_session.dismiss_obstructions([])
+    assert dismissed == ['dialog: clicked "No thanks"']
+    await static_session.page.wait_for_function("!document.getElementById('popup')")
+    assert desk.held == [] and posts(static_site, "/api/preferences") == 1
+    # The step's own action sending the same is still asked about.
+    await act(static_session, "goto", static_site.url + "/popup")
+    await static_session.page.evaluate(
+        "() => { fetch('/api/preferences', {method: 'POST', body: 'again'}).catch(() => {}); }"
+    )
+    await asyncio.wait_for(desk.asked.wait(), 5)
+    assert posts(static_site, "/api/preferences") == 1
