@@ -401,6 +401,15 @@ class RunLoop(RecoveryMixin):
             # The answer to "the page could not be rebuilt" (also with the page kept live).
             or self.desk.unused("recovery", cp.next_step) is not None
         )
+        if needs_rebuild and self._said_done(cp.next_step):
+            # The person says the interrupted action happened: its step is done as it is, and
+            # its page may be gone with it (a deleted item's page). The page to rebuild is the
+            # next step's.
+            index = cp.next_step
+            done = await self._verification_answer(index)
+            assert done is not None
+            await self._complete(index, task.steps[index], done, cp)
+            needs_rebuild = cp.next_step < len(task.steps)
         if needs_rebuild and not await self._rebuild(task, inputs, cp, executor):
             return
         cleared: set[int] = set()
@@ -1024,6 +1033,15 @@ class RunLoop(RecoveryMixin):
         return self._attempt_numbers.get(index, 0) + 1
 
     # ----------------------------------------------------------------- handoffs
+    def _said_done(self, index: int) -> bool:
+        """A person answered "it happened" to the verification of step `index`, not acted on."""
+        answer = self.desk.unused("verification", index)
+        return (
+            answer is not None
+            and not answer.expired
+            and (answer.decision or str(answer.data.get("value", ""))) in ("approve", "done", "yes")
+        )
+
     async def _verification_answer(self, index: int) -> StepResult | None:
         """The operator said whether an interrupted action happened: done → complete the step;
         not done → fall through to a fresh approval/attempt (never re-fired without one)."""

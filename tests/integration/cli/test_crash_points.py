@@ -153,3 +153,26 @@ def test_a_waiting_run_continues_in_its_own_process_when_approved_elsewhere(
     assert waiter.returncode == 0, rest
     assert "✓ delete" in rest and "recovering" not in rest  # the live page, not a replay
     assert site.truth()["deletions"] == {"1": 1}
+
+
+@pytest.mark.slow
+def test_a_delete_a_person_says_happened_needs_no_page_that_is_gone(
+    cli: Cli, site: Any, tmp_path: Path
+) -> None:
+    """Killed right after the approved delete went out, with no expectation to re-read: a person
+    says it happened. The step is done as it is — the run does not try to rebuild the deleted
+    item's page first (it failed: 'could not re-establish the page … delete-1: no element
+    matches', found on Wagtail)."""
+    site.configure(cookie_banner=False)
+    task = tmp_path / "task.yaml"
+    task.write_text(task_text(site.base_url).rsplit("    expect:", 1)[0])  # the delete's expectation
+    first = cli("run", str(task), "--json")
+    assert first.code == 3, first.err
+    run_id = first.json()["run_id"]
+    crashed = crashing(cli, "after_dispatch", "approve", run_id)
+    assert crashed.code == -signal.SIGKILL, crashed.out + crashed.err
+    asked = cli("resume", run_id, "--json")
+    assert asked.code == 3 and asked.json()["open_handoffs"][0]["kind"] == "verification", asked.out
+    final = operate(cli, site, run_id)
+    assert final["status"] == "succeeded", final
+    assert site.truth()["deletions"] == {"1": 1}
