@@ -99,7 +99,33 @@ class RecoveryMixin:
     ) -> PagePlan:
         """Rebuild the page step `end` (default: the next step) starts from: open the page the
         last page-changing completed step left (pageplan.py), then do the read steps after it
-        again. The one page-rebuilding routine: recovery, re-login and retries all use it."""
+        again. The one page-rebuilding routine: recovery, re-login and retries all use it.
+
+        A page that turns out signed out only once its scripts have run (an SPA asks for the
+        password in a dialog after its first API call was refused) is signed into, and the
+        rebuild starts over, once."""
+        assert self.session is not None
+        try:
+            return await self._replay_once(
+                task, inputs, cp, executor, end=end, purpose=purpose, record=record
+            )
+        except StepFailure:
+            if task.login is None or await self.signs.shown(self.session) is None:
+                raise
+        await self._log_in(task, cp.next_step, inputs, cp)
+        return await self._replay_once(task, inputs, cp, executor, end=end, purpose=purpose, record=False)
+
+    async def _replay_once(
+        self,
+        task: Task,
+        inputs: dict[str, Any],
+        cp: Checkpoint,
+        executor: StepExecutor,
+        *,
+        end: int | None,
+        purpose: str,
+        record: bool,
+    ) -> PagePlan:
         assert self.session is not None
         end = cp.next_step if end is None else end
         plan = plan_page(task.steps, self._completed(task, cp, end), end)

@@ -70,6 +70,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "comment_503": 0,  # POST /issues/<id>: number of 503 error pages first (nothing stored)
     "comment_500": 0,  # POST /issues/<id>: number of comments stored, then answered 500
     "telemetry": False,  # every page sends telemetry and loads a font from unreachable hosts
+    "spa_api_delay_ms": 0,  # /api/app/notes answers this late (the SPA shows its sign-in form then)
 }
 _BOOL_KNOBS = {
     "require_login",
@@ -91,7 +92,7 @@ _BUDGET_KNOBS = {
     "comment_503",
     "comment_500",
 }
-_INT_KNOBS = {"delay_ms"} | _BUDGET_KNOBS
+_INT_KNOBS = {"delay_ms", "spa_api_delay_ms"} | _BUDGET_KNOBS
 
 SEED_NOTES = [{"title": "Welcome", "body": "This is your first note."}]
 SEED_PROFILE = {"display_name": "Demo User", "email": "demo@example.com"}

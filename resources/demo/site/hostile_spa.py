@@ -4,7 +4,8 @@ redirect. Only the page itself tells it is signed out. Mixed into ``HostileSite`
 the site's sessions, users and notes (so ``notes`` and ``note_submissions`` in the truth count
 its writes too).
 
-- ``GET /api/app/notes`` → ``{notes}``; 401 without a session.
+- ``GET /api/app/notes`` → ``{notes}``; 401 without a session; answered after
+  ``spa_api_delay_ms`` (a knob).
 - ``POST /api/app/notes`` ``{title}`` → 201; 401 without a session (nothing stored).
 - ``POST /api/session`` ``{username, password}`` → 200 and the ``sid`` cookie; 401 otherwise.
 """
@@ -80,6 +81,8 @@ class SpaPagesMixin:
         }
 
     def _spa_notes(self, req: Request) -> Response:
+        # A slow API: the page shows whether it is signed in only once this answers.
+        time.sleep(self._config["spa_api_delay_ms"] / 1000)
         with self._lock:
             entry = self._state.sessions.get(req.cookies.get("sid", ""))
             if entry is None or entry[1] <= time.monotonic():

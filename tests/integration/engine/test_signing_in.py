@@ -153,3 +153,44 @@ async def test_at_start_signs_in_before_step_one_unless_the_profile_is_signed_in
     assert secure.site.truth()["logins"] == 2
     (checked,) = secure.events_of(third.run_id, EventType.SESSION_CHECKED)
     assert "You are not signed in." in checked.data["signed_out"]
+
+
+SPA_DELETE = (
+    """
+name: spa-irreversible-note
+site: SITE
+login:
+  signed_out: {visible: {label: Password}}
+  steps:"""
+    + SIGN_IN
+    + """
+steps:
+  - goto: /app
+  - fill: {target: {label: Title}, value: Approved late}
+  - id: add
+    click: {role: button, name: Add note}
+    effect: irreversible
+    expect: {text: {target: {test_id: note, nth: -1}, equals: Approved late}}
+"""
+)
+
+
+async def test_a_page_rebuilt_in_a_new_browser_that_asks_for_the_password_late_is_signed_into(
+    secure: Harness,
+) -> None:
+    """The approval is given after the run let its page go (as `flightdeck approve` in another
+    process does): a new browser, without the session, rebuilds the page. The SPA asks for the
+    password only once its slow API answers 401, after the page looked ready: the rebuild meets
+    the sign-in form instead of the Title field, signs in, and starts the rebuild over."""
+    secure.site.configure(spa_api_delay_ms=800)
+    run_id = secure.submit(SPA_DELETE)
+    waiting = await secure.engine.run(run_id)  # the page is not kept while the run waits
+    assert waiting.status is RunStatus.WAITING, waiting.error
+    (approval,) = secure.engine.open_handoffs(run_id)
+    assert secure.site.truth()["note_submissions"] == {}
+    secure.engine.answer(approval.id, {"decision": "approve"}, by="tester")
+    result = await secure.engine.run(run_id)
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    truth = secure.site.truth()
+    assert truth["note_submissions"] == {"Approved late": 1}
+    assert truth["logins"] == 2 and truth["failed_logins"] == 0  # once per browser
