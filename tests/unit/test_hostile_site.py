@@ -699,3 +699,25 @@ def test_editor_publishes_a_page_with_its_slug_once(site, client):
     assert again.status == 200 and "The slug &#x27;spring-news&#x27; is already in use." in again.text
     assert site.truth()["editor_pages"] == [{"title": "Spring news", "slug": "spring-news"}]
     assert client.get("/editor/editor.js?delay_ms=0&debounce_ms=100").text.startswith("(function () {")
+
+
+def test_no_two_page_mixins_define_the_same_member() -> None:
+    """The site is assembled from one mixin per set of pages; a helper two of them name alike
+    is silently taken from whichever comes first (the tracker's `_ts` once shadowed the editor
+    traffic pages' own, and every /compose/ping answered 500)."""
+    owners: dict[str, str] = {}
+    clashes = []
+    for mixin in hostile_site.HostileSite.__bases__:
+        for name in vars(mixin):
+            if name.startswith("__"):
+                continue
+            if name in owners:
+                clashes.append(f"{name}: {owners[name]} and {mixin.__name__}")
+            owners[name] = mixin.__name__
+    assert not clashes
+
+
+def test_the_editors_heartbeat_is_counted(site: hostile_site.HostileSite, client: Client) -> None:
+    resp = client.post("/compose/ping", form={"draft": "1"})
+    assert resp.status == 204
+    assert site.truth()["compose_pings"] == 1

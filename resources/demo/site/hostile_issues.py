@@ -93,12 +93,12 @@ class IssuePagesMixin:
         return self._page(req, 200, issue["title"], issue_page(issue))
 
     @property
-    def _ts(self) -> IssueState:
+    def _issue_state(self) -> IssueState:
         return self._state.issues
 
     def _issue(self, issue_id: int) -> dict[str, Any] | None:
         with self._lock:
-            found = next((t for t in self._ts.issues if t["id"] == issue_id), None)
+            found = next((t for t in self._issue_state.issues if t["id"] == issue_id), None)
             return {**found, "comments": list(found["comments"])} if found else None
 
     def _unavailable(self, req: Request, knob: str) -> Response | None:
@@ -116,21 +116,21 @@ class IssuePagesMixin:
     def _issue_post(self, req: Request) -> Response:
         title = req.form().get("title", "").strip()
         with self._lock:
-            self._ts.issue_posts += 1
+            self._issue_state.issue_posts += 1
         refused = self._unavailable(req, "issue_503")
         if refused is not None:
             return refused
         if not title:
             return self._page(req, 422, "New issue", new_issue_page(error="Title is required"))
         with self._lock:
-            issue_id = max((t["id"] for t in self._ts.issues), default=0) + 1
-            self._ts.issues.append({"id": issue_id, "title": title, "comments": []})
+            issue_id = max((t["id"] for t in self._issue_state.issues), default=0) + 1
+            self._issue_state.issues.append({"id": issue_id, "title": title, "comments": []})
         return redirect(f"/issues/{issue_id}")
 
     def _comment_post(self, req: Request, issue_id: int) -> Response:
         text = req.form().get("comment", "").strip()
         with self._lock:
-            self._ts.comment_posts += 1
+            self._issue_state.comment_posts += 1
         refused = self._unavailable(req, "comment_503")
         if refused is not None:
             return refused
@@ -140,7 +140,7 @@ class IssuePagesMixin:
         if not text:
             return self._page(req, 422, issue["title"], issue_page(issue, "Comment is required"))
         with self._lock:
-            stored = next(t for t in self._ts.issues if t["id"] == issue_id)
+            stored = next(t for t in self._issue_state.issues if t["id"] == issue_id)
             stored["comments"].append(text)
             failed = self._state.budget["comment_500"] > 0
             if failed:

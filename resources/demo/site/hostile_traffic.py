@@ -110,7 +110,7 @@ class TrafficPagesMixin:
         }
 
     @property
-    def _ts(self) -> TrafficState:
+    def _traffic_state(self) -> TrafficState:
         state: TrafficState = self._state.traffic
         return state
 
@@ -121,22 +121,22 @@ class TrafficPagesMixin:
     def _compose_save(self, req: Request) -> Response:
         form = req.form()
         with self._lock:
-            self._ts.drafts.append({"title": form.get("title", ""), "body": form.get("body", "")})
+            self._traffic_state.drafts.append({"title": form.get("title", ""), "body": form.get("body", "")})
         return redirect("/compose?saved=1")
 
     def _compose_ping(self, req: Request) -> Response:
         with self._lock:
-            self._ts.pings += 1
+            self._traffic_state.pings += 1
         return Response(204, b"")
 
     def _compose_preview(self, req: Request) -> Response:
         form = req.form()
         with self._lock:
-            self._ts.previews += 1
+            self._traffic_state.previews += 1
         page = compose(form.get("title", ""), form.get("body", ""), notice="Preview")
         return self._page(req, 200, "Preview", page)
 
     def _compose_spellcheck(self, req: Request) -> Response:
         with self._lock:
-            self._ts.spellchecks += 1
+            self._traffic_state.spellchecks += 1
         return Response(204, b"")
