@@ -162,6 +162,7 @@ INDEX_LINKS = [
     ("/team", "Team", "every member's button just says Remove"),
     ("/messages", "Messages", "a message form whose Send cannot be undone"),
     ("/tickets", "Tickets", 'a form that comes back with its errors (200); buttons say "– Delete"'),
+    ("/live", "Live notes", "rendered over a WebSocket: a click is a message, its effect comes late"),
     ("/forbidden", "Forbidden", "always 403"),
 ]
 

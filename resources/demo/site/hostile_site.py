@@ -42,6 +42,7 @@ from hostile_http import (  # noqa: E402
     safe_next,
 )
 from hostile_issues import IssuePagesMixin, IssueState  # noqa: E402
+from hostile_live import LivePagesMixin, LiveState  # noqa: E402
 from hostile_spa import SpaPagesMixin  # noqa: E402
 from hostile_tickets import TicketPagesMixin, TicketState  # noqa: E402
 
@@ -67,6 +68,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "issue_503": 0,  # POST /issues: number of 503 error pages first (nothing stored)
     "comment_503": 0,  # POST /issues/<id>: number of 503 error pages first (nothing stored)
     "comment_500": 0,  # POST /issues/<id>: number of comments stored, then answered 500
+    "live_delay_ms": 300,  # /live*: how long the site takes to answer a message on the socket
+    "live_ping_ms": 500,  # /live*: how often the site pings the socket (0: never)
+    "live_login_silent": False,  # /live/login: the sign-in message is never answered
+    "live_sign_in": True,  # /live needs a session (signing in at /live/login)
 }
 _BOOL_KNOBS = {
     "require_login",
@@ -76,6 +81,8 @@ _BOOL_KNOBS = {
     "drop_notes",
     "drift",
     "signed_out_403",
+    "live_login_silent",
+    "live_sign_in",
 }
 _BUDGET_KNOBS = {
     "flaky_failures",
@@ -87,7 +94,7 @@ _BUDGET_KNOBS = {
     "comment_503",
     "comment_500",
 }
-_INT_KNOBS = {"delay_ms"} | _BUDGET_KNOBS
+_INT_KNOBS = {"delay_ms", "live_delay_ms", "live_ping_ms"} | _BUDGET_KNOBS
 
 SEED_NOTES = [{"title": "Welcome", "body": "This is your first note."}]
 SEED_PROFILE = {"display_name": "Demo User", "email": "demo@example.com"}
@@ -128,14 +135,16 @@ class _State:
         self.handoff = HandoffState()  # /checkout, /report, /team, /messages
         self.tickets = TicketState()  # /tickets
         self.issues = IssueState()  # /issues
+        self.live = LiveState()  # /live
 
 
-class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin, IssuePagesMixin):
+class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin, IssuePagesMixin, LivePagesMixin):
     """The site plus its server-side truth. All state sits behind one lock.
 
     The handoff pages (checkout, report, team, messages) come from ``HandoffPagesMixin``, the
     single-page app (``/app``) from ``SpaPagesMixin``, the ticket desk (/tickets) from
-    ``TicketPagesMixin``, the issue tracker (/issues) from ``IssuePagesMixin``."""
+    ``TicketPagesMixin``, the issue tracker (/issues) from ``IssuePagesMixin``, the live notes
+    driven over a WebSocket (/live) from ``LivePagesMixin``."""
 
     def __init__(
         self,
@@ -198,6 +207,7 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin, IssuePages
             **self._spa_routes(),
             **self._issue_routes(),
             **self._ticket_routes(),
+            **self._live_routes(),
             ("GET", "/__truth__"): lambda r: json_response(200, self.truth()),
             ("POST", "/__reset__"): self._http_reset,
             ("GET", "/__config__"): lambda r: json_response(200, self.config()),
@@ -264,6 +274,7 @@ class HostileSite(HandoffPagesMixin, SpaPagesMixin, TicketPagesMixin, IssuePages
                     **s.handoff.truth(),
                     **s.tickets.truth(),
                     **s.issues.truth(),
+                    **s.live.truth(),
                     "config": self.config(),
                 }
             )
