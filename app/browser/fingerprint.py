@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,12 @@ from app.engine.ports import Fingerprint
 # - pending: the numbers of those calls whose response the page is still waiting for, or still
 #   reading (json(), text()…). When a read finds none pending, the handlers that awaited them
 #   have run: microtasks drain before the next task, and an evaluate is a task.
+# - ws: per host, the WebSocket messages the page sent while it handled an input event (a
+#   click, a key, typing, a change: `window.event` is that event), and whether a message came
+#   back after the last of them, and when. A message sent from a message handler (a heartbeat's
+#   answer), a socket's open handler or a timer (an acknowledgement on a schedule) is not an
+#   action's; a message the page answered itself (the site's ping) is no answer to one.
+#   Payloads are never looked at.
 # This replaces a blind "quiet time" after each response (PLATFORM.md's benchmark budget).
 INIT_SCRIPT = """
 (() => {
@@ -82,6 +89,32 @@ INIT_SCRIPT = """
     this.addEventListener('loadend', () => release(id), {once: true});
     try { return send.apply(this, arguments); } catch (e) { release(id); throw e; }
   };
+  const WS = window.WebSocket;
+  if (WS) {
+    fd.ws = {};  // host -> [messages sent by input, sent count when one last came back, at]
+    const heard = new WeakSet();
+    const replied = new WeakSet();  // messages the page answered itself: the site's pings
+    const INPUT = ['input', 'change', 'submit', 'reset'];
+    const wsSend = WS.prototype.send;
+    WS.prototype.send = function () {
+      const e = window.event;
+      if (e instanceof MessageEvent) replied.add(e);
+      else if (e && (e instanceof UIEvent || INPUT.includes(e.type))) {
+        let host = '';
+        try { host = new URL(this.url).hostname; } catch (err) { /* relative: the page's */ }
+        const s = fd.ws[host] || (fd.ws[host] = [0, 0, 0]);
+        s[0]++;
+        if (!heard.has(this)) {
+          heard.add(this);
+          // Added after the page's own listeners: it runs once they have handled the message.
+          this.addEventListener('message', (m) => {
+            if (!replied.has(m)) { s[1] = s[0]; s[2] = performance.now(); }
+          });
+        }
+      }
+      return wsSend.apply(this, arguments);
+    };
+  }
 })();
 """
 
@@ -111,12 +144,14 @@ _STATE_BODY = (
     || {doc: '', nav: -1, spa: -1, net: -1, submits: [], pending: new Map()};
   fd.nav += fd.submits.filter((e) => !e.defaultPrevented).length;
   fd.submits = [];
+  const now = performance.now();
+  const ws = Object.entries(fd.ws || {}).map(([h, s]) => [h, s[0], s[1], s[2] ? now - s[2] : -1]);
   const state = [fd.doc, fd.nav, fd.spa, fd.net, Array.from(fd.pending.keys()),
-                 parts.join('\\u0000'), secrets, passwords];
+                 parts.join('\\u0000'), secrets, passwords, ws];
 """
 )
 
-# page.evaluate(PAGE_STATE_JS) -> [doc, nav, spa, net, pending, text, secrets, passwords]
+# page.evaluate(PAGE_STATE_JS) -> [doc, nav, spa, net, pending, text, secrets, passwords, ws]
 PAGE_STATE_JS = "() => {" + _STATE_BODY + "  return state;\n}"
 
 # locator.evaluate_all(MATCHES_AND_STATE_JS) -> [count, candidates|null, state]:
@@ -150,10 +185,13 @@ class PageState:
     # being read (guard.py).
     secret_names: tuple[str, ...] = ()
     passwords: int = 0
+    # Per host the page's WebSockets go to: messages it sent from input events, how many of them
+    # had been sent when a message last came back, and how long ago that was (ms; -1: never).
+    sockets: tuple[tuple[str, int, int, float], ...] = ()
 
     @classmethod
     def from_js(cls, url: str, raw: Any) -> PageState:
-        doc, nav, spa, net, pending, text, secrets, passwords = raw
+        doc, nav, spa, net, pending, text, secrets, passwords, ws = raw
         return cls(
             url,
             str(doc),
@@ -164,6 +202,7 @@ class PageState:
             str(text),
             tuple(secrets),
             int(passwords),
+            tuple((str(h), int(sent), int(heard), float(ago)) for h, sent, heard, ago in ws),
         )
 
     def fingerprint(self) -> Fingerprint:
@@ -179,6 +218,37 @@ class PageState:
     def requests_since(self, before: PageState) -> int:
         """How many fetch/XHR calls the page made after `before` was read."""
         return self.net - before.net if self.doc == before.doc else 0
+
+    def messages_since(self, before: PageState, own: Callable[[str], bool]) -> int:
+        """How many WebSocket messages to `own` hosts the page sent from input events after
+        `before` was read (0 across documents: the observer's frame tallies cover those)."""
+        if self.doc != before.doc:
+            return 0
+        earlier = {host: sent for host, sent, _, _ in before.sockets}
+        return sum(sent - earlier.get(host, 0) for host, sent, _, _ in self.sockets if own(host))
+
+    def unanswered_since(self, before: PageState, own: Callable[[str], bool]) -> bool:
+        """A message sent to an `own` host after `before` has had no message back yet."""
+        if self.doc != before.doc:
+            return False
+        earlier = {host: sent for host, sent, _, _ in before.sockets}
+        return any(
+            own(host) and sent > earlier.get(host, 0) and heard < sent
+            for host, sent, heard, _ in self.sockets
+        )
+
+    def answered_ago(self, before: PageState, own: Callable[[str], bool]) -> float | None:
+        """Seconds since a message last came back from an `own` host the page sent to after
+        `before`; None when none has."""
+        if self.doc != before.doc:
+            return None
+        earlier = {host: sent for host, sent, _, _ in before.sockets}
+        ago = [
+            ms / 1000
+            for host, sent, heard, ms in self.sockets
+            if own(host) and sent > earlier.get(host, 0) and heard > earlier.get(host, 0) and ms >= 0
+        ]
+        return min(ago) if ago else None
 
     def waiting_since(self, before: PageState) -> bool:
         """The page still awaits a response to a call made after `before` (a new document:

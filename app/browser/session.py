@@ -29,8 +29,9 @@ from app.browser.guard import NetworkGuard
 from app.browser.network import ActionWindow, PageObserver
 from app.browser.operator_input import OperatorInput
 from app.browser.screencast import Screencast
+from app.browser.sockets import Conversation, SocketWatch, site_hosts
 from app.domain.errors import FailureClass, StepFailure
-from app.domain.task import Action, Expectation, FillArgs, Step, Target
+from app.domain.task import Action, Effect, Expectation, FillArgs, Step, Target
 from app.engine.ports import (
     ActionOutcome,
     Box,
@@ -54,6 +55,9 @@ BUSY_POLL_S = 0.01
 BUSY_CAP_S = 1.0
 # How old the previous action's "after" may be to stand in for the next "before".
 _RECENT_S = 0.25
+# Actions whose WebSocket answer is waited for until the step's deadline (sockets.py): they are
+# meant to make something happen. Typing only hands the site a value.
+_ANSWERED = frozenset({Action.CLICK, Action.PRESS})
 
 
 # Restores a profile's local storage, once per origin and tab, before any page script runs.
@@ -82,6 +86,7 @@ class PlaywrightSession:
         self._base_url = base_url
         self._screenshots = screenshots
         self._observer = PageObserver(page)
+        self._sockets = SocketWatch(page, self._observer, site_hosts(base_url))
         self._checker = ExpectationChecker(page, base_url, self._observer)
         self._closed = False
         # The page state the last action left, with when it was read: the next action's
@@ -139,16 +144,22 @@ class PlaywrightSession:
             self._raise_if_blocked(blocked_mark)
             raise await targeting.explain_missing(self._page, exc, step.target) from None
         self._known = result.before
+        talk = Conversation(
+            window,
+            result.before,
+            self._sockets.own,
+            patient=step.action in _ANSWERED or step.effect is not Effect.READ,
+        )
         try:
             if result.side_effects and isinstance(step.args, FillArgs):
                 # The field's value (what a fill's default expectation checks next) is read in
                 # the same moment as the page: one round trip instead of two in a row.
                 after, self._filled = await asyncio.gather(
-                    self._settled(window, result.before, deadline, timeout, holds),
+                    self._settled(window, result.before, deadline, timeout, holds, talk),
                     self._field_states(step.args.target),
                 )
             elif result.side_effects:
-                after = await self._settled(window, result.before, deadline, timeout, holds)
+                after = await self._settled(window, result.before, deadline, timeout, holds, talk)
             elif step.action is Action.WAIT_FOR:
                 after = await read_state(self._page, deadline=deadline + MIN_SETTLE_S)
             else:
@@ -172,16 +183,23 @@ class PlaywrightSession:
             console_errors=window.console_errors,
             value=result.value,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
+            messages=talk.messages,
         )
 
     async def _settled(
-        self, window: ActionWindow, before: PageState, deadline: float, timeout: float, holds: int
+        self,
+        window: ActionWindow,
+        before: PageState,
+        deadline: float,
+        timeout: float,
+        holds: int,
+        talk: Conversation,
     ) -> PageState:
         """`_after`, not counting the time a person spends deciding on a request the action
         sent (or the page takes to come back from a denied navigation): the step gets its full
         `timeout` again once that is over."""
         try:
-            after: PageState | None = await self._after(window, before, deadline)
+            after: PageState | None = await self._after(window, before, deadline, talk)
         except PlaywrightError as exc:
             # A held navigation kept the page from being read until the deadline had passed.
             if self._guard.holds == holds or not is_navigation_race(exc):
@@ -190,14 +208,17 @@ class PlaywrightSession:
         if after is not None and not self._guard.busy:
             return after
         await self._guard.quiet()
-        return await self._after(window, before, time.monotonic() + timeout)
+        return await self._after(window, before, time.monotonic() + timeout, talk)
 
-    async def _after(self, window: ActionWindow, before: PageState, deadline: float) -> PageState:
+    async def _after(
+        self, window: ActionWindow, before: PageState, deadline: float, talk: Conversation
+    ) -> PageState:
         """The page after an action, once whatever the action started has finished.
 
         Each round reads the page (one evaluate) and stops as soon as neither the network
         events nor the page's own counters show anything under way. Nothing under way right
-        after the action (a purely local DOM change) costs no wait at all.
+        after the action (a purely local DOM change) costs no wait at all. A message the
+        action sent over a WebSocket is under way until the site's answer is in (sockets.py).
         """
         settle_by = max(deadline, time.monotonic() + MIN_SETTLE_S)
         busy_until = time.monotonic() + BUSY_CAP_S
@@ -207,17 +228,23 @@ class PlaywrightSession:
             nav_hint = state is None or previous is None or state.navigated_since(previous)
             calls = 0 if state is None else state.requests_since(before)
             busy = state is not None and state.waiting_since(before) and time.monotonic() < busy_until
-            if state is not None and not (window.activity or nav_hint or calls > window.fetches or busy):
+            answer = talk.wake_at(state, deadline)
+            if state is not None and not (
+                window.activity or nav_hint or calls > window.fetches or busy or answer is not None
+            ):
                 return state
             window.activity = False  # from here on, only new events count
             waited = await self._observer.settle(
                 window, deadline=settle_by, nav_hint=nav_hint, expect_fetches=calls
             )
             if not waited and state is not None:
-                if not busy:
+                if answer is not None:
+                    await talk.wait(answer)  # the site's answer, or the rest of it
+                elif not busy:
                     return state  # e.g. a goto whose page had fully loaded
-                # The response is in; the page is still reading it or running its handler.
-                await asyncio.sleep(BUSY_POLL_S)
+                else:
+                    # The response is in; the page is still reading it or running its handler.
+                    await asyncio.sleep(BUSY_POLL_S)
             previous, state = state, await read_state(self._page, deadline=settle_by)
             if time.monotonic() >= settle_by:
                 return state

@@ -31,10 +31,21 @@ class RequestRecord:
     duration_ms: float | None = None
     failure: str | None = None  # network error text when it failed
     retry_after: float | None = None  # seconds, from a 429/503 Retry-After header
+    # A WebSocket's traffic during the action (method "WS", status 101): frames and bytes
+    # each way, counted from the first frame the page sent on it. Never the payloads.
+    frames_sent: int | None = None
+    bytes_sent: int | None = None
+    frames_received: int | None = None
+    bytes_received: int | None = None
 
     @property
     def mutating(self) -> bool:
         return self.method.upper() in MUTATING_METHODS
+
+    @property
+    def websocket(self) -> bool:
+        """A tally of WebSocket frames, not an HTTP request."""
+        return self.frames_sent is not None
 
     @property
     def failed(self) -> bool:
@@ -56,10 +67,24 @@ class ActionOutcome:
     console_errors: list[str] = field(default_factory=list)
     value: Any = None  # what `extract` read
     duration_ms: float = 0.0
+    # WebSocket messages the action itself sent to the site (the page's own count: a heartbeat
+    # or a scheduled acknowledgement is not the action's); its frames are in `requests`.
+    messages: int = 0
 
     @property
     def changed(self) -> bool:
         return self.before != self.after
+
+    @property
+    def sent_anything(self) -> bool:
+        """It made a request, or sent the site a WebSocket message: it did something."""
+        return bool(self.messages) or any(not r.websocket for r in self.requests)
+
+    @property
+    def frames_sent(self) -> int:
+        """WebSocket frames the page sent to the site while the action's window was open
+        (a heartbeat's answer included: the safe count for "did it send anything?")."""
+        return max(self.messages, sum(r.frames_sent or 0 for r in self.requests))
 
     @property
     def mutating_requests(self) -> list[RequestRecord]:
