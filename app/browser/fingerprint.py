@@ -89,14 +89,21 @@ INIT_SCRIPT = """
     this.addEventListener('loadend', () => release(id), {once: true});
     try { return send.apply(this, arguments); } catch (e) { release(id); throw e; }
   };
-  const WS = window.WebSocket;
-  if (WS) {
-    fd.ws = {};  // host -> [messages sent by input, sent count when one last came back, at]
-    const heard = new WeakSet();
-    const replied = new WeakSet();  // messages the page answered itself: the site's pings
-    const INPUT = ['input', 'change', 'submit', 'reset'];
+  // WebSocket: the class the page uses may be replaced after this script (Playwright's own,
+  // when sockets are routed; a polyfill): each one is wrapped as it is put in place. A send
+  // that reaches another wrapped send (a wrapper class around a real socket) counts once.
+  fd.ws = {};  // host -> [messages sent by input, sent count when one last came back, at]
+  const heard = new WeakSet();
+  const replied = new WeakSet();  // messages the page answered itself: the site's pings
+  const INPUT = ['input', 'change', 'submit', 'reset'];
+  let sending = 0;
+  const watchSockets = (WS) => {
+    if (typeof WS !== 'function' || !WS.prototype || WS.prototype.__flightdeckWatched) return;
     const wsSend = WS.prototype.send;
+    if (typeof wsSend !== 'function') return;
+    Object.defineProperty(WS.prototype, '__flightdeckWatched', {value: true});
     WS.prototype.send = function () {
+      if (sending) return wsSend.apply(this, arguments);
       const e = window.event;
       if (e instanceof MessageEvent) replied.add(e);
       else if (e && (e instanceof UIEvent || INPUT.includes(e.type))) {
@@ -112,9 +119,19 @@ INIT_SCRIPT = """
           });
         }
       }
-      return wsSend.apply(this, arguments);
+      sending++;
+      try { return wsSend.apply(this, arguments); } finally { sending--; }
     };
-  }
+  };
+  let sockets = window.WebSocket;
+  watchSockets(sockets);
+  try {
+    Object.defineProperty(window, 'WebSocket', {
+      configurable: true,
+      get() { return sockets; },
+      set(value) { watchSockets(value); sockets = value; },
+    });
+  } catch (e) { /* not configurable here: the class in place is watched */ }
 })();
 """
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from browser_support import act, build_step
 
 from app.browser import PlaywrightSession
@@ -21,11 +22,15 @@ def frames(outcome: Any) -> list[Any]:
     return [r for r in outcome.requests if r.websocket]
 
 
+@pytest.mark.parametrize("routed", [False, True], ids=["direct", "routed"])
 async def test_a_click_is_settled_once_the_sites_answer_over_the_socket_is_in(
-    session: PlaywrightSession, site: Any
+    session: PlaywrightSession, site: Any, routed: bool
 ) -> None:
     # The site takes 1.2 s to answer "Add": longer than anything the page shows meanwhile.
     site.configure(live_sign_in=False, live_delay_ms=1200)
+    if routed:
+        # With an allowlist, Playwright puts its own WebSocket class in the page's place.
+        await session.restrict_domains(["127.0.0.1"])
     await act(session, "goto", "/live")
     outcome = await act(session, "click", ADD)
     # When the action is over, so is its effect: the dialog the answer opened is there.
