@@ -18,8 +18,8 @@ from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult, dispat
 from app.engine.credentials import Credentials
 from app.engine.desk import DEFAULT_UNKNOWN, HandoffDesk, park
 from app.engine.login_page import SignedOutSigns
-from app.engine.pageplan import Completed, PagePlan, plan_page, url_of, usable
-from app.engine.ports import MUTATING_METHODS, ActionOutcome, BrowserSession, CheckResult, TargetInfo
+from app.engine.pageplan import Completed, PagePlan, plan_page, redoable, url_of, usable
+from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, TargetInfo
 from app.engine.recorder import RunRecorder
 from app.engine.reread import may_have_applied, reread_expectation
 from app.store import Database, attempts, runs
@@ -140,13 +140,30 @@ class RecoveryMixin:
             timeout = executor.budget.timeout_for(step)
             if isinstance(step.args, GotoArgs):
                 await self._open_again(task, inputs, cp, step.args.url, timeout=timeout, failed=failed)
+                self._replayed(index, step, purpose, None)
                 continue
-            await self._act_again(task, step, timeout, failed)
+            outcome = await self._act_again(task, step, timeout, failed)
+            self._replayed(index, step, purpose, outcome)
             reload = step.expect.after_reload if step.expect else None
             if reload is not None and reload.goto:
                 # Its check took the page there, and the steps after it ran there.
                 await self._open_again(task, inputs, cp, reload.goto, timeout=timeout, failed=failed)
         return plan
+
+    def _replayed(self, index: int, step: Step, purpose: str, outcome: ActionOutcome | None) -> None:
+        """Every action done again is in the record, with what it sent (a rebuild that sent a
+        write would otherwise leave no trace of it)."""
+        assert self.session is not None
+        self.recorder.emit(
+            EventType.STEP_REPLAYED,
+            step=step.id,
+            index=index,
+            action=step.action.value,
+            summary=step.summary(),
+            purpose=purpose,
+            url=self.session.url,
+            requests=[r.to_json() for r in outcome.requests] if outcome is not None else [],
+        )
 
     async def _open_again(
         self,
@@ -373,13 +390,9 @@ def _completed_step(
     )
     by_person = bool(evidence.get("by_operator"))
     unknown = any(a.outcome is AttemptOutcome.UNKNOWN for a in tried)
-    # Judged by evidence, not by the declared effect: a `write` click that only followed a
-    # link sent nothing mutating, so doing it again is safe and rebuilds the page state.
-    sent = unknown or any(
-        str(r.get("method", "")).upper() in MUTATING_METHODS for a in tried for r in a.requests or []
-    )
-    replayable = not (sent or skipped or by_person) and (
-        step.action is not Action.ASK and step.effect is not Effect.IRREVERSIBLE
+    requests = [r for a in tried for r in a.requests or []]
+    replayable = not (skipped or by_person) and redoable(
+        step, requests, attempted=bool(tried), unknown=unknown
     )
     ordered = sorted(tried, key=lambda a: a.number)
     # Without a URL in the checkpoint (kept since the last goto only): where the action left it.

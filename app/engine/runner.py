@@ -563,10 +563,10 @@ class RunLoop(RecoveryMixin):
         assert self.session is not None
         # A write the site turned away as signed out did not happen: it is done again (an
         # approved one under its approval, if the action is still the one approved).
-        sent = (
-            result.outcome is not None
-            and bool(result.outcome.mutating_requests)
-            and not self.signs.refused(result.outcome)
+        outcome = result.outcome
+        sent = outcome is not None and (
+            bool(outcome.messages)  # over a WebSocket: nothing says it was turned away
+            or (bool(outcome.mutating_requests) and not self.signs.refused(outcome))
         )
         if sent and (step.effect is Effect.IRREVERSIBLE or self.desk.ever_approved(index)):
             raise StepFailure(
