@@ -123,13 +123,28 @@ INIT_SCRIPT = """
       try { return wsSend.apply(this, arguments); } finally { sending--; }
     };
   };
+  // The page's sockets not closed yet, as the page sees them (readyState): whether a page that
+  // waited is still connected to its site.
+  const open = new Set();
+  fd.sockets = () => Array.from(open, (ws) => {
+    try { return [new URL(ws.url).hostname, ws.readyState]; } catch (e) { return ['', ws.readyState]; }
+  });
+  const counted = (WS) => typeof WS !== 'function' ? WS : new Proxy(WS, {
+    construct(target, args, newTarget) {
+      const ws = Reflect.construct(target, args, newTarget);
+      open.add(ws);
+      ws.addEventListener('close', () => open.delete(ws));
+      return ws;
+    },
+  });
   let sockets = window.WebSocket;
   watchSockets(sockets);
+  let made = counted(sockets);
   try {
     Object.defineProperty(window, 'WebSocket', {
       configurable: true,
-      get() { return sockets; },
-      set(value) { watchSockets(value); sockets = value; },
+      get() { return made; },
+      set(value) { watchSockets(value); sockets = value; made = counted(value); },
     });
   } catch (e) { /* not configurable here: the class in place is watched */ }
 })();
@@ -164,11 +179,11 @@ _STATE_BODY = (
   const now = performance.now();
   const ws = Object.entries(fd.ws || {}).map(([h, s]) => [h, s[0], s[1], s[2] ? now - s[2] : -1]);
   const state = [fd.doc, fd.nav, fd.spa, fd.net, Array.from(fd.pending.keys()),
-                 parts.join('\\u0000'), secrets, passwords, ws];
+                 parts.join('\\u0000'), secrets, passwords, ws, fd.sockets ? fd.sockets() : []];
 """
 )
 
-# page.evaluate(PAGE_STATE_JS) -> [doc, nav, spa, net, pending, text, secrets, passwords, ws]
+# page.evaluate(PAGE_STATE_JS) -> [doc, nav, spa, net, pending, text, secrets, passwords, ws, sockets]
 PAGE_STATE_JS = "() => {" + _STATE_BODY + "  return state;\n}"
 
 # locator.evaluate_all(MATCHES_AND_STATE_JS) -> [count, candidates|null, state]:
@@ -205,10 +220,12 @@ class PageState:
     # Per host the page's WebSockets go to: messages it sent from input events, how many of them
     # had been sent when a message last came back, and how long ago that was (ms; -1: never).
     sockets: tuple[tuple[str, int, int, float], ...] = ()
+    # The page's WebSockets not closed yet: (host, readyState: 0 connecting, 1 open, 2 closing).
+    connections: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_js(cls, url: str, raw: Any) -> PageState:
-        doc, nav, spa, net, pending, text, secrets, passwords, ws = raw
+        doc, nav, spa, net, pending, text, secrets, passwords, ws, connections = raw
         return cls(
             url,
             str(doc),
@@ -220,6 +237,7 @@ class PageState:
             tuple(secrets),
             int(passwords),
             tuple((str(h), int(sent), int(heard), float(ago)) for h, sent, heard, ago in ws),
+            tuple((str(h), int(ready)) for h, ready in connections),
         )
 
     def fingerprint(self) -> Fingerprint:

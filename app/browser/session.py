@@ -87,7 +87,7 @@ class PlaywrightSession:
         self._screenshots = screenshots
         self._observer = PageObserver(page)
         self._sockets = SocketWatch(page, self._observer, site_hosts(base_url))
-        self._checker = ExpectationChecker(page, base_url, self._observer)
+        self._checker = ExpectationChecker(page, base_url, self._observer, self._sockets.opened)
         self._closed = False
         # The page state the last action left, with when it was read: the next action's
         # "before" when it follows straight on (the engine takes a few ms in between).
@@ -102,6 +102,7 @@ class PlaywrightSession:
         )
         self._input = OperatorInput(page, self._cdp_session)
         self._screencasts: set[Screencast] = set()  # live views of this page (stopped on close)
+        self._closed_mark: int | None = None  # sockets closed before the page was last frozen
 
     @property
     def page(self) -> Page:
@@ -127,8 +128,13 @@ class PlaywrightSession:
         holds = self._guard.holds
         started = time.monotonic()
         deadline = started + timeout
+        # A page driven over a socket is not ready until the socket is (sockets.py): a click
+        # before that is kept by the page and sent later, as none of the action's doing. Half
+        # the step's time at most: the action keeps the rest.
+        known = self._known.connections if self._known is not None else None
+        opening = await self._sockets.opened(started + timeout / 2, known)
         window = self._observer.begin()
-        recent = self._recent
+        recent = None if opening else self._recent
         self._recent = None
         self._filled = None
         if recent is not None and started - recent[1] > _RECENT_S:
@@ -311,10 +317,26 @@ class PlaywrightSession:
         """Freeze a parked page's timers and scripts (CDP page lifecycle, as for a background
         tab), so that waiting costs no CPU; thaw it before the run goes on."""
         cdp = await self._cdp_session()
+        if frozen:
+            self._closed_mark = len(self._sockets.closed)
         try:
             await cdp.send("Page.setWebLifecycleState", {"state": "frozen" if frozen else "active"})
         except PlaywrightError as exc:
             raise classify(exc, what="freeze" if frozen else "thaw", page_url=self._page.url) from None
+
+    async def connection_lost(self) -> str | None:
+        """See BrowserSession.connection_lost: a WebSocket to the site closed since the page was
+        frozen, or one the page holds is not open (reconnecting, closing)."""
+        self._readable("connection")
+        closed = self._sockets.closed[self._closed_mark :] if self._closed_mark is not None else []
+        if closed:
+            return f"its WebSocket to the site closed while it waited ({closed[-1]})"
+        try:
+            state = await read_state(self._page, deadline=time.monotonic() + MIN_SETTLE_S)
+        except PlaywrightError as exc:
+            raise classify(exc, what="connection", page_url=self._page.url) from None
+        down = [host for host, ready in state.connections if ready != 1 and self._sockets.own(host)]
+        return f"its WebSocket to {down[0]} is not open" if down else None
 
     async def _cdp_session(self) -> CDPSession:
         if self._cdp is None:
@@ -342,6 +364,7 @@ class PlaywrightSession:
             await actions.goto(ctx, url)
         except PlaywrightError as exc:
             raise classify(exc, what=f"goto {url}", page_url=self._page.url) from None
+        await self._sockets.opened(ctx.deadline)  # a page driven over a socket needs it open
 
     async def probe(self, url: str, *, visible: list[Target], timeout: float) -> ProbeResult:
         """See BrowserSession.probe and probing.py."""

@@ -14,6 +14,11 @@ answer comes back. Two sources say what happened, as for fetch (fingerprint.py):
   (method "WS"). That is the evidence kept: counts and sizes, never payloads (a typed secret may
   be in one). Recovery reads it to know that a step talked to the site (recovery.py).
 
+A page that opens a socket as it loads is not ready until the socket is: a click before it
+is connected is kept by the page's script and sent later, from the handler of the site's
+greeting, where it looks like none of the action's doing. So a page load is settled once its
+sockets to the site have opened (`SocketWatch.opened`).
+
 Only sockets to the site's own hosts count (the task's site and its subdomains): a chat widget's
 or an analytics socket to another host is not the site under test, so it is neither tallied
 nor waited for.
@@ -24,9 +29,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, WebSocket
 
 from app.browser.fingerprint import PageState
@@ -42,6 +49,30 @@ TYPING_ANSWER_S = 0.3
 # first (a socket that never goes quiet must not hold the step).
 QUIET_S = 0.1
 QUIET_CAP_S = 1.0
+# A new socket is opening until the site has greeted it, the page's messages on it have been
+# answered and it has been quiet for QUIET_S; then it is open for good. A socket the site says
+# nothing on is given GREETING_S (many greet a new socket at once: Engine.IO, SignalR; one that
+# only pushes news says nothing), and none is waited for once it is OPENING_CAP_S old: the
+# opening exchange takes a few round trips, while a heartbeat answered (which nothing answers
+# back) would keep a chatty socket "opening" for ever.
+OPENING_CAP_S = 2.0
+GREETING_S = 1.0
+# How often the page is asked about a socket it has and Playwright has not reported yet.
+POLL_S = 0.05
+# The page's sockets not closed yet, [host, readyState] (fingerprint.INIT_SCRIPT keeps them).
+_CONNECTIONS_JS = (
+    "() => (window.__flightdeck && window.__flightdeck.sockets) ? window.__flightdeck.sockets() : []"
+)
+
+
+@dataclass
+class _Socket:
+    """What is known of one of the page's sockets to the site (monotonic times)."""
+
+    created: float
+    last_in: float | None = None  # when a frame last came from the site
+    last_out: float | None = None  # when the page last sent one
+    open: bool = False  # it has opened (see above): never waited for again
 
 
 def site_hosts(base_url: str | None) -> Callable[[str], bool]:
@@ -61,16 +92,93 @@ class SocketWatch:
 
     def __init__(self, page: Page, observer: PageObserver, own: Callable[[str], bool]) -> None:
         self.own = own
+        self._page = page
         self._observer = observer
+        self._open: dict[WebSocket, _Socket] = {}
+        self._changed = asyncio.Event()
+        self.closed: list[str] = []  # URLs of the sockets to the site that closed, in order
         page.on("websocket", self._on_socket)
+
+    async def opened(self, deadline: float, seen: Sequence[tuple[str, int]] | None = None) -> bool:
+        """Wait until the page's sockets to the site have opened (see OPENING_CAP_S), not past
+        `deadline`. True if there was anything to wait for. `seen`: the page's own list of its
+        sockets (PageState.connections) read a moment ago; None: it is read here. Playwright
+        reports a socket a moment after the page made it: the page's list is what says that a
+        socket is there, still connecting."""
+        waited = False
+        while True:
+            if seen is None:
+                seen = await self._connections()
+            now = time.monotonic()
+            wake = self._opening(now)
+            if self._unreported(seen) and now < deadline:
+                wake = min(wake, now + POLL_S) if wake is not None else now + POLL_S
+            if wake is None or now >= deadline:
+                return waited
+            waited = True
+            # No await between the look above and clear(): no frame can slip through.
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(wake, deadline) - now):
+                    await self._changed.wait()
+            seen = None
+
+    def _unreported(self, seen: Sequence[tuple[str, int]]) -> bool:
+        """The page has a socket to the site still connecting, or one Playwright has not
+        reported yet (its host has none that is known)."""
+        known = {urlsplit(ws.url).hostname or "" for ws in self._open}
+        return any(self.own(host) and (ready == 0 or host not in known) for host, ready in seen)
+
+    async def _connections(self) -> list[tuple[str, int]]:
+        try:
+            found = await self._page.evaluate(_CONNECTIONS_JS)
+        except PlaywrightError:
+            return []  # a page that cannot be read now: what Playwright reported stands
+        return [(str(host), int(ready)) for host, ready in found or []]
+
+    def _opening(self, now: float) -> float | None:
+        """When to look again at the sockets still opening (inf: at the next frame); None
+        when all have opened."""
+        wake: float | None = None
+        for socket in self._open.values():
+            if socket.open:
+                continue
+            if socket.last_in is None:
+                at = socket.created + GREETING_S
+            elif socket.last_out is not None and socket.last_out > socket.last_in:
+                at = socket.created + OPENING_CAP_S
+            else:
+                at = socket.last_in + QUIET_S
+            if now >= at or now - socket.created >= OPENING_CAP_S:
+                socket.open = True
+                continue
+            wake = at if wake is None else min(wake, at)
+        return wake
 
     def _on_socket(self, ws: WebSocket) -> None:
         if not self.own(urlsplit(ws.url).hostname or ""):
             return
-        ws.on("framesent", lambda payload: self._frame(ws.url, payload, sent=True))
-        ws.on("framereceived", lambda payload: self._frame(ws.url, payload, sent=False))
+        self._open[ws] = _Socket(time.monotonic())
+        ws.on("framesent", lambda payload: self._frame(ws, payload, sent=True))
+        ws.on("framereceived", lambda payload: self._frame(ws, payload, sent=False))
+        ws.on("close", lambda _: self._closed(ws))
+        self._changed.set()
 
-    def _frame(self, url: str, payload: str | bytes, *, sent: bool) -> None:
+    def _closed(self, ws: WebSocket) -> None:
+        self._open.pop(ws, None)
+        self.closed.append(ws.url)
+        del self.closed[:-20]  # only recent ones are asked about
+        self._changed.set()
+
+    def _frame(self, ws: WebSocket, payload: str | bytes, *, sent: bool) -> None:
+        socket = self._open.get(ws)
+        if socket is not None:
+            if sent:
+                socket.last_out = time.monotonic()
+            else:
+                socket.last_in = time.monotonic()
+            self._changed.set()
+        url = ws.url
         window = self._observer.window
         if window is None:
             return

@@ -76,7 +76,8 @@ class ProgressPrinter:
         if kind == EventType.STEP_REPLAYED:
             return f"  ↺ {d.get('step', '?'):<18} done again {d.get('purpose', '')}".rstrip()
         if kind == EventType.PAGE_REBUILT:
-            return f"  ↺ {d.get('step', '?'):<18} page rebuilt for the next attempt ({d.get('url')})"
+            why = f": {d['why']}" if d.get("why") else " for the next attempt"
+            return f"  ↺ {d.get('step', '?'):<18} page rebuilt{why} ({d.get('url')})"
         if kind == EventType.STEP_REREAD:
             said = "done: not sent again" if d.get("done") else "not there: sending it again"
             return f"  ≟ {d.get('step', '?'):<18} re-read after the failed attempt: {said}"

@@ -347,6 +347,12 @@ class BrowserSession(Protocol):
         """Freeze (True) or thaw the page: a parked run's page runs no script while it waits."""
         ...
 
+    async def connection_lost(self) -> str | None:
+        """Why the page is no longer connected to the site (a WebSocket to it closed while the
+        page was frozen, or is not open now), or None: a page driven over a socket that dropped
+        shows what the site has forgotten, and what is clicked there goes nowhere."""
+        ...
+
     async def screencast(
         self,
         on_frame: FrameCallback,

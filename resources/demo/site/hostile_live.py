@@ -14,9 +14,13 @@ the site's state, and its sessions are the site's (``sid`` cookie, ``logins`` in
   ``/live/login`` without a session (knob ``live_sign_in``: false opens it to anyone).
 - The socket is chatty, as real ones are: the site pings every ``live_ping_ms`` and the page
   answers from its message handler; the page acknowledges what it received on a timer.
+- Knob ``live_connect_ms``: the socket's opening handshake is answered that much later; what
+  the page says meanwhile (a click) waits in the page and goes once the socket is open, as
+  Socket.IO's messages do.
 
 Truth (``live``): the notes; every message the site received by type (``received``: pings'
 answers and acknowledgements apart); how many times each title was saved and deleted.
+``drop_live_sockets()`` closes every socket at once, as a lost connection does.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ _UPKEEP = frozenset({"pong", "ack", "hello"})
 
 class LiveState:
     def __init__(self) -> None:
+        self.connections: set[WebSocketConnection] = set()  # the sockets open now
         self.notes: list[dict[str, Any]] = []  # {"id", "title"}
         self.next_id = 1
         self.received: dict[str, int] = {}  # message type -> count (upkeep apart)
@@ -60,8 +65,12 @@ class LiveState:
 
 _SOCKET_JS = """
 const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/live/ws');
-const say = (message) => ws.send(JSON.stringify(message));
-ws.addEventListener('open', () => say({type: 'hello'}));
+// What the page says before the socket is open waits for it, as Socket.IO's emits do.
+const early = [];
+const say = (message) => {
+  if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message)); else early.push(message);
+};
+ws.addEventListener('open', () => { say({type: 'hello'}); early.splice(0).forEach(say); });
 let received = 0, acked = 0;
 setInterval(() => { if (received > acked) { acked = received; say({type: 'ack', upTo: acked}); } }, 700);
 const ENTITIES = {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'};
@@ -143,7 +152,8 @@ ws.addEventListener('message', (e) => {
   if (m.type === 'dialog') return showDialog(m);
   if (m.type === 'notes') {
     rows.innerHTML = m.notes.map((n) => '<tr data-testid="live-note"><td>' + esc(n.title) + '</td>'
-      + '<td><button data-id="' + n.id + '" aria-label="Delete ' + esc(n.title) + '">&#128465;</button></td></tr>').join('');
+      + '<td><button data-id="' + n.id + '" aria-label="Delete ' + esc(n.title) + '">&#128465;'
+      + '</button></td></tr>').join('');
     for (const b of rows.querySelectorAll('button')) {
       b.addEventListener('click', () => say({type: 'ask_delete', id: Number(b.dataset.id)}));
     }
@@ -191,15 +201,20 @@ class LivePagesMixin:
         if req.path != "/live/ws":
             handler.send_error(404, "no socket here")
             return
+        with self._lock:
+            ping_s = int(self._config["live_ping_ms"]) / 1000
+            connect_s = int(self._config["live_connect_ms"]) / 1000
+        time.sleep(connect_s)  # a slow handshake: the page's socket stays CONNECTING meanwhile
         conn = accept(handler)
         if conn is None:
             return
-        with self._lock:
-            ping_s = int(self._config["live_ping_ms"]) / 1000
         pinging = threading.Event()
         if ping_s > 0:
             threading.Thread(target=self._ping, args=(conn, ping_s, pinging), daemon=True).start()
         client: dict[str, Any] = {"sid": req.cookies.get("sid", ""), "title": "", "doomed": None}
+        live: LiveState = self._state.live
+        with self._lock:
+            live.connections.add(conn)
         try:
             while (text := conn.receive()) is not None:
                 try:
@@ -209,14 +224,27 @@ class LivePagesMixin:
                 self._live_message(conn, client, message)
         finally:
             pinging.set()
+            with self._lock:
+                live.connections.discard(conn)
             conn.close()
+
+    def drop_live_sockets(self) -> int:
+        """Cut every live socket now, as a lost network or a server restart does (what the
+        page's dialogs were about is then forgotten by the site). Returns how many."""
+        with self._lock:
+            dropped = list(self._state.live.connections)
+        for conn in dropped:
+            conn.drop()
+        return len(dropped)
 
     def _ping(self, conn: WebSocketConnection, every: float, stop: threading.Event) -> None:
         while not stop.wait(every):
             if not conn.send(json.dumps({"type": "ping"})):
                 return
 
-    def _live_message(self, conn: WebSocketConnection, client: dict[str, Any], message: dict[str, Any]) -> None:
+    def _live_message(
+        self, conn: WebSocketConnection, client: dict[str, Any], message: dict[str, Any]
+    ) -> None:
         kind = str(message.get("type", ""))
         live: LiveState = self._state.live
         with self._lock:

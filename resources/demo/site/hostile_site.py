@@ -70,6 +70,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "comment_500": 0,  # POST /issues/<id>: number of comments stored, then answered 500
     "live_delay_ms": 300,  # /live*: how long the site takes to answer a message on the socket
     "live_ping_ms": 500,  # /live*: how often the site pings the socket (0: never)
+    "live_connect_ms": 0,  # /live*: how long the socket's opening handshake takes
     "live_login_silent": False,  # /live/login: the sign-in message is never answered
     "live_sign_in": True,  # /live needs a session (signing in at /live/login)
 }
@@ -94,7 +95,7 @@ _BUDGET_KNOBS = {
     "comment_503",
     "comment_500",
 }
-_INT_KNOBS = {"delay_ms", "live_delay_ms", "live_ping_ms"} | _BUDGET_KNOBS
+_INT_KNOBS = {"delay_ms", "live_delay_ms", "live_ping_ms", "live_connect_ms"} | _BUDGET_KNOBS
 
 SEED_NOTES = [{"title": "Welcome", "body": "This is your first note."}]
 SEED_PROFILE = {"display_name": "Demo User", "email": "demo@example.com"}

@@ -7,6 +7,7 @@ the browser reassembled.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import socket
 import struct
@@ -62,6 +63,12 @@ class WebSocketConnection:
     def close(self) -> None:
         self._frame(_CLOSE, struct.pack("!H", 1000))
         self._gone()
+
+    def drop(self) -> None:
+        """End the connection without a closing handshake, as a lost network does."""
+        self._gone()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
 
     def _read(self, n: int) -> bytes:
         data = self._rfile.read(n)

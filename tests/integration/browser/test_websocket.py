@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from browser_support import act, build_step
+from browser_support import act, build_step, check
 
 from app.browser import PlaywrightSession
 from app.engine.validate import judge_no_effect
@@ -108,3 +108,32 @@ async def test_frames_are_counted_never_kept(session: PlaywrightSession, site: A
     assert socket.frames_sent and socket.bytes_sent and socket.bytes_sent > len(password)
     assert password not in json.dumps([r.to_json() for r in outcome.requests])
     assert site.truth()["logins"] == 1
+
+
+async def test_a_page_is_acted_on_once_its_socket_is_open(session: PlaywrightSession, site: Any) -> None:
+    # The socket's handshake takes 0.8 s: a click before it is kept by the page and sent from
+    # the open handler, where nothing tells it was the click's. So the click waits for it.
+    site.configure(live_sign_in=False, live_connect_ms=800, live_delay_ms=600)
+    await act(session, "goto", "/live")
+    outcome = await act(session, "click", ADD)
+    assert outcome.messages == 1
+    assert await session.page.is_visible("role=dialog >> text=New note")
+    assert site.truth()["live"]["received"] == {"open_add": 1}
+
+
+async def test_a_reloaded_page_is_read_once_its_socket_has_brought_its_content(
+    session: PlaywrightSession, site: Any
+) -> None:
+    # The notes come over the socket once it is open: right after a reload the table is
+    # empty, and "the note is gone" would hold of a page that has not shown anything yet.
+    site.configure(live_sign_in=False, live_delay_ms=0, live_connect_ms=400)
+    await act(session, "goto", "/live")
+    await act(session, "click", ADD)
+    await act(session, "fill", {"target": {"label": "Title"}, "value": "Still here"})
+    await act(session, "click", {"role": "button", "name": "Save"})
+    assert site.truth()["live"]["saves"] == {"Still here": 1}
+    cell = {"role": "cell", "name": "Still here", "exact": True}
+    gone = await check(session, {"after_reload": {"hidden": cell}}, timeout=0)
+    assert [r.ok for r in gone] == [False], gone
+    there = await check(session, {"after_reload": {"visible": cell}}, timeout=0)
+    assert [r.ok for r in there] == [True], there

@@ -145,3 +145,23 @@ async def test_an_approval_continued_in_a_new_browser_sends_no_write_again(
     assert redone == ["5-click"]  # on /live, where "Save" left it: the row's delete button
     for event in live.events:
         assert PASSWORD not in str(event.data) and USER not in str(event.data)
+
+
+async def test_an_approval_on_a_page_whose_socket_dropped_fires_on_a_rebuilt_page(live: Harness) -> None:
+    """The run waits for the delete's approval with its page kept; meanwhile the page's socket
+    is cut (the site forgets the open confirmation). Clicking "Delete" there would send nothing
+    anywhere: the page is rebuilt first, and the approved delete fires once, on it."""
+    live.site.configure(live_sign_in=False, live_delay_ms=0)
+    run_id = live.submit(task("live-dropped", NOTE, login=False), {"title": "Dropped milk"})
+    waiting = await live.engine.run(run_id, keep=True)  # the page is kept while it waits
+    assert waiting.status is RunStatus.WAITING, waiting.error
+    (approval,) = live.engine.open_handoffs(run_id)
+    assert live.site.drop_live_sockets() == 1
+    live.engine.answer(approval.id, {"decision": "approve"}, by="tester")
+    result = await live.engine.run(run_id, keep=True)
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    truth = live.site.truth()["live"]
+    assert truth["deletes"] == {"Dropped milk": 1} and truth["notes"] == []
+    assert truth["saves"] == {"Dropped milk": 1}
+    (rebuilt,) = live.events_of(run_id, EventType.PAGE_REBUILT)
+    assert "WebSocket" in rebuilt.data["why"]
