@@ -220,10 +220,17 @@ class RecoveryMixin:
 
     # ----------------------------------------------------------------- settling a write
     async def _reread_expectation(
-        self, task: Task, step: Step, timeout: float, outcome: ActionOutcome | None = None
+        self,
+        task: Task,
+        step: Step,
+        timeout: float,
+        outcome: ActionOutcome | None = None,
+        *,
+        index: int | None = None,
     ) -> Expectation | None:
         """What re-reads, from the page the step starts on, whether it happened (reread.py).
-        `outcome`: what the attempt in doubt observed, when it was recorded."""
+        `outcome`: what the attempt in doubt observed, when it was recorded; `index`: the
+        step's, when an approval of it may say what its target was."""
         assert self.session is not None
         expect = step.expect
         if expect is None or expect.after_reload is None:
@@ -236,8 +243,30 @@ class RecoveryMixin:
             try:
                 target = await self.session.inspect(step.target, timeout=min(timeout, 2.0))
             except StepFailure:
-                return None  # where its form posts is unknown: so is the page it leads to
+                # Gone from the page (the dialog it sat in died with the browser): the approval
+                # showed the person exactly what would fire, its form included.
+                target = self._approved_target(index) if index is not None else None
+                if target is None:
+                    return None  # where its form posts is unknown: so is the page it leads to
         return reread_expectation(step, self.session.url, task.site, posted_to=posted_to, target=target)
+
+    def _approved_target(self, index: int) -> TargetInfo | None:
+        """The target of the step's approval that was used (it fired), as the approval showed it."""
+        for h in self.desk.of("approval", index):
+            shown = (h.payload or {}).get("target")
+            if (h.payload or {}).get("used") and (h.answer or {}).get("decision") == "approve" and shown:
+                box = shown.get("box")
+                return TargetInfo(
+                    description=str(shown.get("description", "")),
+                    tag=str(shown.get("tag", "")),
+                    role=str(shown.get("role", "")),
+                    text=str(shown.get("text", "")),
+                    box=(box[0], box[1], box[2], box[3]) if box else None,
+                    href=shown.get("href"),
+                    form_method=shown.get("form_method"),
+                    form_action=shown.get("form_action"),
+                )
+        return None
 
     async def _ask_whether_done(
         self, index: int, step: Step, question: str, reason: str, checks: list[dict[str, Any]]
@@ -289,7 +318,7 @@ class RecoveryMixin:
             return False
         step = self._render(task.steps[index], inputs, cp)
         timeout = executor.budget.timeout_for(step)
-        proof = await self._reread_expectation(task, step, timeout) if self.session else None
+        proof = await self._reread_expectation(task, step, timeout, index=index) if self.session else None
         checks: list[CheckResult] = []
         if proof is not None and self.session is not None:
             checks = await self.session.check(proof, None, timeout=timeout)

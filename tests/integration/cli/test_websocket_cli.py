@@ -74,3 +74,42 @@ def test_resume_never_sends_a_websocket_write_again(cli: Cli, site: Any, tmp_pat
         assert redone == ["1-goto", "2-click"]
         text = cli("show", run_id).out
         assert "↺ done again after the interruption" in text
+
+
+@pytest.mark.slow
+def test_an_approved_delete_cut_short_is_settled_by_what_the_approval_showed(
+    cli: Cli, site: Any, tmp_path: Path
+) -> None:
+    """`flightdeck approve` fires the delete in the confirmation dialog and dies before its
+    outcome is recorded. On resume the dialog is gone (and the row it was opened from: the note
+    was deleted), so the target cannot be read from the page; the approval showed it — a
+    button of no form — so reloading the notes says whether it happened. It did: done, nothing
+    asked, nothing sent again."""
+    site.configure(cookie_banner=False, live_sign_in=False, live_delay_ms=0)
+    task = tmp_path / "live.yaml"
+    task.write_text(
+        note_task(site.base_url).replace(
+            "  - assert: {visible: {text: This cannot be undone}}\n",
+            """  - id: delete
+    click: {role: button, name: Delete, exact: true}
+    effect: irreversible
+    expect:
+      after_reload: {hidden: {role: cell, name: Kept once, exact: true}}
+""",
+        )
+    )
+    first = cli("run", str(task), "--json")
+    assert first.code == 3, first.out + first.err  # waiting for the approval
+    run_id = first.json()["run_id"]
+    crashed = crashing(cli, "after_dispatch:1", "approve", run_id)
+    assert crashed.code == -signal.SIGKILL, crashed.out + crashed.err
+    assert site.truth()["live"]["deletes"] == {"Kept once": 1}
+
+    resumed = cli("resume", run_id, "--json")
+    assert resumed.code == 0, resumed.out + resumed.err  # nobody had to be asked
+    shown = cli("show", run_id, "--json").json()
+    (delete,) = [st for st in shown["steps"] if st["id"] == "delete"]
+    assert delete["status"] == "succeeded" and delete["verified_after_recovery"]
+    truth = site.truth()["live"]
+    assert truth["deletes"] == {"Kept once": 1} and truth["notes"] == []
+    assert truth["saves"] == {"Kept once": 1}
