@@ -122,10 +122,19 @@ def text_found(texts: list[str], expected: str) -> str:
 
 
 class ExpectationChecker:
-    def __init__(self, page: Page, base_url: str | None, observer: PageObserver) -> None:
+    def __init__(
+        self,
+        page: Page,
+        base_url: str | None,
+        observer: PageObserver,
+        opened: Callable[[float], Awaitable[object]] | None = None,
+    ) -> None:
         self._page = page
         self._base_url = base_url
         self._observer = observer
+        # Waits for a reloaded page's WebSockets to the site to open (sockets.py): until they
+        # have, a page that renders over one shows nothing, and "hidden" would hold by default.
+        self._opened = opened
         # States of a target read just before `check` (with the action's last page read, in
         # the same moment): the first probe of that target uses them instead of a round trip.
         self._first: tuple[Target, FieldStates] | None = None
@@ -207,6 +216,8 @@ class ExpectationChecker:
             else:
                 response = await self._page.reload(timeout=timeout)
             await self._observer.settle(window, deadline=reload_by)
+            if self._opened is not None:
+                await self._opened(reload_by)
             if response is not None and response.status >= 400:
                 problem = f"the reload answered {response.status}"
         except (PlaywrightError, StepFailure) as exc:

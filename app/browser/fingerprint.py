@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,12 @@ from app.engine.ports import Fingerprint
 #   timers set by the page's background work (fetch callbacks, messages) are not counted.
 # - scripts: `<script src>` elements not yet loaded (or failed): a script the page added late
 #   (a code-split editor bundle) has not attached its handlers yet.
+# - ws: per host, the WebSocket messages the page sent while it handled an input event (a
+#   click, a key, typing, a change: `window.event` is that event), and whether a message came
+#   back after the last of them, and when. A message sent from a message handler (a heartbeat's
+#   answer), a socket's open handler or a timer (an acknowledgement on a schedule) is not an
+#   action's; a message the page answered itself (the site's ping) is no answer to one.
+#   Payloads are never looked at.
 # This replaces a blind "quiet time" after each response (PLATFORM.md's benchmark budget).
 TIMER_MS = 1000
 INIT_SCRIPT = """
@@ -121,6 +128,65 @@ INIT_SCRIPT = """
   const loaded = (e) => { if (e.target instanceof HTMLScriptElement) fd.loaded.add(e.target); };
   document.addEventListener('load', loaded, true);
   document.addEventListener('error', loaded, true);
+
+  // WebSocket: the class the page uses may be replaced after this script (Playwright's own,
+  // when sockets are routed; a polyfill): each one is wrapped as it is put in place. A send
+  // that reaches another wrapped send (a wrapper class around a real socket) counts once.
+  fd.ws = {};  // host -> [messages sent by input, sent count when one last came back, at]
+  const heard = new WeakSet();
+  const replied = new WeakSet();  // messages the page answered itself: the site's pings
+  const INPUT = ['input', 'change', 'submit', 'reset'];
+  let sending = 0;
+  const watchSockets = (WS) => {
+    if (typeof WS !== 'function' || !WS.prototype || WS.prototype.__flightdeckWatched) return;
+    const wsSend = WS.prototype.send;
+    if (typeof wsSend !== 'function') return;
+    Object.defineProperty(WS.prototype, '__flightdeckWatched', {value: true});
+    WS.prototype.send = function () {
+      if (sending) return wsSend.apply(this, arguments);
+      const e = window.event;
+      if (e instanceof MessageEvent) replied.add(e);
+      else if (e && (e instanceof UIEvent || INPUT.includes(e.type))) {
+        let host = '';
+        try { host = new URL(this.url).hostname; } catch (err) { /* relative: the page's */ }
+        const s = fd.ws[host] || (fd.ws[host] = [0, 0, 0]);
+        s[0]++;
+        if (!heard.has(this)) {
+          heard.add(this);
+          // Added after the page's own listeners: it runs once they have handled the message.
+          this.addEventListener('message', (m) => {
+            if (!replied.has(m)) { s[1] = s[0]; s[2] = performance.now(); }
+          });
+        }
+      }
+      sending++;
+      try { return wsSend.apply(this, arguments); } finally { sending--; }
+    };
+  };
+  // The page's sockets not closed yet, as the page sees them (readyState): whether a page that
+  // waited is still connected to its site.
+  const open = new Set();
+  fd.sockets = () => Array.from(open, (ws) => {
+    try { return [new URL(ws.url).hostname, ws.readyState]; } catch (e) { return ['', ws.readyState]; }
+  });
+  const counted = (WS) => typeof WS !== 'function' ? WS : new Proxy(WS, {
+    construct(target, args, newTarget) {
+      const ws = Reflect.construct(target, args, newTarget);
+      open.add(ws);
+      ws.addEventListener('close', () => open.delete(ws));
+      return ws;
+    },
+  });
+  let sockets = window.WebSocket;
+  watchSockets(sockets);
+  let made = counted(sockets);
+  try {
+    Object.defineProperty(window, 'WebSocket', {
+      configurable: true,
+      get() { return made; },
+      set(value) { watchSockets(value); sockets = value; made = counted(value); },
+    });
+  } catch (e) { /* not configurable here: the class in place is watched */ }
 })();
 """.replace("TIMER_MS", str(TIMER_MS))
 
@@ -154,15 +220,17 @@ _STATE_BODY = (
   const loading = fd.loaded ? Array.prototype.filter.call(document.scripts, (s) => s.src
     && !fd.loaded.has(s) && !s.noModule
     && /^(|text\\/javascript|application\\/javascript|module)$/i.test(s.type.trim())).length : 0;
+  const now = performance.now();
+  const ws = Object.entries(fd.ws || {}).map(([h, s]) => [h, s[0], s[1], s[2] ? now - s[2] : -1]);
   const state = [fd.doc, fd.nav, fd.spa, fd.net, Array.from(fd.pending.keys()),
                  parts.join('\\u0000'), secrets, passwords,
                  document.readyState === 'complete' && loading === 0, fd.tm,
-                 Array.from(fd.timers.values())];
+                 Array.from(fd.timers.values()), ws, fd.sockets ? fd.sockets() : []];
 """
 )
 
 # page.evaluate(PAGE_STATE_JS) -> [doc, nav, spa, net, pending, text, secrets, passwords, loaded,
-#                                  tm, timers]
+#                                  tm, timers, ws, sockets]
 PAGE_STATE_JS = "() => {" + _STATE_BODY + "  return state;\n}"
 
 # locator.evaluate_all(MATCHES_AND_STATE_JS) -> [count, candidates|null, state]:
@@ -199,10 +267,15 @@ class PageState:
     loaded: bool = True  # readyState "complete" and no script of the page still loading
     tm: int = 0  # short timers set in reaction to events (see INIT_SCRIPT)
     timers: tuple[int, ...] = ()  # numbers of those still to run
+    # Per host the page's WebSockets go to: messages it sent from input events, how many of them
+    # had been sent when a message last came back, and how long ago that was (ms; -1: never).
+    sockets: tuple[tuple[str, int, int, float], ...] = ()
+    # The page's WebSockets not closed yet: (host, readyState: 0 connecting, 1 open, 2 closing).
+    connections: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_js(cls, url: str, raw: Any) -> PageState:
-        doc, nav, spa, net, pending, text, secrets, passwords, loaded, tm, timers = raw
+        doc, nav, spa, net, pending, text, secrets, passwords, loaded, tm, timers, ws, connections = raw
         return cls(
             url,
             str(doc),
@@ -216,6 +289,8 @@ class PageState:
             bool(loaded),
             int(tm),
             tuple(timers),
+            tuple((str(h), int(sent), int(heard), float(ago)) for h, sent, heard, ago in ws),
+            tuple((str(h), int(ready)) for h, ready in connections),
         )
 
     @property
@@ -237,6 +312,37 @@ class PageState:
     def requests_since(self, before: PageState) -> int:
         """How many fetch/XHR calls the page made after `before` was read."""
         return self.net - before.net if self.doc == before.doc else 0
+
+    def messages_since(self, before: PageState, own: Callable[[str], bool]) -> int:
+        """How many WebSocket messages to `own` hosts the page sent from input events after
+        `before` was read (0 across documents: the observer's frame tallies cover those)."""
+        if self.doc != before.doc:
+            return 0
+        earlier = {host: sent for host, sent, _, _ in before.sockets}
+        return sum(sent - earlier.get(host, 0) for host, sent, _, _ in self.sockets if own(host))
+
+    def unanswered_since(self, before: PageState, own: Callable[[str], bool]) -> bool:
+        """A message sent to an `own` host after `before` has had no message back yet."""
+        if self.doc != before.doc:
+            return False
+        earlier = {host: sent for host, sent, _, _ in before.sockets}
+        return any(
+            own(host) and sent > earlier.get(host, 0) and heard < sent
+            for host, sent, heard, _ in self.sockets
+        )
+
+    def answered_ago(self, before: PageState, own: Callable[[str], bool]) -> float | None:
+        """Seconds since a message last came back from an `own` host the page sent to after
+        `before`; None when none has."""
+        if self.doc != before.doc:
+            return None
+        earlier = {host: sent for host, sent, _, _ in before.sockets}
+        ago = [
+            ms / 1000
+            for host, sent, heard, ms in self.sockets
+            if own(host) and sent > earlier.get(host, 0) and heard > earlier.get(host, 0) and ms >= 0
+        ]
+        return min(ago) if ago else None
 
     def waiting_since(self, before: PageState) -> bool:
         """The page still awaits a response to a call made after `before`, or has a timer set

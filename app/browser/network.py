@@ -72,6 +72,7 @@ class ActionWindow:
         self.fetches = 0  # fetch/XHR requests seen
         self.activity = False  # anything at all happened: a request or a navigation
         self.changed = asyncio.Event()
+        self.sockets: dict[str, RequestRecord] = {}  # WebSocket frame tallies by URL (sockets.py)
 
     def touch(self) -> None:
         self.activity = True
@@ -108,6 +109,11 @@ class PageObserver:
         }
         self._window = ActionWindow()
         return self._window
+
+    @property
+    def window(self) -> ActionWindow | None:
+        """The window recording now; None between actions and while `unobserved`."""
+        return None if self._paused else self._window
 
     @contextlib.contextmanager
     def unobserved(self) -> Iterator[None]:

@@ -31,8 +31,9 @@ from app.browser.operator_input import OperatorInput
 from app.browser.parties import RequestParties
 from app.browser.readiness import Readiness
 from app.browser.screencast import Screencast
+from app.browser.sockets import Conversation, SocketWatch
 from app.domain.errors import FailureClass, StepFailure
-from app.domain.task import Action, Expectation, FillArgs, Step, Target
+from app.domain.task import Action, Effect, Expectation, FillArgs, Step, Target
 from app.domain.task.domains import SiteScope
 from app.engine.ports import (
     ActionOutcome,
@@ -58,6 +59,9 @@ BUSY_POLL_S = 0.01
 BUSY_CAP_S = 1.0
 # How old the previous action's "after" may be to stand in for the next "before".
 _RECENT_S = 0.25
+# Actions whose WebSocket answer is waited for until the step's deadline (sockets.py): they are
+# meant to make something happen. Typing only hands the site a value.
+_ANSWERED = frozenset({Action.CLICK, Action.PRESS})
 
 
 # Restores a profile's local storage, once per origin and tab, before any page script runs.
@@ -88,7 +92,9 @@ class PlaywrightSession:
         self._parties = RequestParties(base_url)
         self._observer = PageObserver(page, self._parties)
         self._readiness = Readiness(page)
-        self._checker = ExpectationChecker(page, base_url, self._observer)
+        # Sockets to the site's own hosts, by the run's scope as it is when they are asked about.
+        self._sockets = SocketWatch(page, self._observer, lambda host: self._parties.scope.own_host(host))
+        self._checker = ExpectationChecker(page, base_url, self._observer, self._sockets.opened)
         self._closed = False
         # The page state the last action left, with when it was read: the next action's
         # "before" when it follows straight on (the engine takes a few ms in between).
@@ -103,6 +109,7 @@ class PlaywrightSession:
         )
         self._input = OperatorInput(page, self._cdp_session)
         self._screencasts: set[Screencast] = set()  # live views of this page (stopped on close)
+        self._closed_mark: int | None = None  # sockets closed before the page was last frozen
 
     async def start(self) -> None:
         """Before the first navigation: learn what starts each request of the page (parties.py)."""
@@ -136,8 +143,13 @@ class PlaywrightSession:
         holds = self._guard.holds
         started = time.monotonic()
         deadline = started + timeout
+        # A page driven over a socket is not ready until the socket is (sockets.py): a click
+        # before that is kept by the page and sent later, as none of the action's doing. Half
+        # the step's time at most: the action keeps the rest.
+        known = self._known.connections if self._known is not None else None
+        opening = await self._sockets.opened(started + timeout / 2, known)
         window = self._observer.begin()
-        recent = self._recent
+        recent = None if opening else self._recent
         self._recent = None
         self._filled = None
         if recent is not None and started - recent[1] > _RECENT_S:
@@ -157,16 +169,22 @@ class PlaywrightSession:
             self._raise_if_blocked(blocked_mark)
             raise await targeting.explain_missing(self._page, exc, step.target) from None
         self._known = result.before
+        talk = Conversation(
+            window,
+            result.before,
+            self._sockets.own,
+            patient=step.action in _ANSWERED or step.effect is not Effect.READ,
+        )
         try:
             if result.side_effects and isinstance(step.args, FillArgs):
                 # The field's value (what a fill's default expectation checks next) is read in
                 # the same moment as the page: one round trip instead of two in a row.
                 after, self._filled = await asyncio.gather(
-                    self._settled(window, result.before, deadline, timeout, holds),
+                    self._settled(window, result.before, deadline, timeout, holds, talk),
                     self._field_states(step.args.target),
                 )
             elif result.side_effects:
-                after = await self._settled(window, result.before, deadline, timeout, holds)
+                after = await self._settled(window, result.before, deadline, timeout, holds, talk)
             elif step.action is Action.WAIT_FOR:
                 after = await read_state(self._page, deadline=deadline + MIN_SETTLE_S)
             else:
@@ -191,16 +209,23 @@ class PlaywrightSession:
             console_errors=window.console_errors,
             value=result.value,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
+            messages=talk.messages,
         )
 
     async def _settled(
-        self, window: ActionWindow, before: PageState, deadline: float, timeout: float, holds: int
+        self,
+        window: ActionWindow,
+        before: PageState,
+        deadline: float,
+        timeout: float,
+        holds: int,
+        talk: Conversation,
     ) -> PageState:
         """`_after`, not counting the time a person spends deciding on a request the action
         sent (or the page takes to come back from a denied navigation): the step gets its full
         `timeout` again once that is over."""
         try:
-            after: PageState | None = await self._after(window, before, deadline)
+            after: PageState | None = await self._after(window, before, deadline, talk)
         except PlaywrightError as exc:
             # A held navigation kept the page from being read until the deadline had passed.
             if self._guard.holds == holds or not is_navigation_race(exc):
@@ -209,14 +234,17 @@ class PlaywrightSession:
         if after is not None and not self._guard.busy:
             return after
         await self._guard.quiet()
-        return await self._after(window, before, time.monotonic() + timeout)
+        return await self._after(window, before, time.monotonic() + timeout, talk)
 
-    async def _after(self, window: ActionWindow, before: PageState, deadline: float) -> PageState:
+    async def _after(
+        self, window: ActionWindow, before: PageState, deadline: float, talk: Conversation
+    ) -> PageState:
         """The page after an action, once whatever the action started has finished.
 
         Each round reads the page (one evaluate) and stops as soon as neither the network
         events nor the page's own counters show anything under way. Nothing under way right
-        after the action (a purely local DOM change) costs no wait at all.
+        after the action (a purely local DOM change) costs no wait at all. A message the
+        action sent over a WebSocket is under way until the site's answer is in (sockets.py).
         """
         settle_by = max(deadline, time.monotonic() + MIN_SETTLE_S)
         busy_until = time.monotonic() + BUSY_CAP_S
@@ -226,17 +254,23 @@ class PlaywrightSession:
             nav_hint = state is None or previous is None or state.navigated_since(previous)
             calls = 0 if state is None else state.requests_since(before)
             busy = state is not None and state.waiting_since(before) and time.monotonic() < busy_until
-            if state is not None and not (window.activity or nav_hint or calls > window.fetches or busy):
+            answer = talk.wake_at(state, deadline)
+            if state is not None and not (
+                window.activity or nav_hint or calls > window.fetches or busy or answer is not None
+            ):
                 return state
             window.activity = False  # from here on, only new events count
             waited = await self._observer.settle(
                 window, deadline=settle_by, nav_hint=nav_hint, expect_fetches=calls
             )
             if not waited and state is not None:
-                if not busy:
+                if answer is not None:
+                    await talk.wait(answer)  # the site's answer, or the rest of it
+                elif not busy:
                     return state  # e.g. a goto whose page had fully loaded
-                # The response is in; the page is still reading it or running its handler.
-                await asyncio.sleep(BUSY_POLL_S)
+                else:
+                    # The response is in; the page is still reading it or running its handler.
+                    await asyncio.sleep(BUSY_POLL_S)
             previous, state = state, await read_state(self._page, deadline=settle_by)
             if time.monotonic() >= settle_by:
                 return state
@@ -303,10 +337,26 @@ class PlaywrightSession:
         """Freeze a parked page's timers and scripts (CDP page lifecycle, as for a background
         tab), so that waiting costs no CPU; thaw it before the run goes on."""
         cdp = await self._cdp_session()
+        if frozen:
+            self._closed_mark = len(self._sockets.closed)
         try:
             await cdp.send("Page.setWebLifecycleState", {"state": "frozen" if frozen else "active"})
         except PlaywrightError as exc:
             raise classify(exc, what="freeze" if frozen else "thaw", page_url=self._page.url) from None
+
+    async def connection_lost(self) -> str | None:
+        """See BrowserSession.connection_lost: a WebSocket to the site closed since the page was
+        frozen, or one the page holds is not open (reconnecting, closing)."""
+        self._readable("connection")
+        closed = self._sockets.closed[self._closed_mark :] if self._closed_mark is not None else []
+        if closed:
+            return f"its WebSocket to the site closed while it waited ({closed[-1]})"
+        try:
+            state = await read_state(self._page, deadline=time.monotonic() + MIN_SETTLE_S)
+        except PlaywrightError as exc:
+            raise classify(exc, what="connection", page_url=self._page.url) from None
+        down = [host for host, ready in state.connections if ready != 1 and self._sockets.own(host)]
+        return f"its WebSocket to {down[0]} is not open" if down else None
 
     async def _cdp_session(self) -> CDPSession:
         if self._cdp is None:
@@ -335,6 +385,7 @@ class PlaywrightSession:
             await actions.goto(ctx, url)
         except PlaywrightError as exc:
             raise classify(exc, what=f"goto {url}", page_url=self._page.url) from None
+        await self._sockets.opened(ctx.deadline)  # a page driven over a socket needs it open
 
     async def probe(self, url: str, *, visible: list[Target], timeout: float) -> ProbeResult:
         """See BrowserSession.probe and probing.py."""

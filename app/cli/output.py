@@ -74,8 +74,11 @@ class ProgressPrinter:
                     f"replaying from step {d.get('from_step', 0) + 1}"
                 )
             return f"  ↺ recovering: replaying from step {d.get('from_step', 0) + 1}"
+        if kind == EventType.STEP_REPLAYED:
+            return f"  ↺ {d.get('step', '?'):<18} done again {d.get('purpose', '')}".rstrip()
         if kind == EventType.PAGE_REBUILT:
-            return f"  ↺ {d.get('step', '?'):<18} page rebuilt for the next attempt ({d.get('url')})"
+            why = f": {d['why']}" if d.get("why") else " for the next attempt"
+            return f"  ↺ {d.get('step', '?'):<18} page rebuilt{why} ({d.get('url')})"
         if kind == EventType.STEP_REREAD:
             said = "done: not sent again" if d.get("done") else "not there: sending it again"
             return f"  ≟ {d.get('step', '?'):<18} re-read after the failed attempt: {said}"
@@ -89,6 +92,11 @@ def run_summary(s: Session, run: Run) -> dict[str, Any]:
         tried.setdefault(a.step_index, []).append(a)
     open_h = handoffs.list_handoffs(s, run_id=run.id, status="open")
     signing_in = events.list_events(s, run.id, types=SIGN_IN_EVENTS)
+    redone: dict[int, list[dict[str, Any]]] = {}
+    for e in events.list_events(s, run.id, types=(EventType.STEP_REPLAYED,)):
+        redone.setdefault(int(e.data.get("index", -1)), []).append(
+            {"purpose": e.data.get("purpose"), "requests": _request_lines(e.data.get("requests") or [])}
+        )
     return {
         "run_id": run.id,
         "task": run.task_name,
@@ -112,6 +120,7 @@ def run_summary(s: Session, run: Run) -> dict[str, Any]:
                 "by_operator": bool((st.evidence or {}).get("by_operator")),
                 "evidence": _evidence_summary(st.evidence or {}),
                 "attempt_list": [_attempt_summary(a) for a in tried.get(st.index, [])],
+                "replays": redone.get(st.index, []),
             }
             for st in steps
         ],
@@ -239,6 +248,9 @@ def _request_lines(requests: list[dict[str, Any]]) -> list[str]:
     images, styles and scripts of a page would only bury them)."""
     lines = []
     for r in requests:
+        if r.get("frames_sent") is not None:
+            lines.append(_frames_line(r))
+            continue
         if r.get("resource_type") not in ("document", "fetch", "xhr", "") and r["method"] == "GET":
             continue
         status = r.get("status")
@@ -246,6 +258,20 @@ def _request_lines(requests: list[dict[str, Any]]) -> list[str]:
         note = _note(r)  # third-party, background, refused: evidence that decided nothing
         lines.append(f"{r['method']} {r['url']} → {answer}" + (f" ({note})" if note else ""))
     return lines
+
+
+def _frames_line(r: dict[str, Any]) -> str:
+    """A WebSocket's traffic during the action: what the page sent the site, what came back."""
+    sent, received = r.get("frames_sent") or 0, r.get("frames_received") or 0
+    return (
+        f"WS {r['url']}: {sent} frame{'s' * (sent != 1)} sent ({_size(r.get('bytes_sent'))}), "
+        f"{received} received ({_size(r.get('bytes_received'))})"
+    )
+
+
+def _size(n: int | None) -> str:
+    n = n or 0
+    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} kB"
 
 
 def _check_lines(checks: list[dict[str, Any]]) -> list[str]:
@@ -298,6 +324,10 @@ def print_steps(summary: dict[str, Any], stream: TextIO | None = None) -> None:
         if not tried:
             for req in st["evidence"]["requests"]:
                 print(f"      ⇄ {req}", file=out)
+        for replay in st.get("replays") or []:
+            print(f"      ↺ done again {replay['purpose']}", file=out)
+            for req in replay["requests"]:
+                print(f"        ⇄ {req}", file=out)
         decided = tried[-1]["checks"] if tried else []
         for check in st["evidence"]["checks"]:
             if check not in decided:  # e.g. the checks that verified it after a recovery

@@ -61,6 +61,9 @@ class EventType(StrEnum):
     PAGE_REBUILT = "page.rebuilt"
     # A write that may have reached the site, re-read before it is sent again: done or not.
     STEP_REREAD = "step.reread"
+    # A completed step done again to rebuild the page (after a crash, a login, before a retry),
+    # with what it sent: every action the browser performs is in the record.
+    STEP_REPLAYED = "step.replayed"
 
 
 def canonical(data: Any) -> str:

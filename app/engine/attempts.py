@@ -365,7 +365,7 @@ class StepExecutor:
                 errors = shown_errors if shown_errors is not None else await self._form_errors()
                 failure = with_form_errors(failure, errors)
             if failure is None or failure.failure_class in (FailureClass.NO_EFFECT, FailureClass.UNEXPECTED):
-                self.progress.record(step, outcome.changed or bool(outcome.judged_requests))
+                self.progress.record(step, outcome.changed or outcome.sent_anything)
         if outcome is not None:
             before_fp = outcome.before
         after_fp = outcome.after if outcome is not None else await self._safe_fingerprint(before_fp)

@@ -2,11 +2,14 @@
 and what to do when it fails, is the run loop's (runner.py); whether a page is signed out is
 the recogniser's (login_page.py); this module only knows the block.
 
-A login is judged by where it leaves the browser: a credential the site accepted sends the
-browser on (to the page it came from, usually) or takes the sign-in form away; one it rejected
-keeps it on the login page (or the form on the page), or answers the form with 401/403/422. A
-rejected credential is never tried again on its own: the same value would be rejected again,
-and sites lock accounts that keep failing.
+A login is judged once the site has answered it, within the step timeout: a credential the
+site accepted sends the browser on (to the page it came from, usually) or takes the sign-in
+form away — often a moment after the last step, when the answer comes over a WebSocket or a
+script navigates on a timer. Only the site's refusal is a rejection: the form answered with
+401/403/422, or sent back after it was posted, or an error message the page did not show
+before. A sign-in still on the login page when the timeout is over, with no refusal shown, is
+a failed login, never a rejected credential. A rejected credential is never tried again on its
+own: the same value would be rejected again, and sites lock accounts that keep failing.
 
 A sign-in the site never judged is another matter: its form answered 5xx or 429, or the
 connection failed (a proxy or an overloaded server answered, or nothing did). The block is then
@@ -20,6 +23,7 @@ Every try of every login step is a `login.step` event with its requests, every r
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +36,7 @@ from app.engine.credentials import Credentials
 from app.engine.faults import crash_point
 from app.engine.guard import RequestGuard
 from app.engine.login_page import SignedOutSigns
-from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, RequestRecord
+from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, FormError, RequestRecord
 from app.engine.progress import Budget
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import RunRecorder
@@ -40,6 +44,8 @@ from app.engine.validate import effective_expectation, judge_checks, judge_netwo
 
 # Statuses of a login form's answer that mean "not these credentials".
 REJECTED_STATUSES = frozenset({401, 403, 422})
+# How often the page is looked at while the site's answer to a sign-in is awaited.
+ANSWER_POLL_S = 0.1
 
 
 @dataclass
@@ -159,29 +165,83 @@ class LoginBlock:
                     await self.session.goto(page, timeout=self.task.policy.step_timeout)
             except StepFailure as unreachable:
                 return LoginResult(False, message=unreachable.message, failure=unreachable, retryable=True)
-        for template in self.login.steps:
+        shown: set[str] = set()
+        for number, template in enumerate(self.login.steps, 1):
             try:
                 step = self.render(template)
             except StepFailure as bad:
                 return LoginResult(False, False, bad.message, bad, step=template.id)
+            if number == len(self.login.steps):
+                # What the page says before the sign-in is sent is no answer to it.
+                shown = {e.message for e in await self._form_errors()}
             outcome, failure = await self._step(index, step, attempt)
             if failure is not None:
                 return self._failed(step, outcome, failure)
             last = outcome
-        if self._on_login_page(self.session.url) and not self._went_on(last):
-            message = f"still on the login page ({self.session.url}) after signing in"
-            return LoginResult(False, True, message, StepFailure(FailureClass.PERMANENT, message))
-        if self.signs.visible:
-            # A form rendered in place goes away once the site has taken the credential.
-            gone = await self.session.check(
-                Expectation(hidden=self.signs.visible), None, timeout=self.task.policy.step_timeout
+        return await self._answer(last, shown)
+
+    async def _answer(self, last: ActionOutcome | None, shown: set[str]) -> LoginResult:
+        """Wait, within the step timeout, for the site's answer to the sign-in (see the module
+        docstring): let in, refused, or neither by the end."""
+        deadline = time.monotonic() + self.task.policy.step_timeout
+        while True:
+            # Let in first: a page that sent the browser straight back to the login page after
+            # accepting the credential says the session fails, not the credential.
+            still = await self._still_shown()
+            left = not self._on_login_page(self.session.url) or self._went_on(last)
+            if left and still is None:
+                return LoginResult(True)
+            refused = await self._refusal(last, shown)
+            if refused is not None:
+                return LoginResult(False, True, refused, StepFailure(FailureClass.PERMANENT, refused))
+            if time.monotonic() >= deadline:
+                where = (
+                    f"the page still shows {still}"
+                    if still
+                    else f"still on the login page ({self.session.url})"
+                )
+                message = (
+                    f"{where} {self.task.policy.step_timeout:g} s after signing in, and the site showed "
+                    "no refusal"
+                )
+                return LoginResult(False, False, message, StepFailure(FailureClass.UNEXPECTED, message))
+            await asyncio.sleep(ANSWER_POLL_S)
+
+    async def _refusal(self, last: ActionOutcome | None, shown: set[str]) -> str | None:
+        """The site's refusal of the sign-in, said in its words when it has some; None when
+        it has not refused (yet)."""
+        sent = last.mutating_requests if last is not None else []
+        refused = next((r for r in sent if r.status in REJECTED_STATUSES), None)
+        if refused is not None:
+            return f"{refused.method} {refused.url} answered {refused.status}"
+        new = [e for e in await self._form_errors() if e.message not in shown]
+        if new:
+            return f"the site refused it: {new[0].quote()}"
+        if last is not None and self._on_login_page(self.session.url):
+            judged = [
+                i for i, r in enumerate(last.requests) if r.mutating and r.status and not _no_decision(r)
+            ]
+            again = judged and any(
+                r.resource_type == "document" and r.status is not None and self._on_login_page(r.url)
+                for r in last.requests[judged[0] :]
             )
-            still = [c.name.removeprefix("hidden ") for c in gone if not c.ok]
-            if still:
-                answered = bool(last and any(r.status for r in last.mutating_requests))
-                message = f"the page still shows {still[0]} after signing in"
-                return LoginResult(False, answered, message, StepFailure(FailureClass.PERMANENT, message))
-        return LoginResult(True)
+            if again:
+                return f"the site answered the sign-in with its login page again ({self.session.url})"
+        return None
+
+    async def _still_shown(self) -> str | None:
+        """The signed-out sign an in-place sign-in form still shows, or None once it is gone."""
+        if not self.signs.visible:
+            return None
+        gone = await self.session.check(Expectation(hidden=self.signs.visible), None, timeout=0)
+        still = [c.name.removeprefix("hidden ") for c in gone if not c.ok]
+        return still[0] if still else None
+
+    async def _form_errors(self) -> list[FormError]:
+        try:
+            return await self.session.form_errors()
+        except StepFailure:
+            return []  # a page that cannot be read now shows no refusal
 
     def _failed(self, step: Step, outcome: ActionOutcome | None, failure: StepFailure) -> LoginResult:
         sent = outcome.mutating_requests if outcome is not None else []

@@ -38,6 +38,12 @@ class RequestRecord:
     third_party: bool = False
     background: bool = False
     refused: str | None = None
+    # A WebSocket's traffic during the action (method "WS", status 101): frames and bytes
+    # each way, counted from the first frame the page sent on it. Never the payloads.
+    frames_sent: int | None = None
+    bytes_sent: int | None = None
+    frames_received: int | None = None
+    bytes_received: int | None = None
 
     @property
     def mutating(self) -> bool:
@@ -52,6 +58,11 @@ class RequestRecord:
     def changes_the_site(self) -> bool:
         """A judged write: it may have changed the site under test."""
         return self.judged and self.mutating
+
+    @property
+    def websocket(self) -> bool:
+        """A tally of WebSocket frames, not an HTTP request."""
+        return self.frames_sent is not None
 
     @property
     def failed(self) -> bool:
@@ -89,6 +100,9 @@ class ActionOutcome:
     console_errors: list[str] = field(default_factory=list)
     value: Any = None  # what `extract` read
     duration_ms: float = 0.0
+    # WebSocket messages the action itself sent to the site (the page's own count: a heartbeat
+    # or a scheduled acknowledgement is not the action's); its frames are in `requests`.
+    messages: int = 0
 
     @property
     def changed(self) -> bool:
@@ -99,6 +113,18 @@ class ActionOutcome:
         """The requests the step is judged by; third-party, background and refused ones are
         evidence only."""
         return [r for r in self.requests if r.judged]
+
+    @property
+    def sent_anything(self) -> bool:
+        """It made a request to the site under test (not a tracker's, not the page's own
+        background traffic), or sent the site a WebSocket message: it did something."""
+        return bool(self.messages) or any(not r.websocket for r in self.judged_requests)
+
+    @property
+    def frames_sent(self) -> int:
+        """WebSocket frames the page sent to the site while the action's window was open
+        (a heartbeat's answer included: the safe count for "did it send anything?")."""
+        return max(self.messages, sum(r.frames_sent or 0 for r in self.requests))
 
     @property
     def mutating_requests(self) -> list[RequestRecord]:
@@ -360,6 +386,12 @@ class BrowserSession(Protocol):
 
     async def set_frozen(self, frozen: bool) -> None:
         """Freeze (True) or thaw the page: a parked run's page runs no script while it waits."""
+        ...
+
+    async def connection_lost(self) -> str | None:
+        """Why the page is no longer connected to the site (a WebSocket to it closed while the
+        page was frozen, or is not open now), or None: a page driven over a socket that dropped
+        shows what the site has forgotten, and what is clicked there goes nowhere."""
         ...
 
     async def screencast(

@@ -18,8 +18,8 @@ from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult, dispat
 from app.engine.credentials import Credentials
 from app.engine.desk import DEFAULT_UNKNOWN, HandoffDesk, park
 from app.engine.login_page import SignedOutSigns
-from app.engine.pageplan import Completed, PagePlan, plan_page, url_of, usable
-from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, RequestRecord, TargetInfo
+from app.engine.pageplan import Completed, PagePlan, plan_page, redoable, url_of, usable
+from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, TargetInfo
 from app.engine.recorder import RunRecorder
 from app.engine.reread import may_have_applied, reread_expectation
 from app.store import Database, attempts, runs
@@ -166,13 +166,30 @@ class RecoveryMixin:
             timeout = executor.budget.timeout_for(step)
             if isinstance(step.args, GotoArgs):
                 await self._open_again(task, inputs, cp, step.args.url, timeout=timeout, failed=failed)
+                self._replayed(index, step, purpose, None)
                 continue
-            await self._act_again(task, step, timeout, failed)
+            outcome = await self._act_again(task, step, timeout, failed)
+            self._replayed(index, step, purpose, outcome)
             reload = step.expect.after_reload if step.expect else None
             if reload is not None and reload.goto:
                 # Its check took the page there, and the steps after it ran there.
                 await self._open_again(task, inputs, cp, reload.goto, timeout=timeout, failed=failed)
         return plan
+
+    def _replayed(self, index: int, step: Step, purpose: str, outcome: ActionOutcome | None) -> None:
+        """Every action done again is in the record, with what it sent (a rebuild that sent a
+        write would otherwise leave no trace of it)."""
+        assert self.session is not None
+        self.recorder.emit(
+            EventType.STEP_REPLAYED,
+            step=step.id,
+            index=index,
+            action=step.action.value,
+            summary=step.summary(),
+            purpose=purpose,
+            url=self.session.url,
+            requests=[r.to_json() for r in outcome.requests] if outcome is not None else [],
+        )
 
     async def _open_again(
         self,
@@ -229,10 +246,17 @@ class RecoveryMixin:
 
     # ----------------------------------------------------------------- settling a write
     async def _reread_expectation(
-        self, task: Task, step: Step, timeout: float, outcome: ActionOutcome | None = None
+        self,
+        task: Task,
+        step: Step,
+        timeout: float,
+        outcome: ActionOutcome | None = None,
+        *,
+        index: int | None = None,
     ) -> Expectation | None:
         """What re-reads, from the page the step starts on, whether it happened (reread.py).
-        `outcome`: what the attempt in doubt observed, when it was recorded."""
+        `outcome`: what the attempt in doubt observed, when it was recorded; `index`: the
+        step's, when an approval of it may say what its target was."""
         assert self.session is not None
         expect = step.expect
         if expect is None or expect.after_reload is None:
@@ -245,8 +269,30 @@ class RecoveryMixin:
             try:
                 target = await self.session.inspect(step.target, timeout=min(timeout, 2.0))
             except StepFailure:
-                return None  # where its form posts is unknown: so is the page it leads to
+                # Gone from the page (the dialog it sat in died with the browser): the approval
+                # showed the person exactly what would fire, its form included.
+                target = self._approved_target(index) if index is not None else None
+                if target is None:
+                    return None  # where its form posts is unknown: so is the page it leads to
         return reread_expectation(step, self.session.url, task.site, posted_to=posted_to, target=target)
+
+    def _approved_target(self, index: int) -> TargetInfo | None:
+        """The target of the step's approval that was used (it fired), as the approval showed it."""
+        for h in self.desk.of("approval", index):
+            shown = (h.payload or {}).get("target")
+            if (h.payload or {}).get("used") and (h.answer or {}).get("decision") == "approve" and shown:
+                box = shown.get("box")
+                return TargetInfo(
+                    description=str(shown.get("description", "")),
+                    tag=str(shown.get("tag", "")),
+                    role=str(shown.get("role", "")),
+                    text=str(shown.get("text", "")),
+                    box=(box[0], box[1], box[2], box[3]) if box else None,
+                    href=shown.get("href"),
+                    form_method=shown.get("form_method"),
+                    form_action=shown.get("form_action"),
+                )
+        return None
 
     async def _ask_whether_done(
         self, index: int, step: Step, question: str, reason: str, checks: list[dict[str, Any]]
@@ -298,7 +344,7 @@ class RecoveryMixin:
             return False
         step = self._render(task.steps[index], inputs, cp)
         timeout = executor.budget.timeout_for(step)
-        proof = await self._reread_expectation(task, step, timeout) if self.session else None
+        proof = await self._reread_expectation(task, step, timeout, index=index) if self.session else None
         checks: list[CheckResult] = []
         if proof is not None and self.session is not None:
             checks = await self.session.check(proof, None, timeout=timeout)
@@ -399,15 +445,9 @@ def _completed_step(
     )
     by_person = bool(evidence.get("by_operator"))
     unknown = any(a.outcome is AttemptOutcome.UNKNOWN for a in tried)
-    # Judged by evidence, not by the declared effect: a `write` click that only followed a
-    # link sent nothing mutating, so doing it again is safe and rebuilds the page state.
-    # Only a write to the site under test counts (a third-party or background one changed
-    # nothing there).
-    sent = unknown or any(
-        RequestRecord.from_json(r).changes_the_site for a in tried for r in a.requests or []
-    )
-    replayable = not (sent or skipped or by_person) and (
-        step.action is not Action.ASK and step.effect is not Effect.IRREVERSIBLE
+    requests = [r for a in tried for r in a.requests or []]
+    replayable = not (skipped or by_person) and redoable(
+        step, requests, attempted=bool(tried), unknown=unknown
     )
     ordered = sorted(tried, key=lambda a: a.number)
     # Without a URL in the checkpoint (kept since the last goto only): where the action left it.

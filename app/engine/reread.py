@@ -28,11 +28,11 @@ NOT_SENT = (
 def may_have_applied(failure: StepFailure, outcome: ActionOutcome | None) -> bool:
     """Whether a failed attempt may have changed the server: anything it sent that was not
     refused. A 500, a 502/504 from a gateway, a reset or a timeout after sending say nothing
-    about what the application did."""
+    about what the application did; nor does a WebSocket message, which has no status at all."""
     if outcome is None:
         # Pointer actions that fail (covered, missing, disabled) were never dispatched.
         return bool(failure.details.get("dispatched"))
-    return any(_may_have_reached(r) for r in outcome.mutating_requests)
+    return bool(outcome.frames_sent) or any(_may_have_reached(r) for r in outcome.mutating_requests)
 
 
 def _may_have_reached(request: RequestRecord) -> bool:

@@ -580,10 +580,10 @@ class RunLoop(RecoveryMixin):
         assert self.session is not None
         # A write the site turned away as signed out did not happen: it is done again (an
         # approved one under its approval, if the action is still the one approved).
-        sent = (
-            result.outcome is not None
-            and bool(result.outcome.mutating_requests)
-            and not self.signs.refused(result.outcome)
+        outcome = result.outcome
+        sent = outcome is not None and (
+            bool(outcome.messages)  # over a WebSocket: nothing says it was turned away
+            or (bool(outcome.mutating_requests) and not self.signs.refused(outcome))
         )
         if sent and (step.effect is Effect.IRREVERSIBLE or self.desk.ever_approved(index)):
             raise StepFailure(
@@ -611,13 +611,27 @@ class RunLoop(RecoveryMixin):
     async def _signed_in_for_approval(
         self, task: Task, index: int, step: Step, inputs: dict[str, Any], cp: Checkpoint
     ) -> None:
-        """Before an approved action fires on a page that waited for the person: is its session
-        still signed in? If not, sign in again and rebuild the page; the approval gate then
-        compares the rebuilt page with what was approved (G4) before anything fires."""
-        if task.login is None or self.session is None:
+        """Before an approved action fires on a page that waited for the person: is the page
+        still connected to the site, and its session still signed in? If not, sign in again
+        (when it must) and rebuild the page; the approval gate then compares the rebuilt page
+        with what was approved (G4) before anything fires."""
+        if self.session is None:
             return
         answer = self.desk.unused("approval", index)
         if answer is None or answer.decision != "approve":
+            return
+        try:
+            lost = await self.session.connection_lost()
+        except StepFailure:
+            lost = None  # not known: the page's own answer to the action will tell
+        if lost is not None:
+            # A page driven over a socket that dropped is not where the person approved it:
+            # clicking there sends nothing, or something the site's next page would forget.
+            await self._rebuild_page(task, index, inputs, cp)
+            self.recorder.emit(
+                EventType.PAGE_REBUILT, step=step.id, index=index, url=self.session.url, why=lost
+            )
+        if task.login is None:
             return
         try:
             why = await self.signs.probe(self.session, timeout=self.executor.budget.timeout_for(step))

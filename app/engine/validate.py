@@ -84,7 +84,12 @@ def judge_checks(step: Step, outcome: ActionOutcome, checks: list[CheckResult]) 
     summary = "; ".join(f"{c.name}: {c.detail}" if c.detail else c.name for c in failed[:3])
     summary += _refused(outcome)
     details = {"failed_checks": [c.to_json() for c in failed]}
-    if not outcome.changed and not outcome.mutating_requests and step.action in EXPECTS_CHANGE:
+    if (
+        not outcome.changed
+        and not outcome.mutating_requests
+        and not outcome.messages
+        and step.action in EXPECTS_CHANGE
+    ):
         return StepFailure(FailureClass.NO_EFFECT, f"nothing happened: {summary}", details)
     if step.action in (Action.ASSERT, Action.WAIT_FOR, Action.EXTRACT, Action.GOTO):
         # Read-only steps waiting for content: the content may simply be late.
@@ -109,10 +114,11 @@ _QUIET = frozenset({"image", "stylesheet", "script", "font", "media"})
 
 def judge_no_effect(step: Step, outcome: ActionOutcome, has_expectation: bool) -> StepFailure | None:
     """A click or key press with no expectation must change the page or send something to the
-    site under test (a heartbeat or a tracker firing meanwhile is not the click's doing)."""
+    site under test (a request, or a WebSocket message: its effect may not be on the page yet;
+    a heartbeat or a tracker firing meanwhile is not the click's doing)."""
     if has_expectation or step.action not in EXPECTS_CHANGE:
         return None
-    if outcome.changed or outcome.judged_requests or outcome.dialogs:
+    if outcome.changed or outcome.sent_anything or outcome.dialogs:
         return None
     return StepFailure(
         FailureClass.NO_EFFECT,
@@ -130,10 +136,11 @@ QUOTED_FORM_ERRORS = 5
 def explains_with_form(step: Step, outcome: ActionOutcome, failure: StepFailure | None) -> bool:
     """Whether the page's form errors are worth reading after this attempt of a write: it
     failed as a refused or unexpected write, or it sent something, had no expectation of its own
-    to judge it by, and looked done (a 200 that shows the form again with its errors)."""
+    to judge it by, and looked done (a 200 that shows the form again with its errors, or a
+    WebSocket answer that does)."""
     if failure is not None:
         return failure.failure_class in _ANSWERED_WITH_FORM or "failed_checks" in failure.details
-    return step.expect is None and bool(outcome.mutating_requests)
+    return step.expect is None and (bool(outcome.mutating_requests) or bool(outcome.messages))
 
 
 def with_form_errors(failure: StepFailure | None, errors: list[FormError]) -> StepFailure | None:

@@ -74,6 +74,10 @@ class SiteScope:
         host = network_host(url)
         return host is not None and not host_allowed(host, self.own)
 
+    def own_host(self, host: str) -> bool:
+        """Whether `host` is the site under test's (every host when nothing tells them apart)."""
+        return self.own is None or host_allowed(host, self.own)
+
     def refused(self, url: str) -> str | None:
         """The host of `url` when the allowlist refuses it, else None."""
         return blocked_host(url, self.allowed)

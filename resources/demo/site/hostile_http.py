@@ -1,6 +1,7 @@
 """HTTP plumbing for the hostile demo site: request/response values and the threaded server.
 
-Stdlib only. ``SiteServer`` hands every parsed ``Request`` to ``server.site.handle(req)``.
+Stdlib only. ``SiteServer`` hands every parsed ``Request`` to ``server.site.handle(req)``, and a
+WebSocket opening handshake to ``server.site.handle_websocket(req, handler)``.
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ class SiteHandler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
         )
+        if (self.headers.get("Upgrade") or "").lower() == "websocket":
+            # The site takes the connection over for as long as the socket lives.
+            self.server.site.handle_websocket(req, self)
+            return
         try:
             resp = self.server.site.handle(req)
         except Exception as exc:  # a bug in the site must not kill the connection silently

@@ -164,6 +164,7 @@ INDEX_LINKS = [
     ("/tickets", "Tickets", 'a form that comes back with its errors (200); buttons say "– Delete"'),
     ("/editor", "Page editor", "its own script derives the slug from the title, late and debounced"),
     ("/compose", "Compose", "an editor whose page pings its editing session every 300 ms"),
+    ("/live", "Live notes", "rendered over a WebSocket: a click is a message, its effect comes late"),
     ("/forbidden", "Forbidden", "always 403"),
 ]
 

@@ -43,6 +43,7 @@ from hostile_http import (  # noqa: E402
     safe_next,
 )
 from hostile_issues import IssuePagesMixin, IssueState  # noqa: E402
+from hostile_live import LivePagesMixin, LiveState  # noqa: E402
 from hostile_spa import SpaPagesMixin  # noqa: E402
 from hostile_tickets import TicketPagesMixin, TicketState  # noqa: E402
 from hostile_traffic import TELEMETRY, TrafficPagesMixin, TrafficState  # noqa: E402
@@ -71,6 +72,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "comment_500": 0,  # POST /issues/<id>: number of comments stored, then answered 500
     "telemetry": False,  # every page sends telemetry and loads a font from unreachable hosts
     "spa_api_delay_ms": 0,  # /api/app/notes answers this late (the SPA shows its sign-in form then)
+    "live_delay_ms": 300,  # /live*: how long the site takes to answer a message on the socket
+    "live_ping_ms": 500,  # /live*: how often the site pings the socket (0: never)
+    "live_connect_ms": 0,  # /live*: how long the socket's opening handshake takes
+    "live_login_silent": False,  # /live/login: the sign-in message is never answered
+    "live_sign_in": True,  # /live needs a session (signing in at /live/login)
 }
 _BOOL_KNOBS = {
     "require_login",
@@ -81,6 +87,8 @@ _BOOL_KNOBS = {
     "drift",
     "signed_out_403",
     "telemetry",
+    "live_login_silent",
+    "live_sign_in",
 }
 _BUDGET_KNOBS = {
     "flaky_failures",
@@ -92,7 +100,13 @@ _BUDGET_KNOBS = {
     "comment_503",
     "comment_500",
 }
-_INT_KNOBS = {"delay_ms", "spa_api_delay_ms"} | _BUDGET_KNOBS
+_INT_KNOBS = {
+    "delay_ms",
+    "spa_api_delay_ms",
+    "live_delay_ms",
+    "live_ping_ms",
+    "live_connect_ms",
+} | _BUDGET_KNOBS
 
 SEED_NOTES = [{"title": "Welcome", "body": "This is your first note."}]
 SEED_PROFILE = {"display_name": "Demo User", "email": "demo@example.com"}
@@ -135,6 +149,7 @@ class _State:
         self.issues = IssueState()  # /issues
         self.editor = EditorState()  # /editor
         self.traffic = TrafficState()  # /compose
+        self.live = LiveState()  # /live
 
 
 class HostileSite(
@@ -144,6 +159,7 @@ class HostileSite(
     IssuePagesMixin,
     EditorPagesMixin,
     TrafficPagesMixin,
+    LivePagesMixin,
 ):
     """The site plus its server-side truth. All state sits behind one lock.
 
@@ -151,7 +167,8 @@ class HostileSite(
     single-page app (``/app``) from ``SpaPagesMixin``, the ticket desk (/tickets) from
     ``TicketPagesMixin``, the issue tracker (/issues) from ``IssuePagesMixin``, the page editor
     (``/editor``) from ``EditorPagesMixin``, the compose page (an editing-session heartbeat)
-    and the telemetry knob from ``TrafficPagesMixin``."""
+    and the telemetry knob from ``TrafficPagesMixin``, the live notes driven over a WebSocket
+    (/live) from ``LivePagesMixin``."""
 
     def __init__(
         self,
@@ -216,6 +233,7 @@ class HostileSite(
             **self._ticket_routes(),
             **self._editor_routes(),
             **self._traffic_routes(),
+            **self._live_routes(),
             ("GET", "/__truth__"): lambda r: json_response(200, self.truth()),
             ("POST", "/__reset__"): self._http_reset,
             ("GET", "/__config__"): lambda r: json_response(200, self.config()),
@@ -284,6 +302,7 @@ class HostileSite(
                     **s.issues.truth(),
                     **s.editor.truth(),
                     **s.traffic.truth(),
+                    **s.live.truth(),
                     "config": self.config(),
                 }
             )

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.domain.errors import FailureClass, StepFailure
-from app.domain.task import load_task
-from app.engine.pageplan import Completed, PagePlan, plan_page
+from app.domain.task import Effect, load_task
+from app.engine.pageplan import Completed, PagePlan, plan_page, redoable
 from app.engine.ports import ActionOutcome, Fingerprint, RequestRecord, TargetInfo
 from app.engine.reread import may_have_applied, reread_expectation
 
@@ -152,3 +152,35 @@ steps:
     ).steps
     assert plan_page(later, record[:3], end=3).replay == {0}  # the extract's output is kept
     assert plan_page(later, record[:4], end=4) == PagePlan(start=4, replay=frozenset())
+
+
+def frames(sent: int) -> dict[str, object]:
+    """A WebSocket's tally as an attempt records it."""
+    record = RequestRecord("WS", "ws://127.0.0.1:8000/live/ws", 101, "websocket", frames_sent=sent)
+    return record.to_json()
+
+
+def test_a_step_that_may_change_the_site_is_redone_only_on_proof_it_sent_nothing() -> None:
+    read_click = STEPS[2].model_copy(update={"effect": Effect.READ})
+    write_click = STEPS[2]  # a click: a write unless declared otherwise
+    link = RequestRecord("GET", ISSUE, 200, "document").to_json()
+    posted = RequestRecord("POST", f"{SITE}/issues", 303, "document").to_json()
+    # Declared read: done again, a message over the socket included (it opens a dialog)...
+    assert redoable(read_click, [frames(2)], attempted=True, unknown=False)
+    assert not redoable(read_click, [posted], attempted=True, unknown=False)  # ...not a write
+    # A write: only on its record's word that it sent the site nothing.
+    assert redoable(write_click, [link], attempted=True, unknown=False)  # it followed a link
+    assert not redoable(write_click, [frames(1)], attempted=True, unknown=False)
+    assert not redoable(write_click, [link, frames(1)], attempted=True, unknown=False)
+    assert not redoable(write_click, [], attempted=False, unknown=False)  # no record of it
+    assert not redoable(write_click, [link], attempted=True, unknown=True)  # cut short
+
+
+def test_a_write_that_sent_a_websocket_message_may_have_applied() -> None:
+    failed = StepFailure(FailureClass.NO_EFFECT, "x")
+    said = outcome()
+    said.messages = 1
+    assert may_have_applied(failed, said)  # a message has no status: nothing says it was refused
+    tallied = outcome(RequestRecord("WS", "ws://x/ws", 101, "websocket", frames_sent=1, frames_received=0))
+    assert may_have_applied(failed, tallied)
+    assert not may_have_applied(failed, outcome())
