@@ -102,9 +102,15 @@ INIT_SCRIPT = """
 
   let depth = 0;  // while a counted timer's callback runs: how deep in the chain it is
   const setT = window.setTimeout, clearT = window.clearTimeout, clearI = window.clearInterval;
-  const reacting = () => depth > 0
-    ? depth < 3
-    : !!(window.event && window.event.isTrusted);  // the event being dispatched, if any
+  // The event being dispatched, if any, when it is the user's or the document's own: one the
+  // browser dispatched to an element, the document or the window. A socket's message, an XHR's
+  // load or a posted message is the page's background work answering, not a reaction.
+  const reacting = () => {
+    if (depth > 0) return depth < 3;
+    const e = window.event;
+    return !!(e && e.isTrusted && !(e instanceof MessageEvent)
+      && (e.target instanceof Node || e.target === window));
+  };
   window.setTimeout = function (fn, delay) {
     const ms = Number(delay) || 0;
     if (typeof fn !== 'function' || ms > TIMER_MS || !reacting()) {

@@ -83,3 +83,30 @@ async def test_the_next_action_waits_for_a_script_still_loading(
     assert not await static_session.page.evaluate("window.editorReady")  # still on its way
     await act(static_session, "fill", {"target": {"label": "Title"}, "value": "typed"}, timeout=10)
     assert await static_session.page.inner_text("#echo") == "typed"  # its handler saw the input
+
+
+ANSWERED = """<!doctype html><title>Answered</title>
+<button id=ask>Ask</button><p id=out></p>
+<script>
+// The answer arrives by an XHR whose load handler schedules what comes next (a redirect
+// 900 ms on, "opening your notes…"): the page's own work, set off by the network, not by a
+// user's event — the action is over once the answer is shown.
+document.getElementById('ask').addEventListener('click', () => {
+  const xhr = new XMLHttpRequest();
+  xhr.open('GET', '/answer');
+  xhr.addEventListener('load', () => {
+    document.getElementById('out').textContent = 'Answered: moving on shortly';
+    setTimeout(() => { document.getElementById('out').textContent = 'moved on'; }, 900);
+  });
+  xhr.send();
+});
+</script>"""
+
+
+async def test_a_timer_set_by_a_network_answer_is_not_waited_for(
+    static_session: PlaywrightSession, static_site: Any
+) -> None:
+    static_site.add("/answer", "yes")
+    await act(static_session, "goto", static_site.add("/answered", ANSWERED))
+    await act(static_session, "click", {"role": "button", "name": "Ask"})
+    assert await static_session.page.inner_text("#out") == "Answered: moving on shortly"

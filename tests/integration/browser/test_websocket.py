@@ -13,6 +13,7 @@ import pytest
 from browser_support import act, build_step, check
 
 from app.browser import PlaywrightSession
+from app.domain.task.domains import SiteScope, site_hosts
 from app.engine.validate import judge_no_effect
 
 ADD = {"role": "button", "name": "Add"}
@@ -30,7 +31,7 @@ async def test_a_click_is_settled_once_the_sites_answer_over_the_socket_is_in(
     site.configure(live_sign_in=False, live_delay_ms=1200)
     if routed:
         # With an allowlist, Playwright puts its own WebSocket class in the page's place.
-        await session.restrict_domains(["127.0.0.1"])
+        await session.set_scope(SiteScope(base_url=site.url, own=("127.0.0.1",), allowed=("127.0.0.1",)))
     await act(session, "goto", "/live")
     outcome = await act(session, "click", ADD)
     # When the action is over, so is its effect: the dialog the answer opened is there.
@@ -75,6 +76,7 @@ async def test_the_sockets_own_chatter_is_not_the_actions(session: PlaywrightSes
 
 async def test_a_socket_to_another_host_is_not_the_sites(session: PlaywrightSession, site: Any) -> None:
     site.configure(live_sign_in=False)
+    await session.set_scope(SiteScope(base_url=site.url, own=tuple(site_hosts(site.url))))  # as a run's
     await act(session, "goto", "/live")
     elsewhere = site.url.replace("127.0.0.1", "localhost").replace("http", "ws") + "/live/ws"
     # A widget of another host (the same server under another name) with its own socket.
