@@ -93,6 +93,15 @@ class SignedOutSigns:
         hit = next((c for c in found if c.ok), None)
         return hit.name.removeprefix("visible ") if hit else None
 
+    async def now(self, session: BrowserSession) -> str | None:
+        """What says the page is signed out now (its URL, or a visible sign); None if nothing
+        does, or the task has no login to tell by."""
+        if self.login is None:
+            return None
+        if self.at_url(session.url):
+            return f"the sign-in page ({session.url})"
+        return await self.shown(session)
+
     def on_purpose(self, step: Step | None) -> bool:
         """The step goes to a signed-out URL itself (a task that visits its login page)."""
         if step is None or not isinstance(step.args, GotoArgs):

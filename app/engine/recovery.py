@@ -311,6 +311,35 @@ class RecoveryMixin:
         )
         park(handoff_id)
 
+    async def _reread(
+        self,
+        task: Task,
+        inputs: dict[str, Any],
+        cp: Checkpoint,
+        index: int,
+        proof: Expectation,
+        timeout: float,
+    ) -> list[CheckResult]:
+        """Re-read whether step `index` happened, on a signed-in page. A page that shows it is
+        signed out proves nothing either way: a `hidden` check holds of any page a sign-in
+        form replaced (Node-RED's editor after a new browser opened it: its sign-in dialog, no
+        tabs; the deletion "verified" though nothing was deleted). So the run signs in and reads
+        again, once; a page still signed out then is no proof."""
+        assert self.session is not None
+        where = self.session.url
+        checks = await self.session.check(proof, None, timeout=timeout)
+        why = await self.signs.now(self.session)
+        if why is None:
+            return checks
+        await self._log_in(task, index, inputs, cp)
+        if usable(where) and self.session.url != where and not self.signs.at_url(where):
+            await self.session.goto(where, timeout=timeout)
+        checks = await self.session.check(proof, None, timeout=timeout)
+        why = await self.signs.now(self.session)
+        if why is None:
+            return checks
+        return [*checks, CheckResult(name="signed in", ok=False, detail=f"the page still shows {why}")]
+
     async def _settle_intent(
         self, task: Task, inputs: dict[str, Any], cp: Checkpoint, executor: StepExecutor
     ) -> bool:
@@ -347,7 +376,7 @@ class RecoveryMixin:
         proof = await self._reread_expectation(task, step, timeout, index=index) if self.session else None
         checks: list[CheckResult] = []
         if proof is not None and self.session is not None:
-            checks = await self.session.check(proof, None, timeout=timeout)
+            checks = await self._reread(task, inputs, cp, index, proof, timeout)
         held = bool(checks) and all(c.ok for c in checks)
         found = [c.to_json() for c in checks]
 
@@ -421,7 +450,7 @@ class RecoveryMixin:
                 "re-reads it from here: it is not sent again without a person",
                 [],
             )
-        checks = await self.session.check(proof, None, timeout=timeout)
+        checks = await self._reread(task, inputs, cp, index, proof, timeout)
         done = bool(checks) and all(c.ok for c in checks)
         self.recorder.emit(
             EventType.STEP_REREAD, step=step.id, index=index, done=done, checks=[c.to_json() for c in checks]

@@ -596,7 +596,7 @@ class RunLoop(RecoveryMixin):
         proof = await self._reread_expectation(task, step, timeout, result.outcome) if sent else None
         if proof is None:
             return
-        checks = await self.session.check(proof, None, timeout=timeout)
+        checks = await self._reread(task, inputs, cp, index, proof, timeout)
         if checks and all(c.ok for c in checks):
             done = StepResult(ok=True, attempts=result.attempts, checks=checks)
             await self._complete(index, step, done, cp, verified_after_recovery=True)

@@ -135,6 +135,7 @@ class _State:
         self.profile_posts = 0
         self.notes = [dict(n) for n in SEED_NOTES]
         self.note_submissions: dict[str, int] = {}
+        self.note_deletions: dict[str, int] = {}  # /app's Delete: title -> DELETEs that found it
         self.flaky_gets = 0
         self.orders: list[int] = []
         self.order_posts = 0
@@ -290,6 +291,7 @@ class HostileSite(
                     "profile_posts": s.profile_posts,
                     "notes": s.notes,
                     "note_submissions": s.note_submissions,
+                    "note_deletions": s.note_deletions,
                     "flaky_gets": s.flaky_gets,
                     "orders": s.orders,
                     "order_posts": s.order_posts,

@@ -45,10 +45,18 @@ function signIn(error) {
   });
 }
 function show(data) {
-  const items = data.notes.map((n) => '<li data-testid="note">' + esc(n.title) + '</li>').join('');
+  const items = data.notes.map((n) => '<li><span data-testid="note">' + esc(n.title) + '</span> '
+    + '<button type="button" data-delete="' + esc(n.title) + '" aria-label="Delete ' + esc(n.title)
+    + '">Delete</button></li>').join('');
   app.innerHTML = '<h1>Notes</h1><ul>' + items + '</ul>'
     + '<form id="add"><label for="title">Title</label><input id="title">'
     + '<button type="submit">Add note</button></form>';
+  app.querySelectorAll('[data-delete]').forEach((b) => b.addEventListener('click', async () => {
+    const r = await fetch('/api/app/notes', {method: 'DELETE', headers: {'Content-Type': 'application/json'},
+                                             body: JSON.stringify({title: b.dataset.delete})});
+    if (r.status === 401) return signIn('');
+    load();
+  }));
   document.getElementById('add').addEventListener('submit', async (e) => {
     e.preventDefault();
     const title = document.getElementById('title').value;
@@ -77,6 +85,7 @@ class SpaPagesMixin:
             ("GET", "/app"): lambda r: self._page(r, 200, "App", APP_BODY),
             ("GET", "/api/app/notes"): self._spa_notes,
             ("POST", "/api/app/notes"): self._spa_add,
+            ("DELETE", "/api/app/notes"): self._spa_delete,
             ("POST", "/api/session"): self._spa_sign_in,
         }
 
@@ -100,6 +109,19 @@ class SpaPagesMixin:
             subs[title] = subs.get(title, 0) + 1
             self._state.notes.append({"title": title, "body": ""})
         return json_response(201, {"title": title})
+
+    def _spa_delete(self, req: Request) -> Response:
+        if self._user(req) is None:
+            return json_response(401, {"error": "signed out"})
+        title = str(req.json().get("title", ""))
+        with self._lock:
+            found = next((n for n in self._state.notes if n["title"] == title), None)
+            if found is None:
+                return json_response(404, {"error": "no such note"})
+            self._state.notes.remove(found)
+            gone = self._state.note_deletions
+            gone[title] = gone.get(title, 0) + 1
+        return json_response(200, {"deleted": title})
 
     def _spa_sign_in(self, req: Request) -> Response:
         data = req.json()
