@@ -25,7 +25,7 @@ from app.browser.classify import headline
 from app.browser.fingerprint import is_navigation_race
 from app.browser.locators import build_locator
 from app.browser.nearby import closest_passage, pattern_words, squash
-from app.browser.network import PageObserver
+from app.browser.network import ActionWindow, PageObserver
 from app.browser.targeting import near_miss_json, near_misses
 from app.domain.errors import StepFailure
 from app.domain.task import (
@@ -47,6 +47,11 @@ DETAIL_CHARS = 200
 # up most of the timeout, and the conditions after it at least MIN_AFTER_RELOAD_S to hold.
 MIN_RELOAD_S = 3.0
 MIN_AFTER_RELOAD_S = 1.0
+# A reloaded page proves something is gone (`hidden`) only once it has shown what it shows: its
+# content unchanged and no new request for this long. A single-page app renders its content
+# from requests it makes after its own scripts have loaded and set up (Node-RED: locales, then
+# settings, then the flows); in between, every `hidden` holds of the empty shell.
+STEADY_S = 1.0
 
 Probe = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -226,7 +231,37 @@ class ExpectationChecker:
         if problem is not None:
             return [CheckResult(inner + c.name, False, problem) for c in self.conditions(spec, [])]
         deadline = max(deadline, time.monotonic() + MIN_AFTER_RELOAD_S)
-        return await self.check(spec, window.requests, deadline=deadline, prefix=inner)
+        results = await self.check(spec, window.requests, deadline=deadline, prefix=inner)
+        if spec.hidden and all(r.ok for r in results):
+            results = await self._steady(spec, window, results, reload_by, inner)
+        return results
+
+    async def _steady(
+        self,
+        spec: AfterReload,
+        window: ActionWindow,
+        results: list[CheckResult],
+        deadline: float,
+        prefix: str,
+    ) -> list[CheckResult]:
+        """Checks that held of a reloaded page, read again until the page has stood still for
+        STEADY_S (see there): what a `hidden` says of a page still filling itself in is nothing.
+        Past the deadline the last reading stands."""
+        deadline = max(deadline, time.monotonic() + 4 * STEADY_S)
+        while time.monotonic() < deadline:
+            seen = (len(window.requests), await self._content())
+            await asyncio.sleep(STEADY_S)
+            now = (len(window.requests), await self._content())
+            results = await self.check(spec, window.requests, deadline=time.monotonic(), prefix=prefix)
+            if now == seen or not all(r.ok for r in results):
+                return results
+        return results
+
+    async def _content(self) -> str:
+        try:
+            return str(await self._page.evaluate("() => document.body ? document.body.innerText : ''"))
+        except PlaywrightError:
+            return ""  # navigating: the next reading tells
 
     # ------------------------------------------------------------------ conditions
     def conditions(self, expect: Expectation, requests: list[RequestRecord] | None) -> list[Condition]:

@@ -325,3 +325,34 @@ async def test_a_rich_editor_holds_what_was_filled_in_it(
         static_session, "extract", {"target": {"css": "#editor"}, "into": "notes", "get": "value"}
     )
     assert extracted.value == "Minutes of Tuesday"
+
+
+# A single-page app's shell: its list is drawn from requests made after its scripts have set up
+# (a settings read, then a pause of its own, then the items), as Node-RED draws its flow tabs.
+SHELL = """<!doctype html><title>Flows</title><main id=tabs></main>
+<script>
+fetch('/settings').then((r) => r.text()).then(() => {
+  setTimeout(() => fetch('/items').then((r) => r.json()).then((items) => {
+    document.getElementById('tabs').innerHTML = items.map((t) => '<a href=#' + t + '>' + t + '</a>').join('');
+  }), 400);
+});
+</script>"""
+
+
+async def test_after_reload_hidden_waits_for_the_page_to_show_its_content(
+    static_session: PlaywrightSession, static_site: Any
+) -> None:
+    """Something deleted is proved gone only by a page that has drawn what it draws: the
+    reloaded shell shows no tab at first, and "hidden" held of it whatever the server had."""
+    static_site.add("/settings", "{}")
+    static_site.add("/items", '["Flow one", "Flow two"]')
+    await static_session.goto(static_site.add("/flows", SHELL), timeout=10)
+    still_there = await check(
+        static_session, {"after_reload": {"hidden": [{"role": "link", "name": "Flow two"}]}}, timeout=3
+    )
+    assert [c.ok for c in still_there] == [False], still_there
+    static_site.add("/items", '["Flow one"]')
+    gone = await check(
+        static_session, {"after_reload": {"hidden": [{"role": "link", "name": "Flow two"}]}}, timeout=3
+    )
+    assert [c.ok for c in gone] == [True], gone
