@@ -10,7 +10,8 @@ slot: the page is in the middle of an action and cannot be parked.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -46,6 +47,38 @@ class RequestGuard:
         if want is not self._armed:
             await session.guard(self._decide if want else None)
             self._armed = want
+
+    @contextlib.asynccontextmanager
+    async def rebuilding(
+        self, session: BrowserSession, index: int, step: Step
+    ) -> AsyncIterator[list[HeldRequest]]:
+        """While step `index` is done again to rebuild a page (recovery, a retry, a new sign-in):
+        every write it sends to the site is refused and recorded, whatever the step's effect and
+        the policy. A rebuild redoes a step only on its record's word that it sent nothing; a
+        page in a new browser may answer the same input otherwise (JupyterLab's Ctrl+S opened
+        its "Rename file" dialog the first time and saved the file as it was the second) — and
+        a write is never sent again on a guess. Yields the refused requests."""
+        refused: list[HeldRequest] = []
+
+        async def refuse(held: HeldRequest) -> bool:
+            refused.append(held)
+            self.desk.recorder.emit(
+                EventType.REQUEST_BLOCKED,
+                step=step.id,
+                index=index,
+                reason="a page is rebuilt without sending a write",
+                method=held.method,
+                url=held.url,
+            )
+            return False
+
+        await session.guard(refuse)
+        self._armed = None
+        try:
+            yield refused
+        finally:
+            await session.guard(None)
+            self._armed = False
 
     async def disarm(self, session: BrowserSession) -> None:
         """Before the page is parked: this guard's run loop is ending."""

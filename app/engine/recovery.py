@@ -17,6 +17,7 @@ from app.engine.approvals import action_hash
 from app.engine.attempts import MAX_DISMISSALS, StepExecutor, StepResult, dispatches_intent
 from app.engine.credentials import Credentials
 from app.engine.desk import DEFAULT_UNKNOWN, HandoffDesk, park
+from app.engine.guard import RequestGuard
 from app.engine.login_page import SignedOutSigns
 from app.engine.pageplan import Completed, PagePlan, plan_page, redoable, url_of, usable
 from app.engine.ports import ActionOutcome, BrowserSession, CheckResult, TargetInfo
@@ -40,6 +41,7 @@ class RecoveryMixin:
     session: BrowserSession | None
     desk: HandoffDesk
     executor: StepExecutor
+    guard: RequestGuard
 
     credentials: Credentials
     signs: SignedOutSigns
@@ -168,7 +170,8 @@ class RecoveryMixin:
                 await self._open_again(task, inputs, cp, step.args.url, timeout=timeout, failed=failed)
                 self._replayed(index, step, purpose, None)
                 continue
-            outcome = await self._act_again(task, step, timeout, failed)
+            async with self.guard.rebuilding(self.session, index, step):
+                outcome = await self._act_again(task, step, timeout, failed)
             self._replayed(index, step, purpose, outcome)
             reload = step.expect.after_reload if step.expect else None
             if reload is not None and reload.goto:
