@@ -207,21 +207,39 @@ def test_kill_early(person: Person, lab: jupyterlab.JupyterLab) -> None:
 
 def test_kill_mid_form(fd: Flightdeck, lab: jupyterlab.JupyterLab) -> None:
     """A text file this time: typed into JupyterLab's editor (a CodeMirror `contenteditable`, not
-    a form field), named in the "Rename file" dialog its first save opens. `kill -9` in that
-    dialog, the name typed, as "Rename and Save" is about to go (the 3rd write: "Text File", the
-    save that opened the dialog, "Rename and Save"), then `flightdeck resume`: the file is saved
-    once under its name with its text (the untitled file the launcher made is the one renamed,
-    no second one), and deleted once."""
+    a form field), named in the "Rename file" dialog its first save opens. `kill -9` with that
+    dialog open (after "Text File" and the save that opened it, before "Rename and Save"), then
+    `flightdeck resume`.
+
+    JupyterLab opens that dialog only in the page whose launcher made the file. The resumed run's
+    new browser opens untitled.txt by its address, where Ctrl+S saves the file as it is: redoing
+    that step to rebuild the page would send a write the first run never sent. The rebuild
+    refuses it, so the dialog cannot come back and the run fails, saying what it could not find
+    — and JupyterLab holds the one untitled file the launcher made, empty: nothing saved on a
+    guess, nothing made twice. (A task that names the file through the file browser's Rename
+    does not depend on that page.)"""
     person = person_for(fd, lab, TEXT_FILE)
     try:
         name = f"notes-{uuid.uuid4().hex[:8]}.txt"
         files = Files(lab)
         killed = person.run_killed({"name": name, "text": TEXT}, site=lab.url, crash_at="before_intent:3")
         assert killed.code == -9, person.explain("the run was meant to die in the rename dialog", killed)
-        assert name not in lab.files(), person.explain(f"killed before the save, yet {files}")
-        final = resume_then_approve(person, files, name, TEXT)
-        assert files.deleted_once(name), person.explain(f"after resuming {files.deleted(name)}")
-        assert final["status"] == "succeeded", person.explain(f"the resumed run ended {final['status']}")
+        assert files.added() == ["untitled.txt"], person.explain(f"killed in the dialog, yet {files}")
+        resumed = person.fd.resume(person.run_id)
+        person.said.append(resumed)
+        assert files.added() == ["untitled.txt"], person.explain(f"resumed: {files}", resumed)
+        assert lab.read("untitled.txt") == "", person.explain("the rebuild saved the file as it was", resumed)
+        shown = person.fd.show(person.run_id)
+        ended = f"the resumed run ended {shown['status']}"
+        assert shown["status"] == "failed", person.explain(ended, resumed)
+        assert 'name="File name"' in (shown.get("error") or ""), person.explain("failed for another reason")
+        rebuild = "rebuilt without sending a write"
+        refused = [
+            e["data"]["url"]
+            for e in shown["events"]
+            if e["type"] == "request.blocked" and rebuild in e["data"].get("reason", "")
+        ]
+        assert [u.split("?")[0] for u in refused] == [f"{lab.url}/api/contents/untitled.txt"], refused
         assert person.fd.verifies(person.run_id)
     finally:
         person.close()
