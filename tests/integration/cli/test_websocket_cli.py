@@ -68,10 +68,11 @@ def test_resume_never_sends_a_websocket_write_again(cli: Cli, site: Any, tmp_pat
         said = [r for a in steps["save"]["attempt_list"] for r in a["requests"]]
         assert any(r.startswith(f"WS {socket}: ") and " sent (" in r for r in said), said
     if point == "before_intent:1":
-        # The dialog was lost with the browser: opened again, and recorded so (the title's
-        # fill was not committed yet: it is simply done, as the next step).
+        # The dialog was lost with the browser: opened again, and recorded so. A read step's
+        # completion is committed within 0.5 s (recorder.commit_soon): the kill may have taken
+        # the last ones, which are then simply done, as the next steps, not redone.
         redone = [st["id"] for st in shown["steps"] if st["replays"]]
-        assert redone == ["1-goto", "2-click"]
+        assert redone in (["1-goto"], ["1-goto", "2-click"], ["1-goto", "2-click", "3-fill"]), redone
         text = cli("show", run_id).out
         assert "↺ done again after the interruption" in text
 
