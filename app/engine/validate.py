@@ -84,10 +84,13 @@ def judge_checks(step: Step, outcome: ActionOutcome, checks: list[CheckResult]) 
     summary = "; ".join(f"{c.name}: {c.detail}" if c.detail else c.name for c in failed[:3])
     summary += _refused(outcome)
     details = {"failed_checks": [c.to_json() for c in failed]}
+    # A request the allowlist refused is something the action did (a socket it opened, a form it
+    # posted elsewhere): not "nothing happened", however soon the page showed the refusal.
     if (
         not outcome.changed
         and not outcome.mutating_requests
         and not outcome.messages
+        and not any(r.refused for r in outcome.requests)
         and step.action in EXPECTS_CHANGE
     ):
         return StepFailure(FailureClass.NO_EFFECT, f"nothing happened: {summary}", details)
