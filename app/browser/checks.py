@@ -248,13 +248,14 @@ class ExpectationChecker:
         STEADY_S (see there): what a `hidden` says of a page still filling itself in is nothing.
         Past the deadline the last reading stands."""
         deadline = max(deadline, time.monotonic() + 4 * STEADY_S)
+        seen = (self._own_requests(window), await self._content())
         while time.monotonic() < deadline:
-            seen = (self._own_requests(window), await self._content())
             await asyncio.sleep(STEADY_S)
             now = (self._own_requests(window), await self._content())
             results = await self.check(spec, window.requests, deadline=time.monotonic(), prefix=prefix)
             if now == seen or not all(r.ok for r in results):
                 return results
+            seen = now
         return results
 
     @staticmethod

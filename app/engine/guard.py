@@ -49,19 +49,15 @@ class RequestGuard:
             self._armed = want
 
     @contextlib.asynccontextmanager
-    async def rebuilding(
-        self, session: BrowserSession, index: int, step: Step
-    ) -> AsyncIterator[list[HeldRequest]]:
+    async def rebuilding(self, session: BrowserSession, index: int, step: Step) -> AsyncIterator[None]:
         """While step `index` is done again to rebuild a page (recovery, a retry, a new sign-in):
         every write it sends to the site is refused and recorded, whatever the step's effect and
         the policy. A rebuild redoes a step only on its record's word that it sent nothing; a
         page in a new browser may answer the same input otherwise (JupyterLab's Ctrl+S opened
         its "Rename file" dialog the first time and saved the file as it was the second) — and
-        a write is never sent again on a guess. Yields the refused requests."""
-        refused: list[HeldRequest] = []
+        a write is never sent again on a guess."""
 
         async def refuse(held: HeldRequest) -> bool:
-            refused.append(held)
             self.desk.recorder.emit(
                 EventType.REQUEST_BLOCKED,
                 step=step.id,
@@ -75,7 +71,7 @@ class RequestGuard:
         await session.guard(refuse)
         self._armed = None
         try:
-            yield refused
+            yield
         finally:
             await session.guard(None)
             self._armed = False
