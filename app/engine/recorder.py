@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from app.domain.sealing import Sealer
 from app.domain.states import RunStatus
 from app.engine.redaction import redact_rows
 from app.secrets import Redactor
-from app.store import Database, events, leases, runs
+from app.store import Database, commits, events, leases, runs
 from app.store.models import Run
 
 Change = Callable[[Session, Run], Any]
@@ -95,7 +96,7 @@ class RunRecorder:
         processes within `within` seconds.
         """
         self.stage(change)
-        if time.monotonic() - self._committed_at >= within:
+        if commits.armed() or time.monotonic() - self._committed_at >= within:
             self.commit_behind()
 
     async def flush(self) -> None:
@@ -113,7 +114,9 @@ class RunRecorder:
         self._committed_at = time.monotonic()
         previous = self._in_flight
         self._in_flight = None
-        future = loop.run_in_executor(self._writer, self._write, pending, staged, change)
+        point = commits.recorder_caller() if commits.armed() else ""
+        carries = ",".join(dict.fromkeys(type for type, _ in pending)) if point else ""
+        future = loop.run_in_executor(self._writer, self._write, pending, staged, change, point, carries)
 
         async def ordered() -> Any:
             if previous is not None:
@@ -127,10 +130,15 @@ class RunRecorder:
         return asyncio.ensure_future(ordered())
 
     def _write(
-        self, pending: list[tuple[str, dict[str, Any]]], staged: list[Change], change: Change | None
+        self,
+        pending: list[tuple[str, dict[str, Any]]],
+        staged: list[Change],
+        change: Change | None,
+        point: str = "",
+        carries: str = "",
     ) -> tuple[Any, list[Event]]:
         redactor = self.redactor
-        with self.db.session() as s, s.begin():
+        with commits.naming(point, carries) if point else nullcontext(), self.db.session() as s, s.begin():
             if redactor:
                 redact_rows(s, redactor, self.sealer)  # events too, whoever appends them
             run = runs.get_run(s, self.run_id)

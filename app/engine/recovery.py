@@ -65,7 +65,7 @@ class RecoveryMixin:
 
     def _has_pending_intent(self) -> bool:
         with self.db.session(readonly=True) as s:
-            return bool(attempts.pending_intents(s, self.run_id))
+            return bool(attempts.unsettled(s, self.run_id))
 
     async def _reestablish(
         self, task: Task, inputs: dict[str, Any], cp: Checkpoint, executor: StepExecutor
@@ -298,11 +298,21 @@ class RecoveryMixin:
         return None
 
     async def _ask_whether_done(
-        self, index: int, step: Step, question: str, reason: str, checks: list[dict[str, Any]]
+        self,
+        index: int,
+        step: Step,
+        question: str,
+        reason: str,
+        checks: list[dict[str, Any]],
+        *,
+        attempts: list[int] | None = None,
     ) -> NoReturn:
-        """A person verifies: `approve` (done) completes the step, `deny` lets it run again."""
+        """A person verifies: `approve` (done) completes the step, `deny` lets it run again.
+        `attempts`: the numbers of the attempts in doubt (their question settles them)."""
         context = await self.desk.context(index, step)
         payload = {**context, "checks": checks, "choices": ["done", "not_done"], "reason": reason}
+        if attempts is not None:
+            payload["attempts"] = attempts
         handoff_id = await self.desk.open(
             index,
             "verification",
@@ -351,7 +361,7 @@ class RecoveryMixin:
         Returns True when the step proved not done after a reload, so it must be done now.
         """
         with self.db.session(readonly=True) as s:
-            pending = [a for a in attempts.pending_intents(s, self.run_id) if a.step_index == cp.next_step]
+            pending = [a for a in attempts.unsettled(s, self.run_id) if a.step_index == cp.next_step]
             tried = attempts.list_attempts(s, self.run_id, cp.next_step)
         if cp.next_step >= len(task.steps):
             return False
@@ -383,6 +393,8 @@ class RecoveryMixin:
         held = bool(checks) and all(c.ok for c in checks)
         found = [c.to_json() for c in checks]
 
+        numbers = [a.number for a in pending]
+
         def close_attempts(s: Session, run: Run) -> None:
             for row in attempts.pending_intents(s, self.run_id):
                 attempts.finish_attempt(
@@ -398,7 +410,11 @@ class RecoveryMixin:
                     screenshot_after=None,
                 )
 
-        await self.recorder.commit(close_attempts)
+        # The unknown outcome rides on the transaction that records the decision about it (the
+        # step completed, a person asked, or the next attempt's intent): a crash in between
+        # cannot leave an outcome nobody decided on. An unknown outcome without a decision
+        # still counts as unsettled (attempts.unsettled), whatever wrote it.
+        self.recorder.stage(close_attempts)
         if held:
             # The checks that proved it are the step's evidence (what the operator and an agent read).
             result = StepResult(ok=True, attempts=len(pending), checks=checks)
@@ -413,6 +429,7 @@ class RecoveryMixin:
             f"The run was interrupted right after '{step.summary()}' was sent. Did it happen?",
             "interrupted after the action was sent; its outcome was not recorded",
             found,
+            attempts=numbers,
         )
 
     # ----------------------------------------------------------------- between attempts

@@ -17,6 +17,7 @@ from app.store.attempts import (
     mark_intent,
     pending_intents,
     start_attempt,
+    unsettled,
 )
 from app.store.db import Database, default_data_dir, default_database_url
 from app.store.errors import LeaseLost
@@ -108,5 +109,6 @@ __all__ = [
     "resolve_run_id",
     "start_attempt",
     "transition",
+    "unsettled",
     "verify_events",
 ]

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.states import AttemptOutcome
-from app.store.models import Attempt
+from app.domain.states import AttemptOutcome, StepStatus
+from app.store.models import Attempt, Handoff, StepRecord
 from app.store.types import utcnow
 
 
@@ -104,3 +104,40 @@ def pending_intents(s: Session, run_id: str) -> list[Attempt]:
         Attempt.run_id == run_id, Attempt.intent_at.is_not(None), Attempt.outcome.is_(None)
     )
     return list(s.scalars(query.order_by(Attempt.step_index, Attempt.number)))
+
+
+def unsettled(s: Session, run_id: str) -> list[Attempt]:
+    """Actions that may have fired and that nothing has settled yet (G3): an intent with no
+    recorded outcome (the process died between dispatch and record), or an outcome recovery
+    marked unknown with no decision after it — its step neither finished, nor tried again, nor
+    put to a person as "did it happen?". Recovery writes the unknown outcome and its decision
+    in one transaction; this also holds for a record written before it did."""
+    tried = list_attempts(s, run_id)
+    latest: dict[int, Attempt] = {}
+    for a in tried:
+        latest[a.step_index] = a
+    finished = {
+        r.index
+        for r in s.scalars(select(StepRecord).where(StepRecord.run_id == run_id))
+        if r.status in (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED)
+    }
+    asked = list(s.scalars(select(Handoff).where(Handoff.run_id == run_id, Handoff.kind == "verification")))
+    found = []
+    for a in tried:
+        if (a.intent_at is not None and a.outcome is None) or (
+            a.outcome is AttemptOutcome.UNKNOWN
+            and latest[a.step_index] is a
+            and a.step_index not in finished
+            and not any(_asks_about(h, a) for h in asked)
+        ):
+            found.append(a)
+    return found
+
+
+def _asks_about(h: Handoff, a: Attempt) -> bool:
+    if h.step_index != a.step_index:
+        return False
+    numbers = (h.payload or {}).get("attempts")
+    if numbers is not None:
+        return a.number in numbers
+    return h.created_at is not None and h.created_at >= a.started_at  # before attempts were named

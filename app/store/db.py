@@ -11,6 +11,8 @@ import platformdirs
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.store import commits
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -88,6 +90,7 @@ class Database:
         # and one opened silently by a read and left open across an `await` would stall every
         # other writer for busy_timeout. Transactions must be visible: `with s.begin():`.
         self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False, autobegin=False)
+        commits.install(self._sessions)  # every write transaction is a crash point
         self._read_sessions = sessionmaker(
             bind=self.engine.execution_options(**{_READONLY: True}), expire_on_commit=False
         )

@@ -151,13 +151,28 @@ class PostgresCluster:
             connect_timeout=10,
         )
 
-    def create_database(self, name: str | None = None) -> str:
-        """CREATE DATABASE (a unique name unless given); returns its SQLAlchemy URL."""
+    def create_database(self, name: str | None = None, *, template: str | None = None) -> str:
+        """CREATE DATABASE (a unique name unless given), a copy of `template` if given; returns
+        its SQLAlchemy URL. A template a client just left (a killed process's backend ends a
+        moment after it) is waited for."""
+        import psycopg
         from psycopg import sql
 
         name = name or f"fd_{uuid4().hex[:16]}"
+        query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
         with self._admin() as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            for _ in range(100):
+                try:
+                    conn.execute(query)
+                    break
+                except psycopg.errors.ObjectInUse:
+                    conn.execute("SELECT pg_sleep(0.1)")  # until the old backend has exited
+            else:
+                raise RuntimeError(f"database {template} stayed in use")
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:

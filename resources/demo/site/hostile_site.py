@@ -317,6 +317,15 @@ class HostileSite(
         with self._lock:
             self._state = _State(self._config)
 
+    def snapshot(self) -> Any:
+        """Everything the site holds now (for tests that start many cases from one point)."""
+        with self._lock:
+            return copy.deepcopy(self._state)
+
+    def restore(self, snapshot: Any) -> None:
+        with self._lock:
+            self._state = copy.deepcopy(snapshot)
+
     def expire_sessions(self) -> int:
         """End every session now, as if each had outlived session_ttl. Returns how many."""
         with self._lock:

@@ -2,14 +2,17 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.domain.states import AttemptOutcome
+from app.domain.states import AttemptOutcome, StepStatus
 from app.store import (
     Database,
     finish_attempt,
+    get_step,
     list_attempts,
     mark_intent,
+    open_handoff,
     pending_intents,
     start_attempt,
+    unsettled,
 )
 
 from .conftest import new_run
@@ -58,3 +61,41 @@ def test_intent_without_outcome_survives_as_pending(db: Database) -> None:
         finish_attempt(s, pending[0], outcome=AttemptOutcome.UNKNOWN)
     with db.session(readonly=True) as s:
         assert pending_intents(s, run_id) == []
+
+
+def _unknown_at(s: Session, run_id: str, index: int, number: int) -> None:
+    row = start_attempt(s, run_id, index, number, before_fp="fp")
+    mark_intent(s, row)
+    finish_attempt(s, row, outcome=AttemptOutcome.UNKNOWN)
+
+
+def test_an_unknown_outcome_nobody_decided_on_stays_unsettled(db: Database) -> None:
+    """G3: recovery marked the action's outcome unknown, then died before deciding (complete
+    the step, ask a person, or try again): the next start must settle it again, not run the
+    step as if nothing had been sent."""
+    with db.session() as s, s.begin():
+        run_id = new_run(s).id
+        _unknown_at(s, run_id, 1, 1)
+    with db.session(readonly=True) as s:
+        assert [(a.step_index, a.number) for a in unsettled(s, run_id)] == [(1, 1)]
+        assert pending_intents(s, run_id) == []  # what recovery used to look at alone
+
+
+def test_a_decision_settles_an_unknown_outcome(db: Database) -> None:
+    with db.session() as s, s.begin():
+        run_id = new_run(s, steps=4).id
+        _unknown_at(s, run_id, 0, 1)  # then a person was asked about it
+        open_handoff(
+            s, run_id=run_id, step_index=0, kind="verification", question="?", payload={"attempts": [1]}
+        )
+        _unknown_at(s, run_id, 1, 1)  # then the step was tried again
+        start_attempt(s, run_id, 1, 2, before_fp="fp")
+        _unknown_at(s, run_id, 2, 1)  # then a re-read proved it done
+        get_step(s, run_id, 2).status = StepStatus.SUCCEEDED  # type: ignore[union-attr]
+        _unknown_at(s, run_id, 3, 1)  # asked about attempt 1 only: attempt 2 is a new doubt
+        open_handoff(
+            s, run_id=run_id, step_index=3, kind="verification", question="?", payload={"attempts": [1]}
+        )
+        _unknown_at(s, run_id, 3, 2)
+    with db.session(readonly=True) as s:
+        assert [(a.step_index, a.number) for a in unsettled(s, run_id)] == [(3, 2)]
