@@ -410,9 +410,6 @@ def crash_state(cli: Cli, site: Any, run_id: str | None) -> Any:
         db.dispose()
 
 
-REPORTS: list[str] = []  # printed at the end of the test session (tests/conftest.py)
-
-
 def render(title: str, outcomes: list[Outcome]) -> str:
     rows = [f"{title}: {sum(o.ok for o in outcomes)}/{len(outcomes)} cases hold"]
     width = max((len(f"{o.case.point}@{o.case.when}") for o in outcomes), default=10)

@@ -6,7 +6,7 @@ starts from a copy (CREATE DATABASE … TEMPLATE) of the point its lane saved.""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ class PostgresStore:
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_every_commit_is_a_crash_point_that_loses_nothing_on_postgres(
-    tmp_path: Path, postgres: PostgresCluster
+    tmp_path: Path, postgres: PostgresCluster, record_property: Callable[[str, object], None]
 ) -> None:
     @contextmanager
     def postgres_world(where: Path) -> Iterator[Any]:
@@ -72,7 +72,7 @@ def test_every_commit_is_a_crash_point_that_loses_nothing_on_postgres(
     cases = matrix.cases()
     outcomes = matrix.run_all(cases, WORKERS)
     report = crashmatrix.render("PostgreSQL", outcomes)
-    crashmatrix.REPORTS.append(report)
+    record_property("crash_matrix", report)  # printed at the end of the run (tests/conftest.py)
     print(report)
     assert len(cases) >= MIN_CASES, report
     assert all(o.ok for o in outcomes), report
