@@ -39,7 +39,7 @@ from app.engine.validate import (
     judge_no_effect,
     with_form_errors,
 )
-from app.store import ArtifactStore, attempts, record_artifact, runs
+from app.store import ArtifactStore, attempts, events, record_artifact, runs
 from app.store.models import Attempt, Run
 
 # Overlays dismissed per step before an obstruction counts as an ordinary failure.
@@ -137,8 +137,11 @@ class StepExecutor:
         credentials: Credentials | None = None,
         signs: SignedOutSigns | None = None,
         before_retry: BeforeRetry | None = None,
+        taken: Callable[[], bool] | None = None,
     ) -> None:
         self.task = task
+        # In-process: a person asked for the page (takeover) since the last commit.
+        self.taken = taken or (lambda: False)
         self.signs = signs or SignedOutSigns(task)
         self.before_retry = before_retry
         # Resolves `secret:` fills at the moment of the action (G7): see credentials.py.
@@ -184,6 +187,7 @@ class StepExecutor:
         tries = 0  # attempts that count against the retry policy
         dismissals = 0
         while True:
+            self._still_ours()
             self.budget.check()
             self.progress.check()
             result = await self._attempt(index, step, number)
@@ -194,6 +198,7 @@ class StepExecutor:
                 result.duration_ms = (time.monotonic() - started) * 1000
                 return result
             if failure.failure_class is FailureClass.OBSTRUCTION and dismissals < MAX_DISMISSALS:
+                self._still_ours()
                 dismissed = await self.session.dismiss_obstructions(list(self.task.policy.obstructions))
                 self.recorder.emit(
                     EventType.OBSTRUCTION_DISMISSED, step=step.id, index=index, dismissed=dismissed
@@ -234,6 +239,15 @@ class StepExecutor:
                 return settled
             number += 1
 
+    def _still_ours(self) -> None:
+        """Before anything more is done on the page: once a person has taken it over (or the run
+        was paused or cancelled), the engine does nothing more there — no banner dismissed, no
+        next attempt. The attempt in flight was recorded already (its outcome's commit is what
+        told us); the run stops and waits for the hand-back."""
+        status = self.recorder.status
+        if self.taken() or (status is not None and status is not RunStatus.RUNNING):
+            raise RunStopped
+
     async def _between_attempts(
         self, index: int, step: Step, result: StepResult, start_url: str
     ) -> StepResult | None:
@@ -269,43 +283,42 @@ class StepExecutor:
         if every:
             shot_before = self._last_shot[1] if self._last_shot else await self._screenshot(None)
         mutating = dispatches_intent(step)
-
-        def start(s: Session, run: Run) -> Attempt:
-            attempt = attempts.start_attempt(s, self.run_id, index, number, before_fp.short())
-            if mutating:
-                # Intent is durable before dispatch: after a crash we know it may have fired (G3).
-                attempts.mark_intent(s, attempt)
-            return attempt
-
-        self.recorder.emit(
-            EventType.ATTEMPT_STARTED,
-            step=step.id,
-            index=index,
-            attempt=number,
-            action=step.action.value,
-            summary=step.summary(),
-            url=before_fp.url,
-        )
+        started = {
+            "step": step.id,
+            "index": index,
+            "attempt": number,
+            "action": step.action.value,
+            "summary": step.summary(),
+            "url": before_fp.url,
+        }
         attempt_row: Attempt | None = None
         if mutating:
             crash_point("before_intent")
-            self.recorder.emit(EventType.ACTION_INTENT, step=step.id, index=index, attempt=number)
+
+            def start(s: Session, run: Run) -> Attempt | None:
+                if RunStatus(run.status) is not RunStatus.RUNNING:
+                    # A person took the page over (or paused or cancelled the run) since the last
+                    # commit: in the same transaction that would open the intent, nothing opens.
+                    return None
+                events.append_events(
+                    s,
+                    self.run_id,
+                    [
+                        (EventType.ATTEMPT_STARTED, started),
+                        (EventType.ACTION_INTENT, {"step": step.id, "index": index, "attempt": number}),
+                    ],
+                )
+                attempt = attempts.start_attempt(s, self.run_id, index, number, before_fp.short())
+                # Intent is durable before dispatch: after a crash we know it may have fired (G3).
+                attempts.mark_intent(s, attempt)
+                return attempt
+
             attempt_row = await self.recorder.commit(start)
-            if self.recorder.status is not RunStatus.RUNNING:
-                # Cancelled or paused while we got ready: do not fire, and say so, so that
-                # recovery does not mistake the intent for a possibly-fired action.
-                row_id = attempt_row.id
-
-                def not_fired(s: Session, run: Run) -> None:
-                    row = s.get(Attempt, row_id)
-                    assert row is not None
-                    attempts.finish_attempt(
-                        s, row, outcome=AttemptOutcome.FAILED, error=f"not fired: run {run.status}"
-                    )
-
-                await self.recorder.commit(not_fired)
+            if attempt_row is None:
                 raise RunStopped
             crash_point("after_intent")
+        else:
+            self.recorder.emit(EventType.ATTEMPT_STARTED, **started)
         outcome: ActionOutcome | None = None
         checks: list[CheckResult] = []
         failure: StepFailure | None = None

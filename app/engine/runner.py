@@ -369,6 +369,7 @@ class RunLoop(RecoveryMixin):
             before_retry=lambda index, step, result, start_url: self._before_retry(
                 task, inputs, cp, index, step, result, start_url
             ),
+            taken=lambda: self.stop_requested == "takeover",
         )
         self.executor = executor
         self._learn_from_earlier_runs(task, cp)
