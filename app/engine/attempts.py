@@ -63,6 +63,7 @@ class StepResult:
     duration_ms: float = 0.0
     skipped: bool = False  # the operator chose to skip the step
     by_operator: bool = False  # done by the person (takeover, verification), not by the engine
+    done_by: str | None = None  # who: the person who handed back, or said it happened
 
 
 # Called between two attempts of a step with (index, step, failed result, URL the step started

@@ -917,8 +917,9 @@ class RunLoop(RecoveryMixin):
         if checks and all(c.ok for c in checks):
             for h in self.desk.of("approval", index):
                 if h.status is HandoffStatus.OPEN:  # the person did it: nothing left to approve
-                    await self.desk.void(h, "done by the operator during a takeover")
-            return StepResult(ok=True, attempts=0, checks=checks, by_operator=True)
+                    who = answer.by or "the operator"
+                    await self.desk.void(h, f"done by {who} during a takeover (its expectation holds)")
+            return StepResult(ok=True, attempts=0, checks=checks, by_operator=True, done_by=answer.by)
         return None
 
     async def _open_takeover(self, index: int, step: Step, why: str) -> NoReturn:
@@ -958,6 +959,8 @@ class RunLoop(RecoveryMixin):
             notes["verified_after_recovery"] = True
         if result.by_operator:
             notes["by_operator"] = True
+            if result.done_by:
+                notes["done_by"] = result.done_by
         if result.skipped:
             notes["skipped_by_operator"] = True
         self.recorder.emit(
@@ -1075,7 +1078,7 @@ class RunLoop(RecoveryMixin):
             )
         said = answer.decision or str(answer.data.get("value", ""))
         if said in ("approve", "done", "yes"):
-            return StepResult(ok=True, attempts=0, by_operator=True)
+            return StepResult(ok=True, attempts=0, by_operator=True, done_by=answer.by)
         return None
 
     async def _answer_or_ask(self, index: int, step: Step, cp: Checkpoint) -> StepResult:

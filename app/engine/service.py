@@ -25,7 +25,13 @@ from app.engine.redaction import LogRedaction
 from app.engine.runner import LEASE_TTL, RunLoop, RunResult
 from app.engine.stopping import stop_tasks
 from app.engine.tracing import TraceMode
-from app.engine.waiting import DEFAULT_IDLE_LIMIT_S, DEFAULT_MAX_LIVE, AnswerWatcher, SessionPool
+from app.engine.waiting import (
+    DEFAULT_IDLE_LIMIT_S,
+    DEFAULT_MAX_LIVE,
+    QUERY_EVERY_S,
+    AnswerWatcher,
+    SessionPool,
+)
 from app.secrets import Redactor
 from app.store import ArtifactStore, Database, events, handoffs, leases, runs
 
@@ -230,7 +236,7 @@ class Engine:
         idle_rounds = 0
         while wait and result.status is RunStatus.WAITING:
             if result.open_handoffs:
-                await self.watcher.wait_any(result.open_handoffs)
+                await self._until_one_closes(run_id, result.open_handoffs)
                 idle_rounds = 0
             else:
                 # Answered before we looked (or closed some other way): continue now, but
@@ -248,6 +254,39 @@ class Engine:
             if run_id in self._parked:
                 self._let_go(run_id)
         return self._result(run_id) if status is not result.status else result
+
+    async def _until_one_closes(self, run_id: str, waiting: list[str]) -> None:
+        """Until one of the run's open handoffs closes — also one opened while it waited: a
+        person who takes over a run waiting for its approval hands back, and the run re-checks
+        at once (the person may have done the step; the approval is then moot), instead of
+        waiting for the approval's answer or its deadline."""
+        known = set(self._handoff_ids(run_id, open_only=False))
+        while True:
+            answered = asyncio.ensure_future(self.watcher.wait_any(waiting))
+            opened = asyncio.ensure_future(self._until_new(run_id, known))
+            done, _ = await asyncio.wait({answered, opened}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (answered, opened):
+                task.cancel()
+            if answered in done:
+                return
+            known = opened.result()
+            still_open = self._handoff_ids(run_id, open_only=True)
+            if set(known) - set(waiting) - set(still_open):
+                return  # opened and closed already (a hand-back within one look)
+            waiting = still_open
+
+    async def _until_new(self, run_id: str, known: set[str]) -> set[str]:
+        """Every handoff id of the run, once one not in `known` exists (opened by any process)."""
+        while True:
+            await asyncio.sleep(QUERY_EVERY_S)
+            now = set(await asyncio.to_thread(self._handoff_ids, run_id, open_only=False))
+            if now - known:
+                return now
+
+    def _handoff_ids(self, run_id: str, *, open_only: bool) -> list[str]:
+        with self.db.session(readonly=True) as s:
+            found = handoffs.list_handoffs(s, run_id=run_id, status="open" if open_only else None)
+            return [h.id for h in found]
 
     def _status_if_ours(self, run_id: str) -> RunStatus | None:
         """The run's status, or None when another process holds it."""
