@@ -159,8 +159,7 @@ class RunRecorder:
     def prime(self) -> None:
         """Start notifying from the run's current last event (don't replay old history)."""
         with self.db.session(readonly=True) as s:
-            existing = events.list_events(s, self.run_id)
-        self._last_seq = existing[-1].seq if existing else 0
+            self._last_seq = events.last_seq(s, self.run_id)
 
     async def close(self) -> None:
         try:

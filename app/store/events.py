@@ -76,6 +76,11 @@ def _query_head(s: Session, run_id: str) -> tuple[int, str]:
     return (0, GENESIS) if row is None else (row.seq, row.hash)
 
 
+def last_seq(s: Session, run_id: str) -> int:
+    """The sequence number of the run's last event (0: none yet), from the index alone."""
+    return _query_head(s, run_id)[0]
+
+
 def _build(run_id: str, items: Sequence[tuple[str, Mapping[str, Any]]], head: tuple[int, str]) -> list[Event]:
     seq, prev = head
     events = []
