@@ -67,9 +67,12 @@ class StepResult:
 
 
 # Called between two attempts of a step with (index, step, failed result, URL the step started
-# at): rebuilds the page the step needs and settles a write that may have happened (recovery.py).
-# A StepResult settles the step without another attempt.
-BeforeRetry = Callable[[int, Step, "StepResult", str], Awaitable["StepResult | None"]]
+# at, last): rebuilds the page the step needs and settles a write that may have happened
+# (recovery.py). A StepResult settles the step without another attempt. `last`: no attempt
+# follows (the step is irreversible, or its attempts are used up): only a write that may have
+# happened is settled — proven done by re-reading, or a person asked — and None leaves the
+# step failed.
+BeforeRetry = Callable[[int, Step, "StepResult", str, bool], Awaitable["StepResult | None"]]
 
 
 @dataclass
@@ -219,6 +222,14 @@ class StepExecutor:
             # again: the run loop logs in (or stops) first.
             expired = failure.failure_class is FailureClass.SESSION_EXPIRED
             if expired or not policy.should_retry(tries, failure.failure_class):
+                if failure.failure_class is FailureClass.TRANSIENT:
+                    # Not sent again (irreversible, or out of attempts), but the attempt may have
+                    # been applied (a 500, a dropped connection, a timeout): a step reported
+                    # failed must not have happened unseen. Re-read it, or ask (G3).
+                    settled = await self._between_attempts(index, step, result, start_url, last=True)
+                    if settled is not None:
+                        settled.attempts = number
+                        result = settled
                 result.duration_ms = (time.monotonic() - started) * 1000
                 return result
             delay = policy.delay(tries, failure.details.get("retry_after"))
@@ -250,14 +261,15 @@ class StepExecutor:
             raise RunStopped
 
     async def _between_attempts(
-        self, index: int, step: Step, result: StepResult, start_url: str
+        self, index: int, step: Step, result: StepResult, start_url: str, *, last: bool = False
     ) -> StepResult | None:
         """The page the next attempt needs, or the step settled without one: proven done, or
-        its page cannot be rebuilt (the attempt's failure then ends the step, saying why)."""
+        its page cannot be rebuilt (the attempt's failure then ends the step, saying why).
+        `last`: no attempt follows; see BeforeRetry."""
         if self.before_retry is None:
             return None
         try:
-            return await self.before_retry(index, step, result, start_url)
+            return await self.before_retry(index, step, result, start_url, last)
         except StepFailure as problem:
             failure = result.failure
             assert failure is not None

@@ -442,15 +442,23 @@ class RecoveryMixin:
         step: Step,
         result: StepResult,
         start_url: str,
+        *,
+        last: bool = False,
     ) -> StepResult | None:
         """Before the next attempt of a step: put the page back where the step starts (the
         failed attempt may have left it on an error page), and never send a write again that
-        may have happened (G3). A StepResult: proven done by re-reading, no attempt needed."""
+        may have happened (G3). A StepResult: proven done by re-reading, no attempt needed.
+
+        `last`: no attempt follows (irreversible, or out of attempts). A write that may have
+        happened is still settled: done if re-read, else a person verifies — also when the
+        re-read finds nothing of an irreversible one, which only a person sends again."""
         assert self.session is not None
         failure = result.failure
         if failure is None or step.action is Action.GOTO:
             return None  # a goto opens its page itself
         uncertain = dispatches_intent(step) and may_have_applied(failure, result.outcome)
+        if last and not uncertain:
+            return None  # the server did not apply it, and it is not sent again: it failed
         if not uncertain and not _left_the_page(start_url, self.session.url, result.outcome):
             return None
         purpose = f"for the next attempt of step {step.id}"
@@ -478,6 +486,17 @@ class RecoveryMixin:
         if done:
             # The attempt's requests (the 500 that stored it) and the re-read are its evidence.
             return StepResult(ok=True, outcome=result.outcome, checks=checks)
+        if last:
+            if step.effect is Effect.IRREVERSIBLE or self.desk.ever_approved(index):
+                await self._ask_whether_done(
+                    index,
+                    step,
+                    f"'{step.summary()}' failed ({failure.message}); re-reading did not find it "
+                    "done, but it is not sent again without a person. Did it happen?",
+                    "an irreversible action may have reached the site: it is not sent again without a person",
+                    [c.to_json() for c in checks],
+                )
+            return None  # proven absent, and out of attempts: it failed
         # Proven absent; the re-read reloaded the page: rebuild its form state again.
         await self._replay(task, inputs, cp, self.executor, end=index, purpose=purpose, record=False)
         return None

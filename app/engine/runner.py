@@ -366,8 +366,8 @@ class RunLoop(RecoveryMixin):
             guard=self.guard,
             credentials=self.credentials,
             signs=self.signs,
-            before_retry=lambda index, step, result, start_url: self._before_retry(
-                task, inputs, cp, index, step, result, start_url
+            before_retry=lambda index, step, result, start_url, last: self._before_retry(
+                task, inputs, cp, index, step, result, start_url, last=last
             ),
             taken=lambda: self.stop_requested == "takeover",
         )

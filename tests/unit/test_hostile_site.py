@@ -356,6 +356,34 @@ def test_issues_lead_to_their_own_page_and_503_stores_nothing(site, client):
     assert truth["issue_posts"] == 3 and truth["comment_posts"] == 3
 
 
+def test_each_way_a_comment_can_fail_and_what_it_stores(site, client):
+    """The knobs of the write-retry table (tests/integration/engine/test_write_retry_table.py):
+    what the tracker received and stored for each, as only the server knows it."""
+    assert client.post("/issues", form={"title": "Printer jam"}).status == 303
+    site.configure(comment_429=1, comment_500_unsaved=1)
+    r = client.post("/issues/1", form={"comment": "turned away"})
+    assert r.status == 429 and r.headers["retry-after"] == "1"
+    assert client.post("/issues/1", form={"comment": "lost"}).status == 500
+    site.configure(comment_signed_out=1)
+    r = client.post("/issues/1", form={"comment": "signed out"})
+    assert r.status == 303 and r.headers["location"] == "/login?next=/issues/1"
+    site.configure(comment_hang=1, comment_hang_ms=300)
+    started = time.monotonic()
+    assert client.post("/issues/1", form={"comment": "saved, answered late"}).status == 303
+    assert time.monotonic() - started >= 0.3
+    site.configure(comment_refused=1)
+    form = re.search(r'<form method="post" action="([^"]+)"', client.get("/issues/1").text)
+    assert form is not None and form.group(1) == f"{site.nowhere}/issues/1"
+    down = urlsplit(form.group(1))
+    with pytest.raises(ConnectionRefusedError):  # the write address is down: nothing listens
+        http.client.HTTPConnection(down.hostname, down.port, timeout=5).connect()
+    assert 'action="/issues/1"' in client.get("/issues/1").text  # the next page's form works
+    truth = site.truth()
+    stored = ["saved, answered late"]
+    assert truth["issues"] == [{"id": 1, "title": "Printer jam", "comments": stored}]
+    assert truth["comment_posts"] == 3  # every POST that reached the tracker, stored or not
+
+
 def test_cart_forbidden_echo_and_request_counters(site, client):
     assert client.post("/api/cart", json_body={"product": "Headlamp"}).status == 200
     assert client.post("/api/cart", json_body={"product": "Nope"}).status == 422

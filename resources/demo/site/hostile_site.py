@@ -17,6 +17,7 @@ import hmac
 import json
 import re
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -70,6 +71,12 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "issue_503": 0,  # POST /issues: number of 503 error pages first (nothing stored)
     "comment_503": 0,  # POST /issues/<id>: number of 503 error pages first (nothing stored)
     "comment_500": 0,  # POST /issues/<id>: number of comments stored, then answered 500
+    "comment_429": 0,  # POST /issues/<id>: number of 429s first (nothing stored)
+    "comment_500_unsaved": 0,  # POST /issues/<id>: number answered 500 storing nothing
+    "comment_signed_out": 0,  # POST /issues/<id>: number sent to the sign-in (session ended)
+    "comment_hang": 0,  # POST /issues/<id>: number stored, then answered comment_hang_ms late
+    "comment_hang_ms": 3000,
+    "comment_refused": 0,  # /issues/<id>: number of pages whose comment form posts where nothing listens
     "telemetry": False,  # every page sends telemetry and loads a font from unreachable hosts
     "spa_api_delay_ms": 0,  # /api/app/notes answers this late (the SPA shows its sign-in form then)
     "live_delay_ms": 300,  # /live*: how long the site takes to answer a message on the socket
@@ -99,9 +106,15 @@ _BUDGET_KNOBS = {
     "issue_503",
     "comment_503",
     "comment_500",
+    "comment_429",
+    "comment_500_unsaved",
+    "comment_signed_out",
+    "comment_hang",
+    "comment_refused",
 }
 _INT_KNOBS = {
     "delay_ms",
+    "comment_hang_ms",
     "spa_api_delay_ms",
     "live_delay_ms",
     "live_ping_ms",
@@ -192,6 +205,10 @@ class HostileSite(
         self._server: SiteServer | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
+        # A port on the site's host bound but never listening: connecting is refused (knob
+        # comment_refused sends a form there), and no other server can take it meanwhile.
+        self._closed_port: socket.socket | None = None
+        self.nowhere = ""
         self._routes: dict[tuple[str, str], Callable[[Request], Response]] = {
             ("GET", "/"): lambda r: self._page(r, 200, "Hostile Demo", pages.index()),
             ("GET", "/login"): self._login_form,
@@ -257,11 +274,17 @@ class HostileSite(
         self._thread.start()
         bound_host, bound_port = server.server_address[:2]
         self.base_url = f"http://{bound_host}:{bound_port}"
+        self._closed_port = socket.socket(server.address_family, socket.SOCK_STREAM)
+        self._closed_port.bind((bound_host, 0))
+        self.nowhere = f"http://{bound_host}:{self._closed_port.getsockname()[1]}"
         return self.base_url
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
+        if self._closed_port is not None:
+            self._closed_port.close()
+            self._closed_port = None
         if server is not None:
             server.shutdown()
             server.server_close()
@@ -341,8 +364,8 @@ class HostileSite(
 
     def configure(self, **knobs: Any) -> dict[str, Any]:
         """Change knobs at runtime. Setting a budget knob (flaky_failures, order_503, order_429,
-        login_503, issue_503, comment_503, comment_500) also re-arms that budget: the *next* N
-        requests fail. Unknown knob -> ValueError."""
+        login_503, issue_503, comment_503, comment_500 and the other comment_* failures) also
+        re-arms that budget: the *next* N requests fail. Unknown knob -> ValueError."""
         clean: dict[str, Any] = {}
         for key, value in knobs.items():
             if key in _BOOL_KNOBS:
