@@ -28,6 +28,7 @@ from app.browser.formerrors import form_errors
 from app.browser.guard import NetworkGuard
 from app.browser.network import ActionWindow, PageObserver
 from app.browser.operator_input import OperatorInput
+from app.browser.page_input import PageInputWatch
 from app.browser.parties import RequestParties
 from app.browser.readiness import Readiness
 from app.browser.screencast import Screencast
@@ -44,6 +45,7 @@ from app.engine.ports import (
     FormError,
     FrameCallback,
     InputEvent,
+    InputReport,
     ProbeResult,
     RequestDecider,
     RequestRecord,
@@ -108,6 +110,7 @@ class PlaywrightSession:
             context, page, self._parties, known=self._known_state, unobserved=self._unobserved
         )
         self._input = OperatorInput(page, self._cdp_session)
+        self._page_input = PageInputWatch(page)  # a person's own input while taken over
         self._screencasts: set[Screencast] = set()  # live views of this page (stopped on close)
         self._closed_mark: int | None = None  # sockets closed before the page was last frozen
 
@@ -449,9 +452,20 @@ class PlaywrightSession:
         self._recent = None
         self._filled = None
         try:
-            return await self._input.send(event)
+            with self._page_input.console_input():  # recorded by the caller, not again as the page's
+                return await self._input.send(event)
         except PlaywrightError as exc:
             raise classify(exc, what=f"operator {event.kind}", page_url=self._page.url) from None
+
+    async def observe_input(self, report: InputReport | None) -> None:
+        """See BrowserSession.observe_input and page_input.py."""
+        try:
+            if report is None:
+                await self._page_input.stop()
+            else:
+                await self._page_input.start(report)
+        except PlaywrightError as exc:
+            raise classify(exc, what="observe the page's input", page_url=self._page.url) from None
 
     async def screencast(
         self,
@@ -570,6 +584,8 @@ class PlaywrightSession:
             return
         self._closed = True
         self._observer.freeze()
+        with contextlib.suppress(PlaywrightError):
+            await self._page_input.stop()
         # Live views first: their acks must not be in flight when the context goes (PLATFORM.md).
         for cast in list(self._screencasts):
             await cast.stop()

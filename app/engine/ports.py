@@ -238,6 +238,13 @@ class InputEvent:
     delta_y: float = 0.0
 
 
+# A person's own input on a taken-over page (`BrowserSession.observe_input`), as it may be
+# recorded: {"source": "page", "kind": "click" | "change" | "key" | "submit" | "navigated",
+# "url", "element": {tag, role, name, field, type}, "value" and "masked" for a change…}.
+# Called on the event loop; must return quickly.
+InputReport = Callable[[dict[str, Any]], None]
+
+
 @dataclass(frozen=True)
 class ScreenFrame:
     """One live frame of a page (CDP screencast): a JPEG of the viewport and what it shows.
@@ -382,6 +389,15 @@ class BrowserSession(Protocol):
     async def send_input(self, event: InputEvent) -> dict[str, Any]:
         """Dispatch operator input to the page over CDP. Returns the event as it may be
         recorded: text typed into a password or secret field is replaced by "••••"."""
+        ...
+
+    async def observe_input(self, report: InputReport | None) -> None:
+        """From now on, report each trusted input the page gets from a person (a click, a
+        field's committed value, Enter/Escape, a form submission, each main-frame navigation)
+        to `report`, in every frame and every document the page loads; a secret field's value
+        is masked in the page. Input `send_input` dispatches is not reported (it records
+        itself); the engine must not act on the page while it is observed (its actions are
+        trusted input too). `None` stops, after reporting values typed and not yet committed."""
         ...
 
     async def set_frozen(self, frozen: bool) -> None:

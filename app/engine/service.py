@@ -24,6 +24,7 @@ from app.engine.recorder import EventSink
 from app.engine.redaction import LogRedaction
 from app.engine.runner import LEASE_TTL, RunLoop, RunResult
 from app.engine.stopping import stop_tasks
+from app.engine.takeover_input import TakeoverInput
 from app.engine.tracing import TraceMode
 from app.engine.waiting import (
     DEFAULT_IDLE_LIMIT_S,
@@ -134,6 +135,10 @@ class Engine:
         self._loops: dict[str, RunLoop] = {}  # runs executing in this process
         self._parked: set[str] = set()  # runs waiting in this process: we hold their lease
         self._redactors: dict[str, Redactor] = {}  # runs whose results go to an agent
+        # Parked runs' Redactors (what their credentials resolved to): for input recorded while
+        # they wait (a takeover).
+        self._parked_redactors: dict[str, Redactor] = {}
+        self.takeover_input = TakeoverInput(db, self.pool, lambda: self._parked, self._redactor_of)
         self._keeper: asyncio.Task[None] | None = None
 
     @property
@@ -162,6 +167,7 @@ class Engine:
         if self._keeper is not None:
             await stop_tasks(self._keeper)
         await self.watcher.close()
+        await self.takeover_input.close()
         await self.pool.close()
         for run_id in list(self._parked):
             self._let_go(run_id)
@@ -194,6 +200,9 @@ class Engine:
         """
         async with self.slots:  # a waiting run has returned its slot (DESIGN: durable waiting)
             self._parked.discard(run_id)
+            # The person's input is recorded until now: from here on the page is the engine's.
+            await self.takeover_input.stop(run_id)
+            self._parked_redactors.pop(run_id, None)
             self._claim(run_id)
             loop = RunLoop(
                 db=self.db,
@@ -225,7 +234,9 @@ class Engine:
                 self._loops.pop(run_id, None)
             if loop.kept:
                 self._parked.add(run_id)
+                self._parked_redactors[run_id] = loop.redactor
                 self._ensure_keeper()
+                self.takeover_input.wake()  # taken over already, perhaps by another process
             return result
 
     async def drive(self, run_id: str, *, wait: bool = True) -> RunResult:
@@ -330,6 +341,8 @@ class Engine:
 
     def _let_go(self, run_id: str) -> None:
         self._parked.discard(run_id)
+        self._parked_redactors.pop(run_id, None)
+        self.takeover_input.wake()  # its page is no longer observed
         with contextlib.suppress(Exception), self.db.session() as s, s.begin():
             leases.release(s, run_id, self.owner)
 
@@ -365,6 +378,10 @@ class Engine:
             log.exception("could not mark run %s interrupted", run_id)
 
     # ----------------------------------------------------------------- agents
+    def _redactor_of(self, run_id: str) -> Redactor:
+        """What a run's records pass through outside its execution (input during a takeover)."""
+        return self._redactors.get(run_id) or self._parked_redactors.get(run_id) or Redactor()
+
     def redactor(self, run_id: str) -> Redactor:
         """The Redactor of a run whose results leave the process (an agent's run): one for all
         its executions here, so whatever a fill resolved is masked in what the agent gets back."""
@@ -468,6 +485,7 @@ class Engine:
         loop = self._loops.get(run_id)
         if loop is not None:
             loop.stop_requested = "takeover"
+        self.takeover_input.wake()  # a page parked here: record the person's input from now on
         return handoff_id
 
     def hand_back(self, run_id: str, *, by: str | None = None) -> bool:
@@ -476,7 +494,9 @@ class Engine:
             open_h = [h for h in handoffs.list_handoffs(s, run_id=run_id) if h.kind == "takeover"]
         if not open_h:
             return False
-        return self.answer(open_h[0].id, {"decision": "hand_back"}, by=by)
+        handed = self.answer(open_h[0].id, {"decision": "hand_back"}, by=by)
+        self.takeover_input.wake()
+        return handed
 
     async def send_input(self, run_id: str, event: InputEvent, *, by: str | None = None) -> dict[str, Any]:
         """Operator input to a taken-over run's page; recorded as an event (secrets redacted)."""
@@ -489,12 +509,12 @@ class Engine:
             raise FlightdeckError(f"run {run_id} is not taken over; take it over first")
         record = await session.send_input(event)
         who = by or getpass.getuser()
+        data = {**record, "source": "console", "by": who, "handoff_id": taking[0].id}
+        data = self._redactor_of(run_id).redact_value(data)
 
         def write() -> None:
             with self.db.session() as s, s.begin():
-                events.append_event(
-                    s, run_id, EventType.TAKEOVER_INPUT, {**record, "by": who, "handoff_id": taking[0].id}
-                )
+                events.append_event(s, run_id, EventType.TAKEOVER_INPUT, data)
 
         await asyncio.to_thread(write)
         return record
