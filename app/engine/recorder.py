@@ -115,8 +115,7 @@ class RunRecorder:
         previous = self._in_flight
         self._in_flight = None
         point = commits.recorder_caller() if commits.armed() else ""
-        carries = ",".join(dict.fromkeys(type for type, _ in pending)) if point else ""
-        future = loop.run_in_executor(self._writer, self._write, pending, staged, change, point, carries)
+        future = loop.run_in_executor(self._writer, self._write, pending, staged, change, point)
 
         async def ordered() -> Any:
             if previous is not None:
@@ -135,10 +134,9 @@ class RunRecorder:
         staged: list[Change],
         change: Change | None,
         point: str = "",
-        carries: str = "",
     ) -> tuple[Any, list[Event]]:
         redactor = self.redactor
-        with commits.naming(point, carries) if point else nullcontext(), self.db.session() as s, s.begin():
+        with commits.naming(point) if point else nullcontext(), self.db.session() as s, s.begin():
             if redactor:
                 redact_rows(s, redactor, self.sealer)  # events too, whoever appends them
             run = runs.get_run(s, self.run_id)

@@ -50,6 +50,10 @@ _trace = os.environ.get("FLIGHTDECK_COMMIT_TRACE", "")
 _crash_name, _, _crash_when = os.environ.get("FLIGHTDECK_CRASH_AT_COMMIT", "").partition("@")
 ARMED = bool(_trace or _crash_name)
 
+# Session.info key: the types of the events appended in the session's current transaction
+# (store/events.py adds them), so that a trace says what each commit carried.
+CARRIED = "flightdeck_carried_events"
+
 _lock = threading.Lock()
 _counts: dict[str, int] = {}
 _local = threading.local()
@@ -63,10 +67,10 @@ def armed() -> bool:
 
 
 @contextmanager
-def naming(name: str, carries: str = "") -> Iterator[None]:
+def naming(name: str) -> Iterator[None]:
     """Commits made inside are called `name` (a writer thread's stack says nothing of who asked)."""
     previous = getattr(_local, "name", None)
-    _local.name = (name, carries)
+    _local.name = name
     try:
         yield
     finally:
@@ -93,13 +97,20 @@ def recorder_caller() -> str:
 def install(sessions: sessionmaker[Session]) -> None:
     event.listen(sessions, "before_commit", _before)
     event.listen(sessions, "after_commit", _after)
+    event.listen(sessions, "after_rollback", _forget)
+
+
+def _forget(session: Session) -> None:
+    session.info.pop(CARRIED, None)
 
 
 def _point(session: Session) -> tuple[str, str]:
     known = session.info.get("commit_point")
     if known is None:
         named = getattr(_local, "name", None)
-        name, carries = named if named is not None else (caller_name((__file__,)), "")
+        name = named if named is not None else caller_name((__file__,))
+        # What the transaction carries: every event appended in it, whoever appended it.
+        carries = ",".join(dict.fromkeys(session.info.get(CARRIED, [])))
         with _lock:
             _counts[name] = _counts.get(name, 0) + 1
             known = (f"{name}#{_counts[name]}", carries)
@@ -119,7 +130,10 @@ def _before(session: Session) -> None:
 
 
 def _after(session: Session) -> None:
-    if not ARMED or session.in_nested_transaction():
+    if session.in_nested_transaction():
+        return
+    session.info.pop(CARRIED, None)  # the next transaction of this session starts empty
+    if not ARMED:
         return
     point, _ = session.info.pop("commit_point", None) or _point(session)
     if point == _crash_name and _crash_when == "after":

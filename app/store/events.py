@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.domain.events import GENESIS, Event, canonical, chain_hash, first_broken
+from app.store.commits import CARRIED
 from app.store.models import EventRecord, Run
 
 # Session.info key of the per-transaction cache of each run's last (seq, hash).
@@ -123,6 +124,7 @@ def append_events(s: Session, run_id: str, items: Sequence[tuple[str, Mapping[st
         ],
     )
     _remember(s, run_id, (events[-1].seq, events[-1].hash))
+    s.info.setdefault(CARRIED, []).extend(e.type for e in events)  # for commits.py's trace
     return events
 
 
