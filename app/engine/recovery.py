@@ -63,6 +63,10 @@ class RecoveryMixin:
     ) -> Awaitable[None]:
         raise NotImplementedError
 
+    def _only_a_person_resends(self, index: int, step: Step) -> bool:
+        """Irreversible — declared, or approved as such: never sent again without a person (G3)."""
+        return step.effect is Effect.IRREVERSIBLE or self.desk.ever_approved(index)
+
     def _has_pending_intent(self) -> bool:
         with self.db.session(readonly=True) as s:
             return bool(attempts.unsettled(s, self.run_id))
@@ -420,8 +424,7 @@ class RecoveryMixin:
             result = StepResult(ok=True, attempts=len(pending), checks=checks)
             await self._complete(index, step, result, cp, verified_after_recovery=True)
             return False
-        irreversible = step.effect is Effect.IRREVERSIBLE or self.desk.ever_approved(index)
-        if not irreversible and proof is not None:
+        if not self._only_a_person_resends(index, step) and proof is not None:
             return True  # proven not done: safe to do it now
         await self._ask_whether_done(
             index,
@@ -487,7 +490,7 @@ class RecoveryMixin:
             # The attempt's requests (the 500 that stored it) and the re-read are its evidence.
             return StepResult(ok=True, outcome=result.outcome, checks=checks)
         if last:
-            if step.effect is Effect.IRREVERSIBLE or self.desk.ever_approved(index):
+            if self._only_a_person_resends(index, step):
                 await self._ask_whether_done(
                     index,
                     step,

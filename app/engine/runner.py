@@ -19,7 +19,6 @@ from app.domain.states import TERMINAL, RunStatus, StepStatus, can_transition
 from app.domain.task import (
     Action,
     AskArgs,
-    Effect,
     ExtractArgs,
     GotoArgs,
     Step,
@@ -586,7 +585,7 @@ class RunLoop(RecoveryMixin):
             bool(outcome.messages)  # over a WebSocket: nothing says it was turned away
             or (bool(outcome.mutating_requests) and not self.signs.refused(outcome))
         )
-        if sent and (step.effect is Effect.IRREVERSIBLE or self.desk.ever_approved(index)):
+        if sent and self._only_a_person_resends(index, step):
             raise StepFailure(
                 FailureClass.AMBIGUOUS_OUTCOME,
                 f"{step.summary()} was sent when the session had expired; not sent again without a person",

@@ -26,7 +26,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy
 from sqlalchemy import event
@@ -143,8 +142,3 @@ def _after(session: Session) -> None:
 def _kill() -> None:
     sys.stdout.flush()
     os.kill(os.getpid(), signal.SIGKILL)
-
-
-def counts() -> dict[str, Any]:
-    with _lock:
-        return dict(_counts)

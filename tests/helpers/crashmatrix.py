@@ -21,9 +21,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from app.store.commits import UNNUMBERED
 from tests.helpers.cli import ROOT, Cli, Result
+from tests.helpers.postgres import PostgresCluster
 
 TASK = """
 name: crash-matrix
@@ -133,6 +135,37 @@ class SqliteStore:
 
     def close(self) -> None:
         pass
+
+
+class PostgresStore:
+    """The database copied with CREATE DATABASE … TEMPLATE, and the home directory beside it."""
+
+    def __init__(self, cluster: PostgresCluster, home: Path) -> None:
+        self.cluster = cluster
+        self.home = home
+        self.name = f"fd_{uuid4().hex[:16]}"
+        self.url = cluster.create_database(self.name)
+        self._saved: list[str] = []
+        home.mkdir(parents=True)
+
+    def save(self) -> tuple[str, Path]:
+        name = f"{self.name}_s{len(self._saved)}"
+        self.cluster.create_database(name, template=self.name)
+        self._saved.append(name)
+        copy = self.home.with_name(f"{self.home.name}-{name}")
+        shutil.copytree(self.home, copy)  # the artifacts the database refers to
+        return name, copy
+
+    def load(self, saved: tuple[str, Path]) -> None:
+        name, copy = saved
+        self.cluster.drop_database(self.name)
+        self.cluster.create_database(self.name, template=name)
+        shutil.rmtree(self.home)
+        shutil.copytree(copy, self.home)
+
+    def close(self) -> None:
+        for name in [self.name, *self._saved]:
+            self.cluster.drop_database(name)
 
 
 class Matrix:
@@ -434,6 +467,39 @@ def sqlite_world(where: Path) -> Iterator[World]:
         task = where / "task.yaml"
         task.write_text(TASK.format(site=site.base_url))
         yield World(cli, site, store, task)
+
+
+@contextmanager
+def postgres_world(cluster: PostgresCluster, where: Path) -> Iterator[World]:
+    store = PostgresStore(cluster, where / "home")
+    cli = Cli(store.home)
+    cli.db_url = store.url
+    cli.env["FLIGHTDECK_DATABASE_URL"] = store.url
+    try:
+        with hostile_site() as site:
+            task = where / "task.yaml"
+            task.write_text(TASK.format(site=site.base_url))
+            yield World(cli, site, store, task)
+    finally:
+        store.close()
+
+
+WORKERS = 3  # lanes at once: each is mostly waiting on its browser and its site
+# Both processes' commits and recovery's (104 when this was written): never a chosen few.
+MIN_CASES = 100
+
+
+def check(
+    title: str, new_world: Callable[[Path], Any], tmp: Path, record: Callable[[str, object], None]
+) -> None:
+    """Enumerate, run and judge the whole matrix; its table goes to the end of the test run."""
+    matrix = Matrix(new_world, tmp)
+    cases = matrix.cases()
+    outcomes = matrix.run_all(cases, WORKERS)
+    report = render(title, outcomes)
+    record("crash_matrix", report)  # printed at the end of the run (tests/conftest.py)
+    assert len(cases) >= MIN_CASES, report
+    assert all(o.ok for o in outcomes), report
 
 
 @contextmanager

@@ -49,21 +49,18 @@ def fault_proxy(tmp_path: Path) -> Iterator[object]:
 
 
 # ---------------------------------------------------------------------------- the summary
-def _names(item: pytest.Item) -> tuple[str, str]:
-    app = getattr(item, "module", None)
-    module = app.__name__.rsplit(".", 1)[-1] if app is not None else item.nodeid
-    variant = item.name.removeprefix("test_")
-    return module.removeprefix("test_"), variant
+def _names(nodeid: str) -> tuple[str, str]:
+    path, _, name = nodeid.partition("::")
+    module = path.rsplit("/", 1)[-1].removesuffix(".py")
+    return module.removeprefix("test_"), name.removeprefix("test_")
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
-    if "realapps" not in item.nodeid:
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Reports reach this hook in the process that prints the summary, also from xdist workers.
+    if "realapps" not in report.nodeid:
         return
-    app, variant = _names(item)
-    previous = _results.get(item.nodeid)
+    app, variant = _names(report.nodeid)
+    previous = _results.get(report.nodeid)
     seconds = (previous[3] if previous else 0.0) + report.duration
     if report.failed:
         state = "FAILED" if report.when == "call" else f"ERROR ({report.when})"
@@ -74,9 +71,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     else:
         state = previous[2] if previous else "…"
     if previous is None or previous[2] in ("…", "passed"):
-        _results[item.nodeid] = (app, variant, state, seconds)
+        _results[report.nodeid] = (app, variant, state, seconds)
     else:
-        _results[item.nodeid] = (*previous[:3], seconds)
+        _results[report.nodeid] = (*previous[:3], seconds)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

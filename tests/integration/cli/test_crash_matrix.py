@@ -12,21 +12,10 @@ import pytest
 
 from tests.helpers import crashmatrix
 
-WORKERS = 3  # lanes at once: each is mostly waiting on its browser and its site
-# Both processes' commits and recovery's (108 when this was written): never a chosen few.
-MIN_CASES = 100
-
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_every_commit_is_a_crash_point_that_loses_nothing_on_sqlite(
     tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
-    matrix = crashmatrix.Matrix(crashmatrix.sqlite_world, tmp_path)
-    cases = matrix.cases()
-    outcomes = matrix.run_all(cases, WORKERS)
-    report = crashmatrix.render("SQLite", outcomes)
-    record_property("crash_matrix", report)  # printed at the end of the run (tests/conftest.py)
-    print(report)
-    assert len(cases) >= MIN_CASES, report
-    assert all(o.ok for o in outcomes), report
+    crashmatrix.check("SQLite", crashmatrix.sqlite_world, tmp_path, record_property)
