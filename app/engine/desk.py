@@ -209,6 +209,7 @@ class HandoffDesk:
     async def context(self, index: int, step: Step, *, screenshot: bool = True) -> dict[str, Any]:
         """What every handoff carries: the task, the step, what was tried, the page now."""
         step = self.rendered(step)
+        await self.recorder.durable()  # the attempts that led here may still be staged
         with self.db.session(readonly=True) as s:
             # This step's attempts; when it has none yet (stuck before trying), the run's
             # latest ones: what led here.

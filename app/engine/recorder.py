@@ -99,6 +99,15 @@ class RunRecorder:
         if commits.armed() or time.monotonic() - self._committed_at >= within:
             self.commit_behind()
 
+    async def durable(self) -> None:
+        """Make everything staged or in flight durable: call before the run reads its own state
+        back (its attempts, its steps), which a staged change would otherwise hide — more so on
+        a loaded machine, where a transaction started behind may not have landed yet."""
+        if self._staged:
+            await self.commit()
+        else:
+            await self.flush()
+
     async def flush(self) -> None:
         """Wait until everything submitted so far is durable."""
         if self._in_flight is not None:

@@ -67,7 +67,8 @@ class RecoveryMixin:
         """Irreversible — declared, or approved as such: never sent again without a person (G3)."""
         return step.effect is Effect.IRREVERSIBLE or self.desk.ever_approved(index)
 
-    def _has_pending_intent(self) -> bool:
+    async def _has_pending_intent(self) -> bool:
+        await self.recorder.durable()
         with self.db.session(readonly=True) as s:
             return bool(attempts.unsettled(s, self.run_id))
 
@@ -134,7 +135,7 @@ class RecoveryMixin:
     ) -> PagePlan:
         assert self.session is not None
         end = cp.next_step if end is None else end
-        plan = plan_page(task.steps, self._completed(task, cp, end), end)
+        plan = plan_page(task.steps, await self._completed(task, cp, end), end)
         origin = task.steps[plan.origin].id if plan.origin is not None else None
         if record:
             where = {"from_url": plan.url, "left_by": origin} if plan.url else {}
@@ -237,9 +238,10 @@ class RecoveryMixin:
                     ) from None
         raise StepFailure(FailureClass.OBSTRUCTION, failed("the page stays covered"))
 
-    def _completed(self, task: Task, cp: Checkpoint, end: int) -> list[Completed]:
+    async def _completed(self, task: Task, cp: Checkpoint, end: int) -> list[Completed]:
         """Steps 0…end-1 as the record has them: what redoing each would do, and where each
         left the page (from the checkpoint: the record's copy of a URL may be redacted)."""
+        await self.recorder.durable()
         with self.db.session(readonly=True) as s:
             records = {r.index: r for r in runs.get_steps(s, self.run_id) if r.index < end}
             tried: dict[int, list[Attempt]] = {}
@@ -364,6 +366,7 @@ class RecoveryMixin:
 
         Returns True when the step proved not done after a reload, so it must be done now.
         """
+        await self.recorder.durable()
         with self.db.session(readonly=True) as s:
             pending = [a for a in attempts.unsettled(s, self.run_id) if a.step_index == cp.next_step]
             tried = attempts.list_attempts(s, self.run_id, cp.next_step)

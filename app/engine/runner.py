@@ -397,7 +397,7 @@ class RunLoop(RecoveryMixin):
                 return
         needs_rebuild = cp.next_step < len(task.steps) and (
             rebuild
-            or self._has_pending_intent()
+            or await self._has_pending_intent()
             # The answer to "the page could not be rebuilt" (also with the page kept live).
             or self.desk.unused("recovery", cp.next_step) is not None
         )

@@ -137,6 +137,10 @@ class Person:
                 shown.append(result)
                 parts.append(f"--- flightdeck said\n{result}")
         if self.run_id:
+            # What a waiting run waits for first: the page traffic below can be long.
+            state = self.fd("show", self.run_id, "--json").json()
+            for h in state.get("open_handoffs") or []:
+                parts.append(f"--- open {h.get('kind')} at step {h.get('step_index')}: {h.get('question')}")
             shown = self.fd("show", self.run_id)
             parts.append(f"--- flightdeck show {self.run_id}\n{shown.out[-8000:]}{shown.err[-2000:]}")
         return "\n".join(parts)
