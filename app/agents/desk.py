@@ -21,7 +21,7 @@ from app.domain.task import load_task
 from app.domain.task.loader import resolve_inputs
 from app.engine import agentruns
 from app.engine.credentials import Credentials
-from app.engine.runner import RunResult
+from app.engine.run import RunResult
 from app.engine.service import Engine
 from app.secrets import MASK, Redactor
 from app.store import handoffs, runs

@@ -22,7 +22,7 @@ from app.engine.ports import BrowserProvider, BrowserSession, InputEvent, Secret
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import EventSink
 from app.engine.redaction import LogRedaction
-from app.engine.runner import LEASE_TTL, RunLoop, RunResult
+from app.engine.run import LEASE_TTL, RunLoop, RunResult
 from app.engine.stopping import stop_tasks
 from app.engine.takeover_input import TakeoverInput
 from app.engine.tracing import TraceMode

@@ -43,7 +43,7 @@ _CARRIERS = (
 )
 _RECORDER = os.path.join(_APP, "engine", "recorder.py")
 # Time-driven commits: numbered on their own (see the module's docstring).
-UNNUMBERED = frozenset({"runner:RunLoop._renew", "service:Engine._renew_parked"})
+UNNUMBERED = frozenset({"loop:RunLoop._renew", "service:Engine._renew_parked"})
 
 _trace = os.environ.get("FLIGHTDECK_COMMIT_TRACE", "")
 _crash_name, _, _crash_when = os.environ.get("FLIGHTDECK_CRASH_AT_COMMIT", "").partition("@")

@@ -61,7 +61,7 @@ steps:
 # the one that decides it (completes the step, asks a person, or opens the next attempt).
 DELETE_STEP = 5
 
-DECIDING = ("runner:RunLoop._complete", "desk:HandoffDesk.open", "attempts:StepExecutor._attempt")
+DECIDING = ("book:StepBook.complete", "desk:HandoffDesk.open", "attempts:StepExecutor._attempt")
 
 
 @dataclass(frozen=True)
