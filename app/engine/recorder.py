@@ -64,7 +64,6 @@ class RunRecorder:
         self._staged: list[Change] = []
         self.status: RunStatus | None = None  # as of the last commit
         self._committed_at = time.monotonic()
-        self._last_seq = 0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"run-{run_id}")
         self._in_flight: asyncio.Future[Any] | None = None
         # Called on the loop thread before each transaction takes what is buffered: late facts
@@ -156,17 +155,16 @@ class RunRecorder:
             for item in staged:
                 item(s, run)
             result = change(s, run) if change is not None else None
-            new_events = events.list_events(s, self.run_id, after_seq=self._last_seq) if self.sinks else []
             leases.fenced(s, run, self.owner)  # last before commit: nobody else took the run
+            # Every event this transaction wrote for the run, whoever appended it (the buffered
+            # ones, a staged change's, a handoff's), as written: nothing is read back.
+            new_events = events.take_appended(s, self.run_id)
             self.status = RunStatus(run.status)
-        if new_events:
-            self._last_seq = new_events[-1].seq
-        return result, new_events
+        return result, new_events if self.sinks else []
 
     def prime(self) -> None:
-        """Start notifying from the run's current last event (don't replay old history)."""
-        with self.db.session(readonly=True) as s:
-            self._last_seq = events.last_seq(s, self.run_id)
+        """Nothing to do: sinks get exactly the events each of this recorder's transactions
+        writes, never older history (kept so that callers need not know)."""
 
     async def close(self) -> None:
         try:

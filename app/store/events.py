@@ -23,6 +23,11 @@ _HEADS = "flightdeck.event_heads"
 # Session.info key of a function every event's data passes through before it is hashed: the
 # engine's redaction (G7), for every event its transaction writes, whoever appends it.
 EVENT_DATA_FILTER = "flightdeck.event_data_filter"
+# Session.info key: the events appended in the session's current transaction, in append order,
+# whoever appended them (a staged change, a handoff opened in it). Whoever owns the transaction
+# hands exactly these on after it commits (the run recorder's sinks) instead of reading back
+# what it just wrote.
+APPENDED = "flightdeck.appended_events"
 
 
 def event_time() -> str:
@@ -125,7 +130,18 @@ def append_events(s: Session, run_id: str, items: Sequence[tuple[str, Mapping[st
     )
     _remember(s, run_id, (events[-1].seq, events[-1].hash))
     s.info.setdefault(CARRIED, []).extend(e.type for e in events)  # for commits.py's trace
+    s.info.setdefault(APPENDED, []).extend(events)
     return events
+
+
+def take_appended(s: Session, run_id: str) -> list[Event]:
+    """The events of `run_id` appended in this session since the last take (or since it
+    started), in seq order, each once; forgets them. Call it last in the transaction, after
+    everything that may append: what it returns is exactly what the commit makes durable."""
+    appended: list[Event] = s.info.get(APPENDED, [])
+    taken = {e.seq: e for e in appended if e.run_id == run_id}
+    s.info[APPENDED] = [e for e in appended if e.run_id != run_id]
+    return [taken[seq] for seq in sorted(taken)]
 
 
 def append_event(s: Session, run_id: str, type: str, data: Mapping[str, Any] | None = None) -> Event:
