@@ -162,10 +162,6 @@ class RunRecorder:
             self.status = RunStatus(run.status)
         return result, new_events if self.sinks else []
 
-    def prime(self) -> None:
-        """Nothing to do: sinks get exactly the events each of this recorder's transactions
-        writes, never older history (kept so that callers need not know)."""
-
     async def close(self) -> None:
         try:
             await self.flush()

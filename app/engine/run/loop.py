@@ -155,7 +155,6 @@ class RunLoop:
             return await self._queued_for_profile(profile, busy, start_status)
         if self.log_redaction is not None:
             self.log_redaction.add(self.run_id, self.redactor)
-        self.recorder.prime()
         desk = HandoffDesk(
             db=self.db, run_id=self.run_id, task=task, recorder=self.recorder, artifacts=self.artifacts
         )
@@ -414,7 +413,6 @@ class RunLoop:
         """A credential the task types cannot be read here: the run fails at its next step,
         before anything is typed (or written that could not be masked)."""
         index = min(cp.next_step, len(task.steps) - 1)
-        self.recorder.prime()
         with contextlib.suppress(RunStopped):
             await self.book.transition(RunStatus.RUNNING, "reading its credentials")
             if index >= 0:

@@ -50,7 +50,6 @@ def test_sinks_get_every_event_of_each_transaction_once_in_order(
         events.append_events(s, run_id, [("test.change", {"n": 3}), ("test.change", {"n": 4})])
 
     async def scenario() -> None:
-        recorder.prime()
         recorder.emit("test.buffered", n=1)
         recorder.stage(staged)
         await recorder.commit(change)
