@@ -31,7 +31,7 @@ from app.engine.credentials import Credentials
 from app.engine.desk import HandoffDesk, Park
 from app.engine.guard import RequestGuard, Waiter
 from app.engine.login_page import SignedOutSigns
-from app.engine.ports import BrowserProvider, BrowserSession, ProfileBusy, SecretSource, SessionProfiles
+from app.engine.ports import BrowserProvider, BrowserSession, SecretSource, SessionProfiles
 from app.engine.progress import Budget, NoProgressDetector
 from app.engine.ratelimit import SiteRateLimiter
 from app.engine.recorder import EventSink, RunRecorder, RunStopped
@@ -40,6 +40,8 @@ from app.engine.run.answered import Answered
 from app.engine.run.book import StepBook
 from app.engine.run.pages import PageRebuilder
 from app.engine.run.pipeline import StepPipeline
+from app.engine.run.resume import Resume
+from app.engine.run.sessions import RunBrowser
 from app.engine.run.settle import Settler
 from app.engine.run.signin import SignIn
 from app.engine.run.state import Control, RunState, render_step
@@ -73,6 +75,7 @@ class _Crew:
     signin: SignIn
     answered: Answered
     pipeline: StepPipeline
+    resume: Resume
 
 
 class RunLoop:
@@ -102,16 +105,14 @@ class RunLoop:
         self.redactor = redactor if redactor is not None else Redactor()
         self.sealer = Sealer()  # tagged with the run's tag once its checkpoint is read
         self.credentials = Credentials(secrets, self.redactor, self.sealer)
-        self.profiles = profiles
         self.log_redaction = log_redaction
-        self.provider = provider
         self.artifacts = artifacts
         self.limiter = limiter
         self.run_id = run_id
         self.owner = owner
         self.recorder = RunRecorder(db, run_id, owner, sinks, self.redactor, self.sealer)
+        self.browser = RunBrowser(run_id, provider, profiles, self.recorder)
         self.book = StepBook(db, run_id, self.recorder, lambda: self.session.url if self.session else None)
-        self.session: BrowserSession | None = None
         self.guard: RequestGuard | None = None
         self.waiter = waiter
         self.pool = pool
@@ -119,7 +120,11 @@ class RunLoop:
         self.kept = False  # it did: the run waits in this process
         self.control = Control()
         self._settler: Settler | None = None  # this execution's (`_crew`)
-        self._profile_cookies = 0  # cookies a session profile brought into this execution
+
+    @property
+    def session(self) -> BrowserSession | None:
+        """The run's page (None until it is open)."""
+        return self.browser.session
 
     @property
     def stop_requested(self) -> str | None:
@@ -149,8 +154,8 @@ class RunLoop:
             return await self._refused(task, checkpoint, unreadable)
         inputs = self.sealer.unseal(inputs)
         checkpoint = Checkpoint.from_json(self.sealer.unseal(checkpoint.to_json()))
-        profile = task.session if self.profiles is not None else None
-        busy = await self._acquire_profile(profile) if profile is not None else None
+        profile = self.browser.profile_of(task)
+        busy = await self.browser.acquire(profile) if profile is not None else None
         if profile is not None and busy is not None:
             return await self._queued_for_profile(profile, busy, start_status)
         if self.log_redaction is not None:
@@ -170,16 +175,18 @@ class RunLoop:
                 self.recorder.emit(
                     EventType.POLICY_NOTICE, approval="none", note="approvals are off for this task"
                 )
-            self.session = live or await self._open_session(task, profile)
-            desk.session = self.session
+            if live is not None:
+                self.browser.session = live
+            session = live or await self.browser.open(task, profile)
+            desk.session = session
             # A page kept from an earlier stretch may hold values typed then, which this
             # execution's Redactor never saw: no trace of it when the task types credentials.
             if live is None or not task.secret_refs():
-                await trace.start(self.session)
+                await trace.start(session)
             # A live page kept from before the run parked is exactly where the run left it.
             if live is None:
                 checkpoint.browser_logins = 0  # a new browser: nothing is signed in here yet
-            state = self._state(task, inputs, checkpoint, self.session, desk)
+            state = self._state(task, inputs, checkpoint, session, desk)
             await self._run(state, self._crew(state), rebuild=live is None and not fresh)
         except Park:
             # Usually the handoff's own transaction moved the run to waiting already.
@@ -192,7 +199,7 @@ class RunLoop:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             if profile is not None:
-                await self._save_profile(profile)  # success or not: the cookies it has now
+                await self.browser.save(profile)  # success or not: the cookies it has now
             with contextlib.suppress(Exception):  # logged inside; never fails the run
                 await trace.finish(self.recorder.status)
             try:
@@ -215,13 +222,10 @@ class RunLoop:
         ):
             self.kept = True  # the lease stays: the engine renews it
         else:
-            if self.session is not None:
-                with contextlib.suppress(Exception):
-                    await self.session.close()
+            await self.browser.close()
             self._release()
-        if profile is not None and self.profiles is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.profiles.release, profile, self.run_id)
+        if profile is not None:
+            await self.browser.release(profile)
         if self.log_redaction is not None:
             self.log_redaction.discard(self.run_id)
 
@@ -283,7 +287,7 @@ class RunLoop:
         pages = PageRebuilder(state, self.db, self.credentials, log_in)
         settler = self._settler = Settler(state, self.db, pages, self.book, log_in)
         task = state.task
-        keeps_profile = task.session is not None and self.profiles is not None
+        profile = self.browser.profile_of(task)
         signin = SignIn(
             state,
             credentials=self.credentials,
@@ -291,18 +295,19 @@ class RunLoop:
             pages=pages,
             settler=settler,
             book=self.book,
-            save_profile=(lambda: self._save_profile(str(task.session))) if keeps_profile else None,
-            profile_cookies=self._profile_cookies,
+            save_profile=(lambda: self.browser.save(profile)) if profile is not None else None,
+            profile_cookies=self.browser.profile_cookies,
         )
         answered = Answered(state)
         pipeline = StepPipeline(state, book=self.book, answered=answered, signin=signin)
-        return _Crew(self.book, pages, settler, signin, answered, pipeline)
+        resume = Resume(state, book=self.book, signin=signin, settler=settler, answered=answered)
+        return _Crew(self.book, pages, settler, signin, answered, pipeline, resume)
 
     # ----------------------------------------------------------------- the loop
     async def _run(self, st: RunState, crew: _Crew, *, rebuild: bool) -> None:
         task, cp = st.task, st.cp
         self.book.learn_from_earlier_runs(task, cp)
-        if not await self._resume(st, crew, rebuild=rebuild):
+        if not await crew.resume.resume(rebuild=rebuild):
             return
         while cp.next_step < len(task.steps):
             if not await crew.pipeline.step(cp.next_step):
@@ -313,83 +318,7 @@ class RunLoop:
             return
         await self.book.transition(RunStatus.SUCCEEDED, "all steps succeeded", checkpoint=cp)
 
-    async def _resume(self, st: RunState, crew: _Crew, *, rebuild: bool) -> bool:
-        """Where the checkpoint left off: signed in, the page rebuilt, an action in doubt
-        settled. False: the run failed doing so."""
-        task, cp = st.task, st.cp
-        retried = (
-            task.login is not None and cp.next_step < len(task.steps) and crew.signin.answer(cp.next_step)
-        )
-        # Signed in first, once per browser: a page kept while the run waited is signed in already.
-        at_start = (
-            task.login is not None
-            and task.login.at_start
-            and cp.next_step == 0
-            and bool(task.steps)
-            and (cp.logins == 0 or rebuild)
-        )
-        if retried or at_start:
-            # The person answered "retry" to a rejected login, or the task signs in first.
-            try:
-                if retried:
-                    await crew.signin.log_in(cp.next_step)
-                else:
-                    await crew.signin.at_start()
-            except StepFailure as failure:
-                await self.book.fail(
-                    cp.next_step, task.steps[cp.next_step], StepResult(ok=False, failure=failure), cp
-                )
-                return False
-        needs_rebuild = cp.next_step < len(task.steps) and (
-            rebuild
-            or await crew.settler.has_pending_intent()
-            # The answer to "the page could not be rebuilt" (also with the page kept live).
-            or st.desk.unused("recovery", cp.next_step) is not None
-        )
-        if needs_rebuild and crew.answered.said_done(cp.next_step):
-            # The person says the interrupted action happened: its step is done as it is, and
-            # its page may be gone with it (a deleted item's page). The page to rebuild is the
-            # next step's.
-            index = cp.next_step
-            done = await crew.answered.verification(index)
-            assert done is not None
-            await self.book.complete(index, task.steps[index], done, cp)
-            needs_rebuild = cp.next_step < len(task.steps)
-        return not needs_rebuild or await self._rebuild(st, crew)
-
-    async def _rebuild(self, st: RunState, crew: _Crew) -> bool:
-        """Re-establish the page after an interruption; ask the person when it cannot be done.
-        False: the run failed (the person said so)."""
-        task, cp = st.task, st.cp
-        index = min(cp.next_step, len(task.steps) - 1)
-        step = task.steps[index]
-        chosen = await st.clarifier.resolution(index, step, kind="recovery")
-        if chosen is not None and chosen.kind == "fail":
-            assert chosen.failure is not None
-            await self.book.fail(index, step, StepResult(ok=False, failure=chosen.failure), cp)
-            return False
-        if chosen is not None and chosen.kind == "takeover":
-            await crew.answered.open_takeover(index, step, "rebuild the page, then hand back")
-        if chosen is not None and chosen.kind == "skip":
-            return True  # the person says the page is fine as it is
-        try:
-            await crew.settler.reestablish()
-        except StepFailure as failure:
-            if not st.clarifier.asks("recovery"):
-                await self.book.fail(index, step, StepResult(ok=False, failure=failure), cp)
-                return False
-            await st.clarifier.ask(index, st.render(step), failure, reason="recovery")
-        return True
-
     # ----------------------------------------------------------------- sessions
-    async def _acquire_profile(self, name: str) -> str | None:
-        """None: this run holds the profile now; else why it cannot."""
-        assert self.profiles is not None
-        try:
-            await asyncio.to_thread(self.profiles.acquire, name, self.run_id)
-        except ProfileBusy as busy:
-            return str(busy) or f"session profile '{name}' is in use by another run"
-        return None
 
     async def _queued_for_profile(self, name: str, busy: str, status: RunStatus) -> RunResult:
         """Another run holds the session profile: nothing ran, nothing changed; the run waits
@@ -422,40 +351,6 @@ class RunLoop:
         await self.recorder.close()
         self._release()
         return self.result()
-
-    async def _open_session(self, task: Task, profile: str | None) -> BrowserSession:
-        session = await self.provider.open_session(base_url=task.site, timeout=task.policy.step_timeout)
-        try:
-            # Before the first navigation: a credential is never typed into another site (G7).
-            await session.set_scope(task.scope())
-            if profile is not None and self.profiles is not None:
-                state = await asyncio.to_thread(self.profiles.load, profile)
-                if state:
-                    await session.load_state(state)
-                    self._profile_cookies = len(state.get("cookies") or [])
-                    self.recorder.emit(
-                        EventType.PROFILE_LOADED, profile=profile, cookies=len(state.get("cookies") or [])
-                    )
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await session.close()
-            raise
-        return session
-
-    async def _save_profile(self, name: str) -> None:
-        """Keep the session's cookies for the next run of this profile (a login done here is
-        not done again there). Best effort: a browser that is gone has nothing to save."""
-        if self.session is None or self.profiles is None:
-            return
-        try:
-            state = await self.session.storage_state()
-            await asyncio.to_thread(self.profiles.save, name, state)
-        except Exception:
-            log.warning("run %s: could not save session profile %s", self.run_id, name, exc_info=True)
-            return
-        self.recorder.emit(EventType.PROFILE_SAVED, profile=name, cookies=len(state.get("cookies") or []))
-        with contextlib.suppress(Exception):
-            await self.recorder.commit()
 
     async def _disarmed(self) -> bool:
         """The page may be kept: this loop's network guard is off it (False: the page broke)."""
