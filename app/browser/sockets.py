@@ -12,7 +12,7 @@ answer comes back. Two sources say what happened, as for fetch (fingerprint.py):
 - Playwright's frame events: every frame the page sent and received on its sockets to the site
   while the action's window was open, tallied per socket as a record beside the requests
   (method "WS"). That is the evidence kept: counts and sizes, never payloads (a typed secret may
-  be in one). Recovery reads it to know that a step talked to the site (recovery.py).
+  be in one). Recovery reads it to know that a step talked to the site (run/pages.py).
 
 A page that opens a socket as it loads is not ready until the socket is: a click before it
 is connected is kept by the page's script and sent later, from the handler of the site's

@@ -48,7 +48,7 @@ def kind_of(failure: StepFailure) -> str | None:
     """Which question a failure raises, if any. A page that did not turn out as expected (the
     checks failed, whatever the retries made of it) is the "unexpected page" question."""
     if failure.details.get("login"):
-        return None  # a failed login was asked about (or not) where it failed: runner._log_in
+        return None  # a failed login was asked about (or not) where it failed: run/signin.py
     named = ASKED_CLASSES.get(failure.failure_class)
     if named is not None:
         return named

@@ -68,7 +68,7 @@ class StepResult:
 
 # Called between two attempts of a step with (index, step, failed result, URL the step started
 # at, last): rebuilds the page the step needs and settles a write that may have happened
-# (recovery.py). A StepResult settles the step without another attempt. `last`: no attempt
+# (run/settle.py). A StepResult settles the step without another attempt. `last`: no attempt
 # follows (the step is irreversible, or its attempts are used up): only a write that may have
 # happened is settled — proven done by re-reading, or a person asked — and None leaves the
 # step failed.

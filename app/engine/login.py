@@ -1,5 +1,5 @@
 """Signing in (DESIGN.md "session expired"): running the task's login block. Whether to log in,
-and what to do when it fails, is the run loop's (runner.py); whether a page is signed out is
+and what to do when it fails, is the run loop's (run/signin.py); whether a page is signed out is
 the recogniser's (login_page.py); this module only knows the block.
 
 A login is judged once the site has answered it, within the step timeout: a credential the

@@ -24,7 +24,7 @@ REASONS = {
     "unexpected": "the page did not turn out as expected",
     "recovery": "the run's page could not be rebuilt after an interruption",
 }
-# What the run does on each action choice (asking.py, runner.py).
+# What the run does on each action choice (asking.py, run/pipeline.py).
 ACTIONS: dict[str, tuple[str, str]] = {
     "retry": ("Retry", "Try the step again; the loop detector starts afresh"),
     "skip": ("Skip step", "Record the step as skipped by you and go on"),
@@ -158,7 +158,7 @@ class QuestionCard(HandoffCard):
         p, hid = self.handoff.payload, self.handoff.id
         sent = self.attempt(lambda: answers.value_answer(p, hid, choice))
         if sent and choice == "takeover":
-            # The run opens a takeover handoff at its next safe point (runner.py); the inbox
+            # The run opens a takeover handoff at its next safe point (run/pipeline.py); the inbox
             # asks for the live view when that handoff appears.
             self.set_status("Sent… the live view opens when the run hands you the page")
             self.takeover_chosen.emit(self.handoff.run_id)
