@@ -25,11 +25,11 @@ from app.domain.task import (
     Target,
     Task,
     bind_inputs,
-    load_task,
 )
 from app.domain.task.spec import coerce_input
 from app.domain.task.templating import TemplateError, render, render_text
 from app.engine import faults
+from app.engine.agentruns import run_task
 from app.engine.approvals import ApprovalGate
 from app.engine.asking import NOBODY_ANSWERED, Clarifier, learned_key
 from app.engine.attempts import StepExecutor, StepResult, dispatches_intent, step_evidence
@@ -123,7 +123,7 @@ class RunLoop(RecoveryMixin):
             assert run is not None
             inputs: dict[str, Any] = dict(run.inputs or {})
             # What the run executes: its site and login page made from its inputs.
-            task = bind_inputs(load_task(run.task_text, run.task_source or f"run {run.id}"), inputs)
+            task = bind_inputs(run_task(s, run), inputs)
             checkpoint = Checkpoint.from_json(run.checkpoint)
             start_status = RunStatus(run.status)
         # G7, before anything is written: every secret the task can type is known (whichever

@@ -24,7 +24,7 @@ TABLES = {
 def test_migrations_create_the_schema_and_record_head(db: Database) -> None:
     with db.engine.connect() as conn:
         assert set(inspect(conn).get_table_names()) >= TABLES
-        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
 
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:
@@ -79,7 +79,7 @@ def test_a_database_at_the_first_schema_upgrades_to_learned_targets(db_url: str)
     try:
         with second.engine.connect() as conn:
             assert "learned_targets" in inspect(conn).get_table_names()
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
     finally:
         second.dispose()
 
@@ -100,6 +100,6 @@ def test_an_outdated_database_is_still_migrated_on_open(db_url: str) -> None:
     first.dispose()
     again = Database(db_url)
     with again.engine.connect() as conn:
-        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
         assert "ix_runs_updated_at" in {i["name"] for i in inspect(conn).get_indexes("runs")}
     again.dispose()
