@@ -94,8 +94,8 @@ class AgentDesk:
             run_id = runs.resolve_run_id(s, run_id)
             run = runs.get_run(s, run_id)
             assert run is not None
-            status, last, text = RunStatus(run.status), run.step_count - 1, run.task_text
-        if not agentruns.is_open(text):
+            status, last, is_open = RunStatus(run.status), run.step_count - 1, agentruns.is_open(run)
+        if not is_open:
             raise FlightdeckError(f"run {run_id} runs a task file; resume it with `flightdeck resume`")
         if status in TERMINAL:
             raise FlightdeckError(f"run {run_id} already {status}; nothing to resume")
@@ -343,11 +343,11 @@ class AgentDesk:
         self._primed.add(run_id)
         with self.engine.db.session(readonly=True) as s:
             run = runs.get_run(s, run_id)
-            text = run.task_text if run is not None else None
-        if text is not None:
+            task = agentruns.run_task(s, run) if run is not None else None
+        if task is not None:
             # One that cannot be read was checked when its step came; nothing of it can be
             # shown either.
-            Credentials(self.engine.secrets, red).prime(ref for _, ref in load_task(text).secret_refs())
+            Credentials(self.engine.secrets, red).prime(ref for _, ref in task.secret_refs())
         return red
 
     def _redacted(self, run_id: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -100,6 +100,7 @@ def run_summary(s: Session, run: Run) -> dict[str, Any]:
     return {
         "run_id": run.id,
         "task": run.task_name,
+        "kind": str(run.kind),  # "open": an agent sends the steps (MCP / SDK)
         "status": run.status,
         "failure_class": run.failure_class,
         "error": run.error,
@@ -351,7 +352,8 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
     done = sum(1 for st in summary["steps"] if st["status"] == "succeeded")
     total = len(summary["steps"])
     icon = ICONS.get(status, "?")
-    line = f"{icon} run {summary['run_id']} {status} · {summary['task']} · {done}/{total} steps"
+    by = " (steps sent by an agent)" if summary.get("kind") == "open" else ""
+    line = f"{icon} run {summary['run_id']} {status} · {summary['task']}{by} · {done}/{total} steps"
     print(line, file=out)
     if summary.get("failure_class"):
         print(f"  {summary['failure_class']}: {summary.get('error') or ''}", file=out)

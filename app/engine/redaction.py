@@ -13,11 +13,15 @@ from sqlalchemy.orm import Session
 from app.domain.sealing import Sealer
 from app.secrets import Redactor
 from app.store.events import EVENT_DATA_FILTER
-from app.store.models import EventRecord, LearnedTarget, Run
+from app.store.models import EventRecord, LearnedTarget, Run, StepRecord
 
 # What a run is continued from (by this process or another): a masked value there would be
 # acted on ("/[secret]/…" answers 404). Its secret values are replaced by placeholders instead.
-EXECUTED_FROM = {Run: ("task_text", "inputs", "checkpoint"), LearnedTarget: ("target",)}
+EXECUTED_FROM = {
+    Run: ("task_text", "inputs", "checkpoint"),
+    StepRecord: ("spec",),  # an open run's step as its agent sent it
+    LearnedTarget: ("target",),
+}
 
 
 def redact_rows(s: Session, redactor: Redactor, sealer: Sealer | None = None) -> None:

@@ -34,7 +34,7 @@ from app.engine.waiting import (
     SessionPool,
 )
 from app.secrets import Redactor
-from app.store import ArtifactStore, Database, events, handoffs, leases, runs
+from app.store import ArtifactStore, Database, RunKind, events, handoffs, leases, runs
 
 log = logging.getLogger("flightdeck.engine")
 
@@ -188,6 +188,7 @@ class Engine:
                 inputs=inputs,
                 site=site,
                 steps=[(st.id, st.action.value, st.effect.value, st.summary()) for st in task.steps],
+                kind=RunKind.OPEN if task.open else RunKind.TASK,
             )
             return run.id
 
@@ -448,12 +449,15 @@ class Engine:
             old = runs.get_run(s, run_id)
             if old is None:
                 raise LookupError(f"no run {run_id}")
-            task = load_task(old.task_text, old.task_source or f"run {old.id}")
+            # An open run's agent steps are step rows: the new run's snapshot holds them all.
+            text = agentruns.snapshot_text(s, old)
+            task = load_task(text, old.task_source or f"run {old.id}")
             new = runs.create_run(
                 s,
                 task_name=old.task_name,
                 task_source=old.task_source,
-                task_text=old.task_text,
+                task_text=text,
+                kind=old.kind,
                 inputs=dict(old.inputs or {}),
                 site=old.site,
                 steps=[(st.id, st.action.value, st.effect.value, st.summary()) for st in task.steps],

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.states import TERMINAL, RunStatus
 from app.store import Database, handoffs
-from app.store.models import Attempt, Handoff, HandoffStatus, Run, StepRecord
+from app.store.models import Attempt, Handoff, HandoffStatus, Run, RunKind, StepRecord
 from app.store.types import utcnow
 
 # Columns the queue can sort by, as the console names them.
@@ -90,13 +90,6 @@ class RunRow:
         return None if end is None else max(0.0, (end - self.started_at).total_seconds())
 
 
-def _is_open(task_text: str | None) -> bool:
-    """The snapshot says `open: true` (agentruns.open_task_text writes it as a top-level line):
-    a string test, not a YAML parse per row of a page."""
-    text = task_text or ""
-    return text.startswith("open: true\n") or "\nopen: true\n" in text
-
-
 def _rows(s: Session, found: Sequence[Run]) -> list[RunRow]:
     ids = [r.id for r in found]
     waiting: dict[str, int] = {}
@@ -123,7 +116,7 @@ def _rows(s: Session, found: Sequence[Run]) -> list[RunRow]:
             error=r.error,
             needs_you=waiting.get(r.id, 0),
             parent_run_id=r.parent_run_id,
-            agent=_is_open(r.task_text),
+            agent=r.kind == RunKind.OPEN,
         )
         for r in found
     ]

@@ -42,6 +42,7 @@ def run_summary(s: Any, run: Run) -> dict[str, Any]:
     return {
         "run_id": run.id,
         "task": run.task_name,
+        "kind": str(run.kind),  # "open": an agent sent the steps one at a time
         "status": str(run.status),
         "failure_class": run.failure_class,
         "error": run.error,

@@ -43,6 +43,7 @@ from app.store.models import (
     HandoffKind,
     HandoffStatus,
     Run,
+    RunKind,
     SessionProfile,
     StepRecord,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "HandoffStatus",
     "LeaseLost",
     "Run",
+    "RunKind",
     "SessionProfile",
     "StepRecord",
     "answer_handoff",

@@ -27,6 +27,11 @@ from app.domain.states import AttemptOutcome, RunStatus, StepStatus
 from app.store.types import EnumText, UTCDateTime, utcnow
 
 
+class RunKind(StrEnum):
+    TASK = "task"  # a task file's steps, all known when the run is created
+    OPEN = "open"  # an agent sends the steps one at a time (MCP / SDK): app/engine/agentruns.py
+
+
 class HandoffKind(StrEnum):
     APPROVAL = "approval"  # an irreversible action is ready to fire
     CLARIFICATION = "clarification"  # pick a target, supply a missing input
@@ -80,7 +85,9 @@ class Run(Base):
     task_name: Mapped[str] = mapped_column(String(200))
     task_source: Mapped[str | None] = mapped_column(Text)  # path of the task file, if any
     # The YAML as it was when the run was created, so a resume never sees an edited file.
+    # Never rewritten: an open run's agent steps are step rows (StepRecord.spec).
     task_text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[RunKind] = mapped_column(EnumText(RunKind), default=RunKind.TASK, server_default="task")
     inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     site: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[RunStatus] = mapped_column(EnumText(RunStatus), default=RunStatus.QUEUED)
@@ -104,6 +111,7 @@ class Run(Base):
 
 class StepRecord(Base):
     __tablename__ = "steps"
+    __table_args__ = (Index("ix_steps_run_id_step_id", "run_id", "step_id"),)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
     index: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-based
@@ -119,6 +127,9 @@ class StepRecord(Base):
     finished_at: Mapped[datetime | None]
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)  # requests/checks summary
+    # An open run's step as its agent sent it (task-file syntax, as JSON); the run executes it
+    # from here. None for a step of the task snapshot (Run.task_text).
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     def __repr__(self) -> str:
         return f"<StepRecord {self.run_id}#{self.index} {self.step_id!r} {self.status}>"

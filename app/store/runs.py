@@ -13,7 +13,7 @@ from app.domain.events import EventType
 from app.domain.states import TERMINAL, RunStatus, check_transition
 from app.store._ids import resolve_prefix
 from app.store.events import append_event
-from app.store.models import Run, StepRecord
+from app.store.models import Run, RunKind, StepRecord
 from app.store.types import utcnow
 
 StepSpec = tuple[str, str, str, str]  # (step_id, action, effect, summary)
@@ -29,9 +29,11 @@ def create_run(
     site: str | None,
     steps: list[StepSpec],
     parent_run_id: str | None = None,
+    kind: RunKind = RunKind.TASK,
 ) -> Run:
     """A queued run with one pending step row per step, and its `run.created` event."""
     run = Run(
+        kind=kind,
         task_name=task_name,
         task_source=task_source,
         task_text=task_text,
@@ -57,6 +59,7 @@ def create_run(
         {
             "task_name": task_name,
             "task_source": task_source,
+            "kind": str(kind),
             # The snapshot itself is in the run row; its hash ties the chain to that text.
             "task_sha256": hashlib.sha256(task_text.encode()).hexdigest(),
             "inputs": run.inputs,

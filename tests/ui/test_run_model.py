@@ -24,7 +24,7 @@ from app.engine.taskfiles import with_site
 from app.engine.views import RunFilter
 from app.resources import demo_tasks_dir
 from app.store import Database, handoffs, runs
-from app.store.models import Run
+from app.store.models import Run, RunKind
 from app.store.types import utcnow
 from app.ui.console import Console, ConsoleOptions
 from app.ui.models.runs import DURATION, NEEDS_YOU, PROGRESS, STATUS, TASK, RunTableModel
@@ -386,6 +386,7 @@ async def test_an_agents_run_waiting_for_its_next_step_says_so(console_options: 
                         inputs={},
                         site=SITE_A,
                         steps=[],
+                        kind=RunKind.OPEN,
                     )
                     for to in _PATHS[S.WAITING]:
                         runs.transition(s, run, to)

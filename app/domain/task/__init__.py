@@ -13,7 +13,7 @@ from app.domain.task.expectations import (
     match_pattern,
     request_url_matches,
 )
-from app.domain.task.loader import bind_inputs, load_task, resolve_inputs
+from app.domain.task.loader import bind_inputs, load_step, load_task, resolve_inputs, step_outputs
 from app.domain.task.spec import (
     Action,
     AskArgs,
@@ -60,8 +60,10 @@ __all__ = [
     "ValueCheck",
     "WaitForArgs",
     "bind_inputs",
+    "load_step",
     "load_task",
     "match_pattern",
     "request_url_matches",
     "resolve_inputs",
+    "step_outputs",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Container
 from typing import Any
 from urllib.parse import urlparse
 
@@ -278,57 +279,112 @@ def _load_steps(
     steps: list[tuple[int, Step]] = []
     seen_ids: set[str] = set()
     for index, item in enumerate(raw):
-        path: Path = (*root, index)
-        if not isinstance(item, dict):
-            out.add(path, "a step is a mapping with one action", "e.g. - click: {text: Save}")
-            continue
-        actions = [k for k in item if k in ACTIONS]
-        unknown = [k for k in item if k not in ACTIONS and k not in STEP_KEYS]
-        for key in unknown:
-            out.add(
-                (*path, str(key)), f"unknown action or key '{key}'", _suggest(str(key), ACTIONS + STEP_KEYS)
-            )
-        if len(actions) != 1:
-            if not unknown:
-                out.add(
-                    path,
-                    f"a step needs exactly one action (found {len(actions)})",
-                    f"use one of: {', '.join(ACTIONS)}",
-                )
-            continue
-        action = Action(actions[0])
-        step_id = prefix + str(item.get("id") or f"{index + 1}-{action.value}")
-        if step_id in seen_ids:
-            out.add((*path, "id"), f"duplicate step id '{step_id}'", "give each step its own id")
-        seen_ids.add(step_id)
-        model = ARGS_MODEL[action]
-        try:
-            args = model.model_validate(item[action.value] if item[action.value] is not None else {})
-        except ValidationError as exc:
-            out.pydantic((*path, action.value), exc, {(): tuple(model.model_fields)})
-            continue
-        if isinstance(args, GotoArgs):
-            _check_goto(args.url, (*path, "goto"), out, site)
-        try:
-            step = Step.model_validate(
-                {
-                    "id": step_id,
-                    "action": action,
-                    "args": args,
-                    "effect": item.get("effect", DEFAULT_EFFECT[action]),
-                    "effect_declared": "effect" in item,
-                    "expect": item.get("expect"),
-                    "timeout": item.get("timeout"),
-                    "retry": item.get("retry"),
-                    "description": item.get("description"),
-                    "line": line_for(out.lines, path),
-                }
-            )
-        except ValidationError as exc:
-            out.pydantic(path, exc, {(): STEP_KEYS})
-            continue
-        steps.append((index, step))
+        step = _load_step(item, index, out, site, seen_ids, root=root, prefix=prefix)
+        if step is not None:
+            steps.append((index, step))
     return steps
+
+
+def _load_step(
+    item: Any,
+    index: int,
+    out: _Collector,
+    site: str | None,
+    seen_ids: set[str],
+    *,
+    root: Path,
+    prefix: str,
+    taken: Container[str] = (),
+) -> Step | None:
+    """One step of a list (`index` in it): the Step, or None with its problems in `out`.
+    `seen_ids` holds the ids of the steps before it (this one's is added); `taken`, more ids
+    already used (asked one at a time: it may be a database look-up)."""
+    path: Path = (*root, index)
+    if not isinstance(item, dict):
+        out.add(path, "a step is a mapping with one action", "e.g. - click: {text: Save}")
+        return None
+    actions = [k for k in item if k in ACTIONS]
+    unknown = [k for k in item if k not in ACTIONS and k not in STEP_KEYS]
+    for key in unknown:
+        out.add((*path, str(key)), f"unknown action or key '{key}'", _suggest(str(key), ACTIONS + STEP_KEYS))
+    if len(actions) != 1:
+        if not unknown:
+            out.add(
+                path,
+                f"a step needs exactly one action (found {len(actions)})",
+                f"use one of: {', '.join(ACTIONS)}",
+            )
+        return None
+    action = Action(actions[0])
+    step_id = prefix + str(item.get("id") or f"{index + 1}-{action.value}")
+    if step_id in seen_ids or step_id in taken:
+        out.add((*path, "id"), f"duplicate step id '{step_id}'", "give each step its own id")
+    seen_ids.add(step_id)
+    model = ARGS_MODEL[action]
+    try:
+        args = model.model_validate(item[action.value] if item[action.value] is not None else {})
+    except ValidationError as exc:
+        out.pydantic((*path, action.value), exc, {(): tuple(model.model_fields)})
+        return None
+    if isinstance(args, GotoArgs):
+        _check_goto(args.url, (*path, "goto"), out, site)
+    try:
+        return Step.model_validate(
+            {
+                "id": step_id,
+                "action": action,
+                "args": args,
+                "effect": item.get("effect", DEFAULT_EFFECT[action]),
+                "effect_declared": "effect" in item,
+                "expect": item.get("expect"),
+                "timeout": item.get("timeout"),
+                "retry": item.get("retry"),
+                "description": item.get("description"),
+                "line": line_for(out.lines, path),
+            }
+        )
+    except ValidationError as exc:
+        out.pydantic(path, exc, {(): STEP_KEYS})
+        return None
+
+
+def load_step(
+    item: Any,
+    *,
+    index: int,
+    site: str | None,
+    inputs: dict[str, InputSpec],
+    outputs: Callable[[], set[str]],
+    ids: Container[str],
+    filename: str = "<task>",
+) -> Step:
+    """Step `index` of a task's `steps:` list, validated alone: what `load_task` would say of
+    it in a file whose earlier steps use the ids `ids` and extract `outputs()` (the same
+    problems, named `steps[index]…`, without line numbers). Raises TaskValidationError.
+
+    An open run's agent sends its steps one at a time: each is checked here once, in time
+    independent of how many came before it (`ids` is asked about this step's id only;
+    `outputs` is called only when the step refers to a template value)."""
+    out = _Collector(filename, {})
+    step = _load_step(item, index, out, site, set(), root=("steps",), prefix="", taken=ids)
+    known: set[str] | None = None
+    for ref, where in _refs(item, ("steps", index)) if step is not None else []:
+        scope, _, name = ref.rpartition(".")
+        if known is None and not (scope in {"", "inputs"} and name in inputs):
+            known = outputs()
+        _check_ref(ref, where, inputs, known or set(), out)
+    if out.issues or step is None:
+        raise TaskValidationError(out.issues)
+    return step
+
+
+def step_outputs(step: Step) -> set[str]:
+    """The names a step makes available to the steps after it ({{ outputs.NAME }})."""
+    if isinstance(step.args, ExtractArgs):
+        return {step.args.into}
+    if isinstance(step.args, AskArgs) and step.args.into:
+        return {step.args.into}
+    return set()
 
 
 def _check_goto(url: str, path: Path, out: _Collector, site: str | None) -> None:
@@ -353,10 +409,7 @@ def _check_templates(
     for raw_index, step in steps:
         for ref, where in _refs(raw[raw_index], (*root, raw_index)):
             _check_ref(ref, where, inputs, outputs, out)
-        if isinstance(step.args, ExtractArgs):
-            outputs.add(step.args.into)
-        if isinstance(step.args, AskArgs) and step.args.into:
-            outputs.add(step.args.into)
+        outputs |= step_outputs(step)
 
 
 def _check_input_refs(value: str, where: Path, inputs: dict[str, InputSpec], out: _Collector) -> None:

@@ -23,7 +23,8 @@ from app.domain.errors import StepFailure
 from app.domain.events import EventType
 from app.domain.sealing import Sealer
 from app.domain.states import RunStatus
-from app.domain.task import Step, Task, bind_inputs, load_task
+from app.domain.task import Step, Task, bind_inputs
+from app.engine.agentruns import run_task
 from app.engine.approvals import ApprovalGate
 from app.engine.asking import Clarifier
 from app.engine.attempts import StepExecutor, StepResult
@@ -142,7 +143,7 @@ class RunLoop:
             assert run is not None
             inputs: dict[str, Any] = dict(run.inputs or {})
             # What the run executes: its site and login page made from its inputs.
-            task = bind_inputs(load_task(run.task_text, run.task_source or f"run {run.id}"), inputs)
+            task = bind_inputs(run_task(s, run), inputs)
             checkpoint = Checkpoint.from_json(run.checkpoint)
             start_status = RunStatus(run.status)
         # G7, before anything is written: every secret the task can type is known (whichever

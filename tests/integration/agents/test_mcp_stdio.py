@@ -120,6 +120,11 @@ async def test_an_agents_verified_steps_replay_without_it(tmp_path: Path, site: 
         await agent.call("finish", run_id=run_id, outcome="succeeded", summary="added a note")
     assert site.truth()["note_submissions"] == {"Agent note": 1}
 
+    # The run's kind is what the CLI reads: the agent's steps are its rows, and they verify.
+    code, out, err = await cli_run(cli, "show", run_id, "--json", "--verify")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["kind"] == "open" and shown["verified"] and len(shown["steps"]) == 4, shown
     task_file = tmp_path / "saved.yaml"
     code, out, err = await cli_run(cli, "save-task", run_id, "-o", str(task_file))
     assert code == 0, err

@@ -24,7 +24,7 @@ TABLES = {
 def test_migrations_create_the_schema_and_record_head(db: Database) -> None:
     with db.engine.connect() as conn:
         assert set(inspect(conn).get_table_names()) >= TABLES
-        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
 
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:
@@ -79,7 +79,7 @@ def test_a_database_at_the_first_schema_upgrades_to_learned_targets(db_url: str)
     try:
         with second.engine.connect() as conn:
             assert "learned_targets" in inspect(conn).get_table_names()
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
     finally:
         second.dispose()
 
@@ -100,6 +100,47 @@ def test_an_outdated_database_is_still_migrated_on_open(db_url: str) -> None:
     first.dispose()
     again = Database(db_url)
     with again.engine.connect() as conn:
-        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
         assert "ix_runs_updated_at" in {i["name"] for i in inspect(conn).get_indexes("runs")}
     again.dispose()
+
+
+def test_runs_of_an_older_database_get_their_kind_from_the_snapshot(db_url: str) -> None:
+    # 0004: a run's kind is a column; before, an open run was known by `open: true` in its
+    # snapshot (written first by an agent's start_run, or in a task file).
+    first = Database(db_url, migrate=False)
+    first.upgrade("0003")
+    snapshots = {
+        "agent": "name: agent\nsite: http://x.test\nopen: true\nsteps: []\n",
+        "first": "open: true\nname: first\nsteps: []\n",
+        "file": "name: plain\nsteps:\n- goto: http://x.test/\n",
+        "closed": "name: closed\nopen: false\nsteps:\n- goto: http://x.test/\n",
+        "quoted": "name: 'open: true'\nsteps:\n- goto: http://x.test/\n",
+        "broken": "name: [unclosed\nopen: true\n",
+    }
+    with first.engine.begin() as conn:
+        for run_id, snapshot in snapshots.items():
+            conn.execute(
+                text(
+                    "INSERT INTO runs (id, task_name, task_text, inputs, status, checkpoint, step_count,"
+                    " created_at, updated_at, version) VALUES (:id, :id, :text, '{}', 'queued', '{}', 0,"
+                    " '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000', 0)"
+                ),
+                {"id": run_id, "text": snapshot},
+            )
+    first.dispose()
+    second = Database(db_url)
+    try:
+        with second.engine.connect() as conn:
+            kinds = {run_id: kind for run_id, kind in conn.execute(text("SELECT id, kind FROM runs"))}
+            assert "ix_steps_run_id_step_id" in {i["name"] for i in inspect(conn).get_indexes("steps")}
+        assert kinds == {
+            "agent": "open",
+            "first": "open",
+            "file": "task",
+            "closed": "task",
+            "quoted": "task",
+            "broken": "task",
+        }
+    finally:
+        second.dispose()
