@@ -16,10 +16,10 @@ from typing import Any, NoReturn
 from sqlalchemy.orm import Session
 
 from app.domain.errors import StepFailure
-from app.domain.states import RunStatus, StepStatus, can_transition
+from app.domain.states import RunStatus, StepStatus
 from app.domain.task import Step, Task
 from app.engine.ports import BrowserSession
-from app.engine.recorder import RunRecorder
+from app.engine.recorder import RunRecorder, RunStopped
 from app.store import ArtifactStore, Database, attempts, handoffs, record_artifact, runs
 from app.store.models import Handoff, HandoffStatus, Run
 from app.store.types import utcnow
@@ -161,7 +161,14 @@ class HandoffDesk:
     ) -> str:
         deadline = deadline_after(timeout)
 
-        def change(s: Session, run: Run) -> str:
+        def change(s: Session, run: Run) -> str | None:
+            status = RunStatus(run.status)
+            if status not in (RunStatus.RUNNING, RunStatus.WAITING):
+                # Paused or cancelled since the run last wrote (by the operator, another
+                # process): nothing is asked of a run that is not going on — its deadline would
+                # count down while nobody is meant to answer. Resumed, the step asks again.
+                # (Waiting: a person took the page over meanwhile; the run parks on it.)
+                return None
             h = handoffs.open_handoff(
                 s,
                 run_id=self.run_id,
@@ -177,12 +184,14 @@ class HandoffDesk:
                 record = runs.get_step(s, self.run_id, index)
                 if record is not None:
                     record.status = StepStatus.WAITING
-            if can_transition(RunStatus(run.status), RunStatus.WAITING):
+            if status is RunStatus.RUNNING:
                 # Same transaction: nobody sees an open handoff on a run that looks busy.
                 runs.transition(s, run, RunStatus.WAITING, reason=f"waiting for {kind}")
             return h.id
 
-        handoff_id: str = await self.recorder.commit(change)
+        handoff_id: str | None = await self.recorder.commit(change)
+        if handoff_id is None:
+            raise RunStopped
         self._cache = None  # re-read: the new one is open
         return handoff_id
 

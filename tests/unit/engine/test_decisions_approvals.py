@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from app.domain.events import EventType
 from app.domain.states import RunStatus
+from app.domain.task import Action, Step
 from tests.helpers.scripted_browser import Element, Reply, ScriptedSession, button, by_test_id, label, textbox
 from tests.unit.engine.conftest import Scripted
 
@@ -117,3 +118,27 @@ async def test_an_approval_given_for_another_page_never_fires_this_one(scripted:
     assert "changed since it was approved" in voids[0].data["reason"]
     (second,) = scripted.engine.open_handoffs(run_id)
     assert second.kind == "approval" and second.id != first.id
+
+
+async def test_a_run_paused_as_it_reaches_an_irreversible_step_asks_nothing(scripted: Scripted) -> None:
+    """Paused by the operator while the step before ran: the run stops there; no approval opens
+    on a paused run (its countdown would run while nobody is meant to be asked), and resuming
+    asks it then."""
+    messenger(scripted)
+    run_id = scripted.submit(MESSAGE)
+
+    def pause_while_typing(step: Step) -> None:
+        if step.action is Action.FILL and step.args.value == "hi":  # the step before "send"
+            scripted.engine.pause(run_id)
+
+    scripted.site.before_act = pause_while_typing
+    paused = await scripted.engine.run(run_id)
+    scripted.site.before_act = None
+    assert paused.status is RunStatus.PAUSED, paused.error
+    assert scripted.handoffs(run_id) == [] and scripted.site.posts("/messages") == 0
+
+    scripted.engine.requeue(run_id)
+    waiting = await scripted.engine.run(run_id)
+    assert waiting.status is RunStatus.WAITING
+    (approval,) = scripted.engine.open_handoffs(run_id)
+    assert approval.kind == "approval" and approval.step_index == SEND
