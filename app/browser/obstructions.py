@@ -6,11 +6,13 @@ and must cost almost nothing when there is nothing to close.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
+import time
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Locator, Page
+from playwright.async_api import Locator, Page, Request
 
 from app.browser.locators import build_locator
 from app.domain.task import Target
@@ -88,3 +90,24 @@ async def dismiss(page: Page, extra: list[Target]) -> list[str]:
         if len(done) == before:
             break
     return done
+
+
+QUIET_S = 0.3  # no new request for this long: what the dismissing clicks sent has left
+QUIET_CAP_S = 2.0  # a page that polls is never quiet: the dismissal ends after this anyway
+
+
+async def quiet(page: Page, *, quiet_s: float = QUIET_S, cap_s: float = QUIET_CAP_S) -> None:
+    """Until the page has started no request for `quiet_s` (at most `cap_s`)."""
+    last = time.monotonic()
+
+    def started(_request: Request) -> None:
+        nonlocal last
+        last = time.monotonic()
+
+    page.on("request", started)
+    try:
+        end = time.monotonic() + cap_s
+        while (now := time.monotonic()) < end and now < last + quiet_s:
+            await asyncio.sleep(min(last + quiet_s, end) - now)
+    finally:
+        page.remove_listener("request", started)

@@ -373,7 +373,13 @@ class PlaywrightSession:
         self._observer.freeze()
         try:
             with self._guard.dismissing():
-                return await obstructions.dismiss(self._page, extra)
+                done = await obstructions.dismiss(self._page, extra)
+                if done:
+                    # What a dismissing click sends may leave a moment after the click returns
+                    # (Node-RED saves "no update notifications" from its handler): the
+                    # dismissal lasts until the page has started no request for a while.
+                    await obstructions.quiet(self._page)
+                return done
         except PlaywrightError as exc:
             raise classify(exc, what="dismiss obstructions", page_url=self._page.url) from None
 
