@@ -68,15 +68,10 @@ class RunResult:
 
 @dataclass
 class _Crew:
-    """The collaborators of one execution, built once its state is."""
+    """What the loop drives of one execution's collaborators (the rest they hold themselves)."""
 
-    book: StepBook
-    pages: PageRebuilder
-    settler: Settler
-    signin: SignIn
-    answered: Answered
-    pipeline: StepPipeline
     resume: Resume
+    pipeline: StepPipeline
 
 
 class RunLoop:
@@ -302,7 +297,7 @@ class RunLoop:
         answered = Answered(state)
         pipeline = StepPipeline(state, book=self.book, answered=answered, signin=signin)
         resume = Resume(state, book=self.book, signin=signin, settler=settler, answered=answered)
-        return _Crew(self.book, pages, settler, signin, answered, pipeline, resume)
+        return _Crew(resume, pipeline)
 
     # ----------------------------------------------------------------- the loop
     async def _run(self, st: RunState, crew: _Crew, *, rebuild: bool) -> None:

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from app.domain.events import Event
+from app.domain.task import Task
 from app.engine.service import Engine
-from app.store import ArtifactStore, Database, handoffs, list_attempts, runs
+from app.store import ArtifactStore, Database, handoffs, leases, list_attempts, runs
 from app.store.models import Attempt, Handoff, StepRecord
 from tests.helpers.scripted_browser import ScriptedBrowser, ScriptedSite
 from tests.helpers.tasks import task_from
@@ -76,3 +77,19 @@ async def scripted(tmp_path: Path) -> AsyncIterator[Scripted]:
         await engine.close()
         await asyncio.sleep(0)
         db.dispose()
+
+
+def claimed_run(db: Database, task: Task, owner: str = "me") -> str:
+    """A queued run of `task` in `db`, its lease held by `owner` (as a run loop holds it)."""
+    with db.session() as s, s.begin():
+        run_id: str = runs.create_run(
+            s,
+            task_name=task.name,
+            task_source=f"{task.name}.yaml",
+            task_text=f"name: {task.name}\n",
+            inputs={},
+            site=task.site or "",
+            steps=[(st.id, st.action.value, st.effect.value, st.summary()) for st in task.steps],
+        ).id
+        assert leases.claim(s, run_id, owner, 60)
+    return run_id

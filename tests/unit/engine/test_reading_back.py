@@ -14,8 +14,9 @@ from app.domain.states import AttemptOutcome
 from app.domain.task import load_task
 from app.engine.desk import HandoffDesk
 from app.engine.recorder import RunRecorder
-from app.store import ArtifactStore, Database, create_run, finish_attempt, leases, start_attempt
+from app.store import ArtifactStore, Database, finish_attempt, start_attempt
 from app.store.models import Run
+from tests.unit.engine.conftest import claimed_run
 
 TASK = load_task(
     "name: notes\nsite: http://127.0.0.1:9\nsteps:\n"
@@ -27,17 +28,7 @@ TASK = load_task(
 
 def test_a_handoff_names_the_attempts_still_staged(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'flightdeck.db'}")
-    with db.session() as s, s.begin():
-        run_id = create_run(
-            s,
-            task_name=TASK.name,
-            task_source="notes.yaml",
-            task_text="name: notes\n",
-            inputs={},
-            site="http://127.0.0.1:9",
-            steps=[(step.id, step.action.value, step.effect.value, step.summary()) for step in TASK.steps],
-        ).id
-        assert leases.claim(s, run_id, "me", 60)
+    run_id = claimed_run(db, TASK)
     recorder = RunRecorder(db, run_id, "me", sinks=[])
     desk = HandoffDesk(
         db=db, run_id=run_id, task=TASK, recorder=recorder, artifacts=ArtifactStore(tmp_path / "a")

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from app.domain.events import Event
 from app.domain.task import load_task
 from app.engine.recorder import RunRecorder
-from app.store import Database, create_run, events, leases
+from app.store import Database, events
 from app.store.models import Run
+from tests.unit.engine.conftest import claimed_run
 
 TASK = load_task("name: notes\nsite: http://127.0.0.1:9\nsteps:\n  - goto: /notes\n", "notes.yaml")
 
@@ -23,17 +24,8 @@ def test_sinks_get_every_event_of_each_transaction_once_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = Database(f"sqlite:///{tmp_path / 'flightdeck.db'}")
+    run_id = claimed_run(db, TASK)
     with db.session() as s, s.begin():
-        run_id = create_run(
-            s,
-            task_name=TASK.name,
-            task_source="notes.yaml",
-            task_text="name: notes\n",
-            inputs={},
-            site="http://127.0.0.1:9",
-            steps=[(st.id, st.action.value, st.effect.value, st.summary()) for st in TASK.steps],
-        ).id
-        assert leases.claim(s, run_id, "me", 60)
         events.append_event(s, run_id, "test.before", {"n": 0})  # history: never handed on
     seen: list[Event] = []
     recorder = RunRecorder(db, run_id, "me", sinks=[seen.append])
